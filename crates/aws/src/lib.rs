@@ -1,0 +1,1 @@
+//! livestack-aws

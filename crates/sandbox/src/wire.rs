@@ -1,0 +1,112 @@
+//! Types shared by the service modules: a request as the server received it, the answer a
+//! handler gives, and the context (clock, speed, account, region, randomness) it runs in.
+
+use rand::rngs::StdRng;
+
+/// An HTTP request, already read whole.
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// Upper-case method, e.g. "GET".
+    pub method: String,
+    /// Path without the query string, percent-decoded (an ARN in `/tags/{arn}` arrives decoded).
+    pub path: String,
+    /// Query parameters, percent-decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Path split on '/', empty segments dropped.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+}
+
+/// A handler's answer. `operation` and `resource` feed the request log.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The AWS operation name, e.g. "CreateChannel".
+    pub operation: String,
+    /// The id of the resource the call was about, when there is one.
+    pub resource: Option<String>,
+}
+
+impl Resp {
+    /// A JSON answer (restJson1 / awsJson1_1).
+    pub fn json(status: u16, operation: &str, body: &serde_json::Value) -> Resp {
+        Resp {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).expect("json value serializes"),
+            operation: operation.into(),
+            resource: None,
+        }
+    }
+    /// A restJson1 error: `x-amzn-errortype` header plus `{"message": ..}` body
+    /// (plus `validationErrors` for 422 when given).
+    pub fn rest_error(status: u16, operation: &str, error_type: &str, message: &str) -> Resp {
+        let mut r = Resp::json(status, operation, &serde_json::json!({ "message": message }));
+        r.headers
+            .push(("x-amzn-errortype".into(), error_type.to_string()));
+        r
+    }
+    pub fn with_resource(mut self, id: impl Into<String>) -> Resp {
+        self.resource = Some(id.into());
+        self
+    }
+}
+
+/// What a handler may use besides the cloud: time, speed, identity, randomness.
+pub struct Ctx<'a> {
+    /// Milliseconds since the Unix epoch (real time).
+    pub now_ms: u64,
+    /// Divides every modelled duration (20.0 by default: a 60 s start takes 3 s).
+    pub speed: f64,
+    pub account: &'a str,
+    pub region: &'a str,
+    /// Seeded, so ids and passwords are reproducible for a given seed and call order.
+    pub rng: &'a mut StdRng,
+    /// How long a new MediaPackage channel stays invisible to MediaLive (eventual consistency).
+    pub consistency_ms: u64,
+}
+
+impl Ctx<'_> {
+    /// A modelled AWS duration in seconds, scaled by the speed factor, in ms.
+    pub fn scaled_ms(&self, aws_seconds: f64) -> u64 {
+        ((aws_seconds * 1000.0) / self.speed.max(0.001)).round() as u64
+    }
+    /// `n` random lower-case hex digits.
+    pub fn hex(&mut self, n: usize) -> String {
+        use rand::Rng;
+        (0..n)
+            .map(|_| char::from_digit(self.rng.random_range(0..16), 16).unwrap())
+            .collect()
+    }
+    /// A random decimal id of `n` digits, not starting with 0 (MediaLive style).
+    pub fn numeric_id(&mut self, n: usize) -> String {
+        use rand::Rng;
+        let mut s = String::new();
+        s.push(char::from_digit(self.rng.random_range(1..10), 10).unwrap());
+        for _ in 1..n {
+            s.push(char::from_digit(self.rng.random_range(0..10), 10).unwrap());
+        }
+        s
+    }
+}
