@@ -1,1 +1,361 @@
-//! livestack-model
+//! The stack file: TOML in, a [`ValidatedStack`] out.
+//!
+//! Loading is two-staged (as ripgrep's LowArgs/HiArgs): [`node`] keeps the raw TOML with the
+//! span of every key and value; [`lower`] turns it into resources whose specs are in the AWS
+//! request shape, resolving references and collecting *every* problem with file, line, column
+//! and a hint. Only this crate can build a [`ValidatedStack`].
+//!
+//! # Resource specs: the contract with `plan`, `aws` and `state`
+//! A resource's [`Resource::spec`] is a JSON object in the AWS API's own shape, with the
+//! PascalCase member names that `aws <service> describe-*` prints. Values that are only known
+//! once another resource exists, or that are secret, are placeholders:
+//! - `{"$ref": "<address>", "attr": "<path>"}`: an output of another resource, e.g.
+//!   `{"$ref": "iam_role.medialive", "attr": "Arn"}`; `<path>` is dotted with numeric indices:
+//!   `HlsIngest.IngestEndpoints.0.Url`.
+//! - `{"$secret": {"env": "NAME"}}`, `{"$secret": {"ssm": "/param/name"}}`, or
+//!   `{"$secret": {"output": "<address>", "attr": "<path>"}}` (a secret output of another
+//!   resource, e.g. a MediaPackage ingest password): never stored, never printed; compared by
+//!   keyed hash.
+//!
+//! Per kind (outputs are what `aws` reports after a create or read):
+//! - `iam_role`: `RoleName`, `Path`, `Description`, `AssumeRolePolicyDocument` (a JSON
+//!   object), `InlinePolicies` (name -> policy object), `ManagedPolicyArns` (sorted), `Tags`
+//!   (map). Outputs: `Arn`.
+//! - `mediapackage_channel`: `Id`, `Description`, `Tags`. Outputs: `Arn`,
+//!   `HlsIngest.IngestEndpoints[{Id, Url, Username}]` (never the password).
+//! - `mediapackage_endpoint`: `Id`, `ChannelId`, `Description`, `ManifestName`,
+//!   `StartoverWindowSeconds`, `TimeDelaySeconds`, `Whitelist`, `Origination`, one of
+//!   `HlsPackage`/`DashPackage`/`CmafPackage`/`MssPackage`, `Tags`. Outputs: `Arn`, `Url`.
+//! - `ssm_parameter`: `Name`, `Type` (`SecureString`), `Value` (a `$secret`), `Description`,
+//!   `Tags`. Outputs: `Name`.
+//! - `medialive_input_security_group`: `WhitelistRules[{Cidr}]`, `Tags`. Outputs: `Id`, `Arn`.
+//! - `medialive_input`: `Name`, `Type`, `Sources[{Url}]`, `Destinations[{StreamName}]`,
+//!   `InputSecurityGroups` (ids), `Tags`. Outputs: `Id`, `Arn`, `InputClass`,
+//!   `Destinations[{StreamName, Url}]`.
+//! - `medialive_channel`: `Name`, `ChannelClass`, `RoleArn`, `LogLevel`, `InputSpecification`,
+//!   `InputAttachments`, `Destinations`, `EncoderSettings`, `Tags`; plus the run state in
+//!   [`Resource::running`]. Outputs: `Id`, `Arn`, `State`.
+
+mod lower;
+mod node;
+mod presets;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use presets::{ladder_names, LADDERS};
+
+/// The kinds of resource livestack manages, in the order a create runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    IamRole,
+    MediapackageChannel,
+    MediapackageEndpoint,
+    SsmParameter,
+    MedialiveInputSecurityGroup,
+    MedialiveInput,
+    MedialiveChannel,
+}
+
+impl Kind {
+    /// Every kind, in create order.
+    pub const ALL: [Kind; 7] = [
+        Kind::IamRole,
+        Kind::MediapackageChannel,
+        Kind::MediapackageEndpoint,
+        Kind::SsmParameter,
+        Kind::MedialiveInputSecurityGroup,
+        Kind::MedialiveInput,
+        Kind::MedialiveChannel,
+    ];
+
+    /// The name used in stack files and addresses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::IamRole => "iam_role",
+            Kind::MediapackageChannel => "mediapackage_channel",
+            Kind::MediapackageEndpoint => "mediapackage_endpoint",
+            Kind::SsmParameter => "ssm_parameter",
+            Kind::MedialiveInputSecurityGroup => "medialive_input_security_group",
+            Kind::MedialiveInput => "medialive_input",
+            Kind::MedialiveChannel => "medialive_channel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether users write this kind (ssm_parameter is derived).
+    pub fn user_written(self) -> bool {
+        self != Kind::SsmParameter
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `kind.label`, the name of a resource in the stack and in the state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub kind: Kind,
+    pub label: String,
+}
+
+impl Address {
+    pub fn new(kind: Kind, label: impl Into<String>) -> Address {
+        Address {
+            kind,
+            label: label.into(),
+        }
+    }
+
+    /// Parses `kind.label`.
+    pub fn parse(s: &str) -> Option<Address> {
+        let (kind, label) = s.split_once('.')?;
+        let kind = Kind::parse(kind)?;
+        valid_label(label).then(|| Address::new(kind, label))
+    }
+}
+
+/// Labels: letters, digits, `-` and `_`, starting with a letter or digit.
+pub fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && label.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind, self.label)
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Address::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid address `{s}`")))
+    }
+}
+
+/// One resource the stack wants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub address: Address,
+    /// The AWS-shaped spec with `$ref`/`$secret` placeholders (see the crate docs).
+    pub spec: serde_json::Value,
+    /// Resources that must exist before this one (references plus `depends_on`), sorted.
+    pub depends_on: Vec<Address>,
+    /// For channels: whether it should be running (default true). None for other kinds.
+    pub running: Option<bool>,
+    /// Where it is declared (derived resources point at what they derive from).
+    pub location: Location,
+}
+
+/// A validated stack: only [`load`] and [`parse`] build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedStack {
+    pub name: String,
+    pub region: Option<String>,
+    /// The stack file it came from.
+    pub path: PathBuf,
+    /// Tags every resource carries, livestack's ownership tags included.
+    pub tags: BTreeMap<String, String>,
+    /// In declaration order, derived resources after the one they derive from.
+    pub resources: Vec<Resource>,
+}
+
+impl ValidatedStack {
+    pub fn get(&self, address: &Address) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.address == address)
+    }
+}
+
+/// The tag key that marks a resource as livestack's, with the stack name as value.
+pub const STACK_TAG: &str = "livestack:stack";
+/// The tag key that holds a resource's address.
+pub const ADDRESS_TAG: &str = "livestack:address";
+
+/// A byte range in the stack file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A place in a file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem found in a stack file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub span: Span,
+    pub message: String,
+    pub hint: Option<String>,
+    /// Point at the line before the span's start (a table header) rather than inside it.
+    header: bool,
+}
+
+impl Diagnostic {
+    pub(crate) fn new(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            span,
+            message: message.into(),
+            hint: None,
+            header: false,
+        }
+    }
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub(crate) fn at_table_header(mut self) -> Diagnostic {
+        self.header = true;
+        self
+    }
+}
+
+/// Every problem of a stack file, each located; or a file that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: cannot read stack file", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(.0))]
+    Invalid(Vec<LocatedDiagnostic>),
+}
+
+/// A diagnostic with its file position resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedDiagnostic {
+    pub location: Location,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for LocatedDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: error: {}", self.location, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+fn render(ds: &[LocatedDiagnostic]) -> String {
+    ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads and validates a stack file.
+pub fn load(path: &Path) -> Result<ValidatedStack, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates stack file text; `path` names it in messages and anchors relative file references.
+pub fn parse(path: &Path, text: &str) -> Result<ValidatedStack, Error> {
+    let lines = LineIndex::new(text);
+    let locate = |span: Span| lines.location(path, span.start);
+    match node::parse(text) {
+        Err(d) => Err(Error::Invalid(vec![located(&lines, path, d)])),
+        Ok(root) => {
+            let (stack, diags) = lower::lower(path, &root, &locate);
+            if diags.is_empty() {
+                Ok(stack.expect("a stack when nothing was reported"))
+            } else {
+                let mut ds: Vec<LocatedDiagnostic> =
+                    diags.into_iter().map(|d| located(&lines, path, d)).collect();
+                ds.sort_by_key(|d| (d.location.line, d.location.column));
+                ds.dedup();
+                Err(Error::Invalid(ds))
+            }
+        }
+    }
+}
+
+fn located(lines: &LineIndex, path: &Path, d: Diagnostic) -> LocatedDiagnostic {
+    let mut location = lines.location(path, d.span.start);
+    if d.header && !lines.text[d.span.start.min(lines.text.len())..].starts_with('{') {
+        // A `[table]`'s span starts at its first key: point at the header above it.
+        location = lines.header_before(path, d.span.start);
+    }
+    LocatedDiagnostic {
+        location,
+        message: d.message,
+        hint: d.hint,
+    }
+}
+
+struct LineIndex<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    fn new(text: &'t str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    fn location(&self, path: &Path, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset) - 1;
+        let column = self.text[self.starts[line]..offset].chars().count() + 1;
+        Location {
+            file: path.to_path_buf(),
+            line: line + 1,
+            column,
+        }
+    }
+
+    /// The nearest `[...]` header line at or before `offset`.
+    fn header_before(&self, path: &Path, offset: usize) -> Location {
+        let here = self.location(path, offset).line;
+        for line in (1..=here).rev() {
+            let start = self.starts[line - 1];
+            let end = self.starts.get(line).copied().unwrap_or(self.text.len());
+            if self.text[start..end].trim_start().starts_with('[') {
+                return Location {
+                    file: path.to_path_buf(),
+                    line,
+                    column: 1,
+                };
+            }
+        }
+        self.location(path, offset)
+    }
+}

@@ -1,0 +1,301 @@
+//! What presets expand to: ABR ladders, the encoder settings of each output group kind, and the
+//! MediaLive access role. All values are in the AWS JSON shape (PascalCase members).
+
+use serde_json::{json, Value};
+
+/// One video rendition of an output group.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rendition {
+    pub name: String,
+    pub width: i64,
+    pub height: i64,
+    pub bitrate: i64,
+}
+
+/// The named ABR ladders: (name, [(width, height, video bitrate)]). H.264 High, CBR,
+/// 2 s GOP at 30 fps; each rung carries AAC-LC stereo 48 kHz.
+pub const LADDERS: &[(&str, &[(i64, i64, i64)])] = &[
+    (
+        "1080p",
+        &[
+            (1920, 1080, 4_100_000),
+            (1280, 720, 2_200_000),
+            (960, 540, 1_500_000),
+            (768, 432, 800_000),
+            (512, 288, 400_000),
+        ],
+    ),
+    (
+        "720p",
+        &[
+            (1280, 720, 3_000_000),
+            (960, 540, 1_500_000),
+            (640, 360, 800_000),
+            (512, 288, 400_000),
+        ],
+    ),
+];
+
+/// The ladder names, for messages.
+pub fn ladder_names() -> Vec<&'static str> {
+    LADDERS.iter().map(|(n, _)| *n).collect()
+}
+
+pub(crate) fn ladder(name: &str) -> Option<Vec<Rendition>> {
+    let (_, rungs) = LADDERS.iter().find(|(n, _)| *n == name)?;
+    Some(
+        rungs
+            .iter()
+            .map(|&(width, height, bitrate)| Rendition {
+                name: format!("{height}p"),
+                width,
+                height,
+                bitrate,
+            })
+            .collect(),
+    )
+}
+
+fn audio_bitrate(video_bitrate: i64) -> i64 {
+    if video_bitrate >= 2_000_000 {
+        128_000
+    } else {
+        96_000
+    }
+}
+
+pub(crate) fn video_description(name: &str, r: &Rendition) -> Value {
+    json!({
+        "Name": name,
+        "Width": r.width,
+        "Height": r.height,
+        "RespondToAfd": "NONE",
+        "ScalingBehavior": "DEFAULT",
+        "Sharpness": 50,
+        "CodecSettings": {
+            "H264Settings": {
+                "Bitrate": r.bitrate,
+                "RateControlMode": "CBR",
+                "Profile": "HIGH",
+                "Level": "H264_LEVEL_AUTO",
+                "AdaptiveQuantization": "HIGH",
+                "FramerateControl": "SPECIFIED",
+                "FramerateNumerator": 30,
+                "FramerateDenominator": 1,
+                "GopSize": 2.0,
+                "GopSizeUnits": "SECONDS",
+                "GopBReference": "ENABLED",
+                "GopNumBFrames": 2,
+                "ParControl": "SPECIFIED",
+                "ParNumerator": 1,
+                "ParDenominator": 1,
+                "ScanType": "PROGRESSIVE",
+                "SceneChangeDetect": "ENABLED",
+                "EntropyEncoding": "CABAC",
+                "ColorMetadata": "INSERT",
+                "AfdSignaling": "NONE",
+                "TimecodeInsertion": "DISABLED"
+            }
+        }
+    })
+}
+
+pub(crate) fn audio_description(name: &str, bitrate: i64) -> Value {
+    json!({
+        "Name": name,
+        "AudioSelectorName": "default",
+        "AudioTypeControl": "FOLLOW_INPUT",
+        "LanguageCodeControl": "FOLLOW_INPUT",
+        "CodecSettings": {
+            "AacSettings": {
+                "Bitrate": bitrate,
+                "CodingMode": "CODING_MODE_2_0",
+                "InputType": "NORMAL",
+                "Profile": "LC",
+                "RateControlMode": "CBR",
+                "RawFormat": "NONE",
+                "SampleRate": 48000,
+                "Spec": "MPEG4"
+            }
+        }
+    })
+}
+
+/// How an output group delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GroupKind {
+    /// HLS over WebDAV to a MediaPackage v1 channel's ingest endpoints.
+    Hls,
+    /// The MediaPackage output group (by channel id, no credentials).
+    MediaPackage,
+    /// RTMP push (e.g. Facebook Live).
+    Rtmp,
+}
+
+/// The encoder settings pieces of one output group: (video descriptions, audio descriptions,
+/// output group). `destination` is the group's destination id.
+pub(crate) fn output_group(
+    group: &str,
+    kind: &GroupKind,
+    destination: &str,
+    renditions: &[Rendition],
+) -> (Vec<Value>, Vec<Value>, Value) {
+    let mut videos = Vec::new();
+    let mut audios = Vec::new();
+    let mut outputs = Vec::new();
+    for r in renditions {
+        let v = format!("{group}_video_{}", r.name);
+        let a = format!("{group}_audio_{}", r.name);
+        videos.push(video_description(&v, r));
+        audios.push(audio_description(&a, audio_bitrate(r.bitrate)));
+        let settings = match kind {
+            GroupKind::Hls => json!({
+                "HlsOutputSettings": {
+                    "NameModifier": format!("_{}", r.name),
+                    "H265PackagingType": "HVC1",
+                    "HlsSettings": {
+                        "StandardHlsSettings": {
+                            "AudioRenditionSets": "program_audio",
+                            "M3u8Settings": {
+                                "AudioFramesPerPes": 4,
+                                "AudioPids": "492-498",
+                                "NielsenId3Behavior": "NO_PASSTHROUGH",
+                                "PcrControl": "PCR_EVERY_PES_PACKET",
+                                "PmtPid": "480",
+                                "ProgramNum": 1,
+                                "Scte35Behavior": "NO_PASSTHROUGH",
+                                "Scte35Pid": "500",
+                                "TimedMetadataBehavior": "NO_PASSTHROUGH",
+                                "VideoPid": "481"
+                            }
+                        }
+                    }
+                }
+            }),
+            GroupKind::MediaPackage => json!({ "MediaPackageOutputSettings": {} }),
+            GroupKind::Rtmp => json!({
+                "RtmpOutputSettings": {
+                    "Destination": { "DestinationRefId": destination },
+                    "CertificateMode": "VERIFY_AUTHENTICITY",
+                    "ConnectionRetryInterval": 2,
+                    "NumRetries": 10
+                }
+            }),
+        };
+        outputs.push(json!({
+            "OutputName": format!("{group}_{}", r.name),
+            "VideoDescriptionName": v,
+            "AudioDescriptionNames": [a],
+            "CaptionDescriptionNames": [],
+            "OutputSettings": settings
+        }));
+    }
+    let group_settings = match kind {
+        GroupKind::Hls => json!({
+            "HlsGroupSettings": {
+                "Destination": { "DestinationRefId": destination },
+                "HlsCdnSettings": {
+                    "HlsWebdavSettings": {
+                        "ConnectionRetryInterval": 1,
+                        "FilecacheDuration": 300,
+                        "HttpTransferMode": "NON_CHUNKED",
+                        "NumRetries": 10,
+                        "RestartDelay": 15
+                    }
+                },
+                "SegmentLength": 6,
+                "IndexNSegments": 10,
+                "KeepSegments": 21,
+                "ManifestDurationFormat": "INTEGER",
+                "InputLossAction": "EMIT_OUTPUT",
+                "TsFileMode": "SEGMENTED_FILES",
+                "StreamInfResolution": "INCLUDE",
+                "ProgramDateTime": "EXCLUDE",
+                "OutputSelection": "MANIFESTS_AND_SEGMENTS",
+                "Mode": "LIVE",
+                "CodecSpecification": "RFC_4281",
+                "DirectoryStructure": "SINGLE_DIRECTORY",
+                "SegmentationMode": "USE_SEGMENT_DURATION",
+                "CaptionLanguageSetting": "OMIT"
+            }
+        }),
+        GroupKind::MediaPackage => json!({
+            "MediaPackageGroupSettings": { "Destination": { "DestinationRefId": destination } }
+        }),
+        GroupKind::Rtmp => json!({
+            "RtmpGroupSettings": {
+                "AuthenticationScheme": "COMMON",
+                "CacheFullBehavior": "DISCONNECT_IMMEDIATELY",
+                "CacheLength": 30,
+                "CaptionData": "ALL",
+                "InputLossAction": "EMIT_OUTPUT",
+                "RestartDelay": 15
+            }
+        }),
+    };
+    let og = json!({
+        "Name": group,
+        "OutputGroupSettings": group_settings,
+        "Outputs": outputs
+    });
+    (videos, audios, og)
+}
+
+/// The settings every generated encoder config shares.
+pub(crate) fn encoder_settings(videos: Vec<Value>, audios: Vec<Value>, groups: Vec<Value>) -> Value {
+    json!({
+        "AudioDescriptions": audios,
+        "CaptionDescriptions": [],
+        "OutputGroups": groups,
+        "TimecodeConfig": { "Source": "SYSTEMCLOCK" },
+        "VideoDescriptions": videos
+    })
+}
+
+/// The trust policy of the MediaLive access role.
+pub(crate) fn medialive_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "medialive.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The inline policy of the MediaLive access role: what the console's "create role from
+/// template" grants a channel (SSM parameters, MediaPackage, CloudWatch logs and metrics).
+pub(crate) fn medialive_access_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["ssm:Describe*", "ssm:Get*", "ssm:List*"],
+                "Resource": "*"
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["mediapackage:DescribeChannel"],
+                "Resource": "*"
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                    "logs:DescribeLogGroups"
+                ],
+                "Resource": "arn:aws:logs:*:*:*"
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*"
+            }
+        ]
+    })
+}
