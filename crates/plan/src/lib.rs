@@ -1,8 +1,861 @@
 //! The planner: desired (the stack), prior (the state file) and observed (refresh) in, an
-//! ordered plan out. Pure: no I/O, not async, no aws-sdk types.
+//! ordered [`Plan`] out. Pure: no I/O, not async, no aws-sdk types; same input, same plan.
+//!
+//! A plan is a list of per-resource [`Change`]s (what and why, field by field) and a list of
+//! [`Step`]s (the calls to make, each with the steps it must wait for). Apply executes the steps
+//! it is given and never re-derives them from the stack file.
 
+mod diff;
 mod observed;
+mod render;
 mod secret;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use livestack_model::{Address, Kind, Resource, ValidatedStack};
+use petgraph::graphmap::DiGraphMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+pub use diff::FieldChange;
 pub use observed::{Observed, ObservedResource};
+pub use render::{render_json, render_text};
 pub use secret::{secret_key, Hasher};
+
+/// The JSON plan's format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What livestack last applied, as the state file keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    pub resources: BTreeMap<Address, PriorResource>,
+    /// Resources replaced by a new one whose old copy is still to be deleted.
+    #[serde(default)]
+    pub deposed: Vec<Deposed>,
+}
+
+/// One resource in the state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriorResource {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The spec last applied, references resolved, secrets as `{"$sensitive": hash}`.
+    pub applied: Json,
+    #[serde(default)]
+    pub outputs: Json,
+    #[serde(default)]
+    pub depends_on: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+}
+
+/// An old copy of a replaced resource, still to be deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deposed {
+    pub address: Address,
+    pub id: String,
+}
+
+/// Apply converges to the stack; destroy deletes everything the stack owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Apply,
+    Destroy,
+}
+
+/// What happens to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+/// One call (and its wait) the executor makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Create, then wait until usable (a channel: IDLE).
+    Create,
+    /// Update in place with the whole desired spec, then wait (a channel: IDLE).
+    Update,
+    /// Only the tags (allowed on a running channel).
+    UpdateTags,
+    /// Delete (an input: wait DETACHED first), then wait until gone.
+    Delete,
+    /// StopChannel, wait IDLE.
+    Stop,
+    /// UpdateChannelClass, wait IDLE; the channel keeps its id and ARN.
+    UpdateClass,
+    /// StartChannel, wait RUNNING.
+    Start,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::UpdateTags => "update_tags",
+            Op::Delete => "delete",
+            Op::Stop => "stop",
+            Op::UpdateClass => "update_class",
+            Op::Start => "start",
+        }
+    }
+}
+
+/// A step of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// 1-based, in execution order.
+    pub id: usize,
+    pub address: Address,
+    pub op: Op,
+    /// Steps that must be done first.
+    pub after: Vec<usize>,
+    /// Steps of the same wave do not depend on each other and can run in parallel.
+    pub wave: usize,
+    /// The cloud id the step acts on (none for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+    /// For create/update: the desired spec, placeholders unresolved (no secret in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Json>,
+    /// For a delete of a replaced resource's old copy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deposed: bool,
+}
+
+/// The change to one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub kind: Kind,
+    pub action: Action,
+    /// The ops of its steps, in order (e.g. stop, update_class, update, start).
+    pub ops: Vec<Op>,
+    /// Why: the field that forces a replacement, the drift, the input that stops a channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Takes a running channel off air.
+    pub interrupts: bool,
+    /// Part of the change corrects changes made out of band.
+    pub drift: bool,
+    /// Redacted: secrets as "(sensitive)", unknowns as "(known after apply)".
+    pub before: Json,
+    pub after: Json,
+    pub fields: Vec<FieldChange>,
+    pub steps: Vec<usize>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub interrupted: usize,
+}
+
+/// A plan: a value that apply executes as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub stack: String,
+    pub mode: Mode,
+    pub changes: Vec<Change>,
+    pub steps: Vec<Step>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// No step to run.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("dependency cycle between {}", .0.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> "))]
+    Cycle(Vec<Address>),
+}
+
+/// Members that force a replacement when they change, per kind.
+pub fn forces_replacement(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::IamRole => &["RoleName", "Path"],
+        Kind::MediapackageChannel => &["Id"],
+        Kind::MediapackageEndpoint => &["Id", "ChannelId"],
+        Kind::SsmParameter => &["Name"],
+        Kind::MedialiveInput => &["Type"],
+        Kind::MedialiveInputSecurityGroup | Kind::MedialiveChannel => &[],
+    }
+}
+
+/// Makes the plan. `desired` is ignored in [`Mode::Destroy`].
+pub fn plan(
+    desired: &ValidatedStack,
+    prior: &Prior,
+    observed: &Observed,
+    mode: Mode,
+) -> Result<Plan, Error> {
+    let empty = Vec::new();
+    let wanted: &[Resource] = match mode {
+        Mode::Apply => &desired.resources,
+        Mode::Destroy => &empty,
+    };
+    let order = topo_order(wanted)?;
+    let mut b = Builder {
+        prior,
+        observed,
+        changes: BTreeMap::new(),
+        steps: Vec::new(),
+        edges: Vec::new(),
+        by_op: BTreeMap::new(),
+        replaced: BTreeSet::new(),
+        delete_first: BTreeSet::new(),
+    };
+
+    // Creates, updates and replacements, in dependency order so references know whether their
+    // target is being (re)created.
+    for r in &order {
+        b.converge(r);
+    }
+    // Channels stopped because an attached input changes.
+    b.stop_channels_for_inputs(wanted);
+    // Deletes: what the stack no longer has, and old copies of replaced resources.
+    let wanted_set: BTreeSet<&Address> = wanted.iter().map(|r| &r.address).collect();
+    let mut gone: BTreeSet<Address> = prior
+        .resources
+        .keys()
+        .chain(observed.resources.keys())
+        .filter(|a| !wanted_set.contains(a))
+        .cloned()
+        .collect();
+    for a in gone.clone() {
+        if !observed.resources.contains_key(&a) {
+            // Already gone from the cloud: only the state entry goes.
+            gone.remove(&a);
+            b.changes.insert(
+                a.clone(),
+                b.change(&a, Action::Delete, None, prior_before(prior, &a), Json::Null, vec![]),
+            );
+        }
+    }
+    for a in &gone {
+        b.delete(a);
+    }
+    for d in &prior.deposed {
+        b.delete_deposed(d);
+    }
+    b.order_deletes(wanted);
+    Ok(b.finish(&desired.name, mode))
+}
+
+fn prior_before(prior: &Prior, a: &Address) -> Json {
+    prior
+        .resources
+        .get(a)
+        .map(|p| p.applied.clone())
+        .unwrap_or(Json::Null)
+}
+
+/// The wanted resources in dependency order (declaration order among independent ones).
+fn topo_order(wanted: &[Resource]) -> Result<Vec<&Resource>, Error> {
+    let index: BTreeMap<&Address, usize> =
+        wanted.iter().enumerate().map(|(i, r)| (&r.address, i)).collect();
+    let mut g: DiGraphMap<usize, ()> = DiGraphMap::new();
+    for i in 0..wanted.len() {
+        g.add_node(i);
+    }
+    for (i, r) in wanted.iter().enumerate() {
+        for d in &r.depends_on {
+            if let Some(&j) = index.get(d) {
+                g.add_edge(j, i, ());
+            }
+        }
+    }
+    // Kahn's algorithm, always taking the lowest index, for a stable order.
+    let mut indeg: Vec<usize> = (0..wanted.len())
+        .map(|i| g.neighbors_directed(i, petgraph::Direction::Incoming).count())
+        .collect();
+    let mut ready: BTreeSet<usize> = (0..wanted.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut out = Vec::new();
+    while let Some(i) = ready.pop_first() {
+        out.push(&wanted[i]);
+        for j in g.neighbors_directed(i, petgraph::Direction::Outgoing) {
+            indeg[j] -= 1;
+            if indeg[j] == 0 {
+                ready.insert(j);
+            }
+        }
+    }
+    if out.len() < wanted.len() {
+        let stuck: Vec<Address> = (0..wanted.len())
+            .filter(|&i| indeg[i] > 0)
+            .map(|i| wanted[i].address.clone())
+            .collect();
+        return Err(Error::Cycle(stuck));
+    }
+    Ok(out)
+}
+
+struct Builder<'a> {
+    prior: &'a Prior,
+    observed: &'a Observed,
+    changes: BTreeMap<Address, Change>,
+    steps: Vec<Step>,
+    /// (before, after): step `after` must wait for step `before` (indices into `steps`).
+    edges: Vec<(usize, usize)>,
+    by_op: BTreeMap<(Address, Op, bool), usize>,
+    /// Addresses being created anew or replaced: their outputs are unknown until apply.
+    replaced: BTreeSet<Address>,
+    /// Replacements whose old copy is deleted before the new one is created.
+    delete_first: BTreeSet<Address>,
+}
+
+impl Builder<'_> {
+    fn step(&mut self, address: &Address, op: Op, target_id: Option<String>, spec: Option<Json>, deposed: bool) -> usize {
+        let key = (address.clone(), op, deposed);
+        if let Some(&i) = self.by_op.get(&key) {
+            return i;
+        }
+        self.steps.push(Step {
+            id: 0,
+            address: address.clone(),
+            op,
+            after: Vec::new(),
+            wave: 0,
+            target_id,
+            spec,
+            deposed,
+        });
+        let i = self.steps.len() - 1;
+        self.by_op.insert(key, i);
+        i
+    }
+
+    fn find(&self, address: &Address, op: Op) -> Option<usize> {
+        self.by_op.get(&(address.clone(), op, false)).copied()
+    }
+
+    fn edge(&mut self, before: usize, after: usize) {
+        if before != after {
+            self.edges.push((before, after));
+        }
+    }
+
+    fn chain(&mut self, ids: &[usize]) {
+        for w in ids.windows(2) {
+            self.edge(w[0], w[1]);
+        }
+    }
+
+    fn change(&self, a: &Address, action: Action, reason: Option<String>, before: Json, after: Json, fields: Vec<FieldChange>) -> Change {
+        Change {
+            address: a.clone(),
+            kind: a.kind,
+            action,
+            ops: Vec::new(),
+            reason,
+            interrupts: false,
+            drift: fields.iter().any(|f| f.drift),
+            before: redact(&before),
+            after: redact(&after),
+            fields: fields
+                .into_iter()
+                .map(|mut f| {
+                    f.before = redact(&f.before);
+                    f.after = redact(&f.after);
+                    f
+                })
+                .collect(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Resolves `$ref`s from observed/prior outputs (unknown when the target is being created
+    /// or replaced) and `$secret`s to their observed hashes.
+    fn resolve(&self, v: &Json) -> Json {
+        match v {
+            Json::Object(m) if m.contains_key("$ref") => {
+                let target = m["$ref"].as_str().and_then(Address::parse);
+                let attr = m.get("attr").and_then(|a| a.as_str()).unwrap_or("");
+                let Some(target) = target else {
+                    return unknown();
+                };
+                if self.replaced.contains(&target) {
+                    return unknown();
+                }
+                let outputs = self
+                    .observed
+                    .resources
+                    .get(&target)
+                    .map(|o| &o.outputs)
+                    .or_else(|| self.prior.resources.get(&target).map(|p| &p.outputs));
+                outputs
+                    .and_then(|o| lookup(o, attr))
+                    .cloned()
+                    .unwrap_or_else(unknown)
+            }
+            Json::Object(m) if m.contains_key("$secret") => {
+                let inner = &m["$secret"];
+                let from_new = inner
+                    .get("output")
+                    .and_then(|a| a.as_str())
+                    .and_then(Address::parse)
+                    .is_some_and(|a| self.replaced.contains(&a));
+                match self.observed.secrets.get(&secret_key(inner)) {
+                    Some(h) if !from_new => json!({ "$sensitive": h }),
+                    _ => json!({ "$sensitive": "(unknown)" }),
+                }
+            }
+            Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), self.resolve(v))).collect()),
+            Json::Array(a) => Json::Array(a.iter().map(|v| self.resolve(v)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    fn converge(&mut self, r: &Resource) {
+        let a = &r.address;
+        let resolved = self.resolve(&r.spec);
+        let Some(obs) = self.observed.resources.get(a) else {
+            // Create (also when the state has it but the cloud lost it).
+            self.replaced.insert(a.clone());
+            let reason = self
+                .prior
+                .resources
+                .contains_key(a)
+                .then(|| "it is in the state but gone from the cloud".to_string());
+            let mut ids = vec![self.step(a, Op::Create, None, Some(r.spec.clone()), false)];
+            if r.running == Some(true) {
+                ids.push(self.step(a, Op::Start, None, None, false));
+            }
+            self.after_dependencies(r, &ids);
+            self.chain(&ids);
+            let c = self.change(a, Action::Create, reason, Json::Null, resolved, vec![]);
+            self.changes.insert(a.clone(), c);
+            return;
+        };
+        let applied = self.prior.resources.get(a).map(|p| &p.applied);
+        let mut fields = diff::diff(&resolved, &obs.spec, applied);
+        let force = forces_replacement(a.kind);
+        for f in &mut fields {
+            let top = f.path.split('.').next().unwrap_or("");
+            f.forces_replacement = force.contains(&top);
+        }
+        let class_change = a.kind == Kind::MedialiveInput && input_class_changes(&resolved, &obs.spec);
+        let replace_reason = fields
+            .iter()
+            .find(|f| f.forces_replacement)
+            .map(|f| format!("{} cannot change in place", f.path))
+            .or_else(|| class_change.then(|| "the input class (number of sources or destinations) cannot change in place".to_string()));
+
+        if let Some(reason) = replace_reason {
+            self.replaced.insert(a.clone());
+            let mut ids = vec![self.step(a, Op::Create, None, Some(r.spec.clone()), false)];
+            if r.running == Some(true) {
+                ids.push(self.step(a, Op::Start, None, None, false));
+            }
+            self.after_dependencies(r, &ids);
+            self.chain(&ids);
+            let del = self.step(a, Op::Delete, Some(obs.id.clone()), None, true);
+            if keeps_identity(a.kind, &fields) {
+                // The new copy takes the old one's unique name: delete first.
+                self.edge(del, ids[0]);
+                self.delete_first.insert(a.clone());
+            } else {
+                self.edge(ids[0], del);
+            }
+            let c = self.change(a, Action::Replace, Some(reason), obs.spec.clone(), resolved, fields);
+            self.changes.insert(a.clone(), c);
+            return;
+        }
+
+        if a.kind == Kind::MedialiveChannel {
+            self.converge_channel(r, obs, resolved, fields);
+            return;
+        }
+        if fields.is_empty() {
+            let c = self.change(a, Action::NoOp, None, obs.spec.clone(), resolved, fields);
+            self.changes.insert(a.clone(), c);
+            return;
+        }
+        let only_tags = fields.iter().all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
+        let op = if only_tags { Op::UpdateTags } else { Op::Update };
+        let s = self.step(a, op, Some(obs.id.clone()), Some(r.spec.clone()), false);
+        self.after_dependencies(r, &[s]);
+        let reason = fields.iter().any(|f| f.drift).then(|| "changed outside livestack".to_string());
+        let c = self.change(a, Action::Update, reason, obs.spec.clone(), resolved, fields);
+        self.changes.insert(a.clone(), c);
+    }
+
+    fn converge_channel(&mut self, r: &Resource, obs: &ObservedResource, resolved: Json, fields: Vec<FieldChange>) {
+        let a = &r.address;
+        let state = obs.status.as_deref().unwrap_or("IDLE");
+        let running_now = matches!(state, "RUNNING" | "STARTING" | "RECOVERING");
+        let want_running = r.running.unwrap_or(true);
+        let only_tags = fields.iter().all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
+        let class_differs = fields.iter().any(|f| f.path == "ChannelClass");
+        let edit = !fields.is_empty() && !only_tags;
+        // After UpdateChannelClass the channel holds the desired class and the destinations it
+        // was given; an UpdateChannel is needed only if anything else still differs.
+        let needs_update = edit
+            && fields.iter().any(|f| {
+                f.path != "ChannelClass" && !(class_differs && f.path.starts_with("Destinations") && destinations_only_trimmed(&resolved, &obs.spec))
+            });
+        let mut ids = Vec::new();
+        let mut reason = None;
+        if running_now && (edit || !want_running) {
+            ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
+        }
+        if class_differs {
+            ids.push(self.step(a, Op::UpdateClass, Some(obs.id.clone()), Some(r.spec.clone()), false));
+        }
+        if needs_update {
+            ids.push(self.step(a, Op::Update, Some(obs.id.clone()), Some(r.spec.clone()), false));
+        } else if only_tags && !fields.is_empty() {
+            ids.push(self.step(a, Op::UpdateTags, Some(obs.id.clone()), Some(r.spec.clone()), false));
+        }
+        if want_running && (!running_now || ids.iter().any(|&i| self.steps[i].op == Op::Stop)) {
+            ids.push(self.step(a, Op::Start, Some(obs.id.clone()), None, false));
+        }
+        if !want_running && running_now && !edit {
+            reason = Some("running = false".to_string());
+        } else if want_running && !running_now && !edit {
+            reason = Some(format!("the channel is {state}; the stack wants it running"));
+        } else if fields.iter().any(|f| f.drift) {
+            reason = Some("changed outside livestack".to_string());
+        }
+        self.after_dependencies(r, &ids);
+        self.chain(&ids);
+        let action = if ids.is_empty() { Action::NoOp } else { Action::Update };
+        let mut c = self.change(a, action, reason, obs.spec.clone(), resolved, fields);
+        c.interrupts = running_now && ids.iter().any(|&i| self.steps[i].op == Op::Stop);
+        self.changes.insert(a.clone(), c);
+    }
+
+    /// Makes `ids[0]` wait for the create/update/start steps of what `r` depends on.
+    fn after_dependencies(&mut self, r: &Resource, ids: &[usize]) {
+        let Some(&first) = ids.first() else { return };
+        for d in &r.depends_on {
+            for op in [Op::Create, Op::Update, Op::UpdateClass, Op::UpdateTags] {
+                if let Some(s) = self.find(d, op) {
+                    self.edge(s, first);
+                }
+            }
+        }
+    }
+
+    /// An input edited (or replaced) while a channel that uses it runs: that channel stops first
+    /// and starts again after.
+    fn stop_channels_for_inputs(&mut self, wanted: &[Resource]) {
+        let changed_inputs: Vec<Address> = self
+            .changes
+            .values()
+            // A replaced input is re-pointed by the channel's own update (which stops it).
+            .filter(|c| c.kind == Kind::MedialiveInput && c.action == Action::Update)
+            .filter(|c| !c.ops_only_tags(&self.steps))
+            .map(|c| c.address.clone())
+            .collect();
+        for input in changed_inputs {
+            let Some(input_id) = self.observed.resources.get(&input).map(|o| o.id.clone()) else {
+                continue;
+            };
+            for ch in wanted.iter().filter(|r| r.address.kind == Kind::MedialiveChannel) {
+                let Some(obs) = self.observed.resources.get(&ch.address) else { continue };
+                let attached = obs.spec["InputAttachments"]
+                    .as_array()
+                    .is_some_and(|atts| atts.iter().any(|x| x["InputId"].as_str() == Some(input_id.as_str())));
+                let running = matches!(obs.status.as_deref(), Some("RUNNING" | "STARTING" | "RECOVERING"));
+                if !attached || !running {
+                    continue;
+                }
+                let stop = self.step(&ch.address, Op::Stop, Some(obs.id.clone()), None, false);
+                let input_step = self.find(&input, Op::Update);
+                if let Some(s) = input_step {
+                    self.edge(stop, s);
+                    if ch.running.unwrap_or(true) {
+                        let start = self.step(&ch.address, Op::Start, Some(obs.id.clone()), None, false);
+                        self.edge(s, start);
+                        // Keep the channel's own steps between its stop and its start.
+                        for op in [Op::UpdateClass, Op::Update] {
+                            if let Some(x) = self.find(&ch.address, op) {
+                                self.edge(stop, x);
+                                self.edge(x, start);
+                            }
+                        }
+                    }
+                }
+                if let Some(c) = self.changes.get_mut(&ch.address) {
+                    c.interrupts = true;
+                    if c.action == Action::NoOp {
+                        c.action = Action::Update;
+                    }
+                    if c.reason.is_none() {
+                        c.reason = Some(format!("{input} changes and is attached to this running channel"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn delete(&mut self, a: &Address) {
+        let obs = &self.observed.resources[a];
+        let mut ids = Vec::new();
+        let running = matches!(obs.status.as_deref(), Some("RUNNING" | "STARTING" | "RECOVERING"));
+        if a.kind == Kind::MedialiveChannel && running {
+            ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
+        }
+        ids.push(self.step(a, Op::Delete, Some(obs.id.clone()), None, false));
+        self.chain(&ids);
+        let mut c = self.change(a, Action::Delete, None, obs.spec.clone(), Json::Null, vec![]);
+        c.interrupts = running;
+        self.changes.insert(a.clone(), c);
+    }
+
+    fn delete_deposed(&mut self, d: &Deposed) {
+        self.step(&d.address, Op::Delete, Some(d.id.clone()), None, true);
+        self.changes.entry(d.address.clone()).or_insert_with(|| Change {
+            address: d.address.clone(),
+            kind: d.address.kind,
+            action: Action::Delete,
+            ops: Vec::new(),
+            reason: Some(format!("old copy {} of a replaced resource", d.id)),
+            interrupts: false,
+            drift: false,
+            before: Json::Null,
+            after: Json::Null,
+            fields: vec![],
+            steps: vec![],
+        });
+    }
+
+    /// A delete waits for everything that used the deleted resource to let go of it: deletes
+    /// and updates of its dependents (in the state's graph and the stack's).
+    fn order_deletes(&mut self, wanted: &[Resource]) {
+        let mut users: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
+        for (a, p) in &self.prior.resources {
+            for d in &p.depends_on {
+                users.entry(d.clone()).or_default().insert(a.clone());
+            }
+        }
+        for r in wanted {
+            for d in &r.depends_on {
+                users.entry(d.clone()).or_default().insert(r.address.clone());
+            }
+        }
+        // Channels refer to inputs by id: an input attached to an observed channel is used by it.
+        for (ca, obs) in self.observed.resources.iter().filter(|(a, _)| a.kind == Kind::MedialiveChannel) {
+            for att in obs.spec["InputAttachments"].as_array().into_iter().flatten() {
+                if let Some(id) = att["InputId"].as_str() {
+                    for (ia, io) in self.observed.resources.iter().filter(|(a, _)| a.kind == Kind::MedialiveInput) {
+                        if io.id == id {
+                            users.entry(ia.clone()).or_default().insert(ca.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let deletes: Vec<usize> = (0..self.steps.len()).filter(|&i| self.steps[i].op == Op::Delete).collect();
+        for del in deletes {
+            let a = self.steps[del].address.clone();
+            // A delete-first replacement cannot wait for users to re-point to the new copy,
+            // which it precedes; it waits only for users being deleted.
+            let ops: &[Op] = if self.delete_first.contains(&a) {
+                &[Op::Delete]
+            } else {
+                &[Op::Delete, Op::Update, Op::UpdateClass, Op::Stop]
+            };
+            for u in users.get(&a).cloned().unwrap_or_default() {
+                for &op in ops {
+                    for deposed in [false, true] {
+                        if let Some(&s) = self.by_op.get(&(u.clone(), op, deposed)) {
+                            if s != del {
+                                self.edge(s, del);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, stack: &str, mode: Mode) -> Plan {
+        // Number the steps in a topological order: by wave, then kind order, then address.
+        let n = self.steps.len();
+        let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+        for &(b, a) in &self.edges {
+            preds[a].insert(b);
+        }
+        let mut wave = vec![usize::MAX; n];
+        let mut done = 0;
+        while done < n {
+            let mut progressed = false;
+            for i in 0..n {
+                if wave[i] != usize::MAX {
+                    continue;
+                }
+                if preds[i].iter().all(|&p| wave[p] != usize::MAX) {
+                    wave[i] = preds[i].iter().map(|&p| wave[p] + 1).max().unwrap_or(0);
+                    done += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                // Unreachable for graphs built above; keep going rather than loop forever.
+                for w in wave.iter_mut().filter(|w| **w == usize::MAX) {
+                    *w = 0;
+                }
+                break;
+            }
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        let rank = |s: &Step| {
+            let k = s.address.kind as usize;
+            if s.op == Op::Delete {
+                (1, 100 - k)
+            } else {
+                (0, k)
+            }
+        };
+        order.sort_by(|&x, &y| {
+            let (sx, sy) = (&self.steps[x], &self.steps[y]);
+            (wave[x], rank(sx), &sx.address, sx.op, sx.deposed).cmp(&(wave[y], rank(sy), &sy.address, sy.op, sy.deposed))
+        });
+        let mut new_id = vec![0; n];
+        for (pos, &i) in order.iter().enumerate() {
+            new_id[i] = pos + 1;
+        }
+        let mut steps: Vec<Step> = order
+            .iter()
+            .map(|&i| {
+                let mut s = self.steps[i].clone();
+                s.id = new_id[i];
+                s.wave = wave[i];
+                s.after = preds[i].iter().map(|&p| new_id[p]).collect();
+                s.after.sort();
+                s
+            })
+            .collect();
+        steps.sort_by_key(|s| s.id);
+        for s in &steps {
+            if let Some(c) = self.changes.get_mut(&s.address) {
+                c.steps.push(s.id);
+                c.ops.push(s.op);
+            }
+        }
+        let mut changes: Vec<Change> = self.changes.into_values().collect();
+        // Changes listed in the order their first step runs; no-ops last.
+        changes.sort_by_key(|c| (c.steps.first().copied().unwrap_or(usize::MAX), c.address.clone()));
+        let mut summary = Summary::default();
+        for c in &changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Replace => summary.replace += 1,
+                Action::Delete => summary.delete += 1,
+                Action::NoOp => {}
+            }
+            if c.interrupts {
+                summary.interrupted += 1;
+            }
+        }
+        Plan {
+            format_version: FORMAT_VERSION,
+            stack: stack.to_string(),
+            mode,
+            changes,
+            steps,
+            summary,
+        }
+    }
+}
+
+impl Change {
+    fn ops_only_tags(&self, steps: &[Step]) -> bool {
+        let mine: Vec<&Step> = steps.iter().filter(|s| s.address == self.address).collect();
+        !mine.is_empty() && mine.iter().all(|s| s.op == Op::UpdateTags)
+    }
+}
+
+fn unknown() -> Json {
+    json!({ "$unknown": "known after apply" })
+}
+
+/// `a.b.0.c` inside `v`.
+pub fn lookup<'v>(v: &'v Json, path: &str) -> Option<&'v Json> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    path.split('.').try_fold(v, |cur, seg| match seg.parse::<usize>() {
+        Ok(i) => cur.get(i),
+        Err(_) => cur.get(seg),
+    })
+}
+
+/// Whether a replacement keeps the resource's unique name (so the old copy must go first).
+fn keeps_identity(kind: Kind, fields: &[FieldChange]) -> bool {
+    let identity = match kind {
+        Kind::IamRole => "RoleName",
+        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
+        Kind::SsmParameter => "Name",
+        // MediaLive ids are generated: a new copy never collides.
+        _ => return false,
+    };
+    !fields.iter().any(|f| f.path == identity)
+}
+
+/// An input's class follows its number of sources (or destinations): 2 = STANDARD.
+fn input_class_changes(desired: &Json, observed: &Json) -> bool {
+    let count = |v: &Json| {
+        v["Sources"]
+            .as_array()
+            .map(|a| a.len())
+            .filter(|n| *n > 0)
+            .or_else(|| v["Destinations"].as_array().map(|a| a.len()))
+            .unwrap_or(0)
+    };
+    let (d, o) = (count(desired), count(observed));
+    d > 0 && o > 0 && (d >= 2) != (o >= 2)
+}
+
+/// Whether the observed destinations, trimmed or extended to the desired pipeline count, equal
+/// the desired ones for every destination id both have, with no id added or removed.
+fn destinations_only_trimmed(desired: &Json, observed: &Json) -> bool {
+    let (Some(d), Some(o)) = (desired["Destinations"].as_array(), observed["Destinations"].as_array()) else {
+        return false;
+    };
+    if d.len() != o.len() {
+        return false;
+    }
+    d.iter().all(|dd| {
+        o.iter().any(|oo| {
+            oo["Id"] == dd["Id"] && {
+                let ds = dd["Settings"].as_array().cloned().unwrap_or_default();
+                let os = oo["Settings"].as_array().cloned().unwrap_or_default();
+                ds.iter().zip(os.iter()).all(|(x, y)| diff::same(x, y))
+            }
+        })
+    })
+}
+
+/// Replaces secrets and unknowns with what people may see.
+pub fn redact(v: &Json) -> Json {
+    match v {
+        Json::Object(m) if m.contains_key("$sensitive") || m.contains_key("$secret") => json!("(sensitive)"),
+        Json::Object(m) if m.contains_key("$unknown") => json!("(known after apply)"),
+        Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}

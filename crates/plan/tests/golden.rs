@@ -1,0 +1,280 @@
+//! Data-driven golden tests: one folder per case under `tests/cases/`, one harness.
+//!
+//! A case's `case.toml` names the stack to plan (`stack`), optionally a stack that was applied
+//! before (`applied`: its state and cloud are simulated as livestack would have left them),
+//! out-of-band changes to that cloud (`[[drift]]`), a lost state (`lost_state`), and the mode.
+//! The expected plan is in `expected.txt` and `expected.json`; refresh them with
+//! `UPDATE_EXPECT=1 cargo test -p livestack-plan --test golden` and review the diff.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use expect_test::expect_file;
+use livestack_model::{Address, Kind, ValidatedStack};
+use livestack_plan::{
+    lookup, plan, render_json, render_text, secret_key, Hasher, Mode, Observed, ObservedResource,
+    Prior, PriorResource,
+};
+use serde_json::{json, Value as Json};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    stack: String,
+    applied: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    lost_state: bool,
+    #[serde(default)]
+    drift: Vec<Drift>,
+}
+
+/// An out-of-band change: set `path` (dotted; `status` for the lifecycle state) of the
+/// resource's observed copy to `value`, or remove the resource with `gone = true`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Drift {
+    address: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    value: Option<toml::Value>,
+    #[serde(default)]
+    gone: bool,
+}
+
+fn hasher() -> Hasher {
+    Hasher::new(b"golden-test-key")
+}
+
+/// The value a secret has in these tests.
+fn secret_value(inner: &Json) -> String {
+    format!("secret-for-{}", secret_key(inner))
+}
+
+/// The cloud and state livestack leaves after applying `stack` from nothing, with the
+/// members AWS adds on its own (server defaults) in the observed copies.
+fn simulate(stack: &ValidatedStack) -> (Prior, Observed) {
+    let mut prior = Prior::default();
+    let mut observed = Observed::default();
+    let mut next = 1_000_001u64;
+    // Resources are declared with derived ones after what they derive from; references are
+    // resolved in a dependency order.
+    let mut pending: Vec<_> = stack.resources.iter().collect();
+    while !pending.is_empty() {
+        let i = pending
+            .iter()
+            .position(|r| r.depends_on.iter().all(|d| observed.resources.contains_key(d)))
+            .expect("acyclic");
+        let r = pending.remove(i);
+        let spec = resolve(&r.spec, &observed);
+        let (id, outputs, status) = outputs(&r.address, &spec, &mut next);
+        let mut seen = spec.clone();
+        add_server_defaults(r.address.kind, &mut seen);
+        observed.resources.insert(
+            r.address.clone(),
+            ObservedResource {
+                id: id.clone(),
+                arn: outputs.get("Arn").and_then(|a| a.as_str()).map(String::from),
+                spec: seen,
+                outputs: outputs.clone(),
+                status,
+            },
+        );
+        prior.resources.insert(
+            r.address.clone(),
+            PriorResource {
+                id,
+                arn: outputs.get("Arn").and_then(|a| a.as_str()).map(String::from),
+                applied: spec,
+                outputs,
+                depends_on: r.depends_on.clone(),
+                running: r.running,
+            },
+        );
+    }
+    (prior, observed)
+}
+
+fn resolve(v: &Json, observed: &Observed) -> Json {
+    match v {
+        Json::Object(m) if m.contains_key("$ref") => {
+            let a = Address::parse(m["$ref"].as_str().unwrap()).unwrap();
+            lookup(&observed.resources[&a].outputs, m["attr"].as_str().unwrap())
+                .cloned()
+                .unwrap_or(Json::Null)
+        }
+        Json::Object(m) if m.contains_key("$secret") => hasher().sensitive(&secret_value(&m["$secret"])),
+        Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), resolve(v, observed))).collect()),
+        Json::Array(a) => Json::Array(a.iter().map(|v| resolve(v, observed)).collect()),
+        o => o.clone(),
+    }
+}
+
+fn outputs(a: &Address, spec: &Json, next: &mut u64) -> (String, Json, Option<String>) {
+    let mut num = || {
+        *next += 1;
+        next.to_string()
+    };
+    match a.kind {
+        Kind::IamRole => {
+            let name = spec["RoleName"].as_str().unwrap().to_string();
+            (name.clone(), json!({ "Arn": format!("arn:aws:iam::123456789012:role/{name}") }), None)
+        }
+        Kind::MediapackageChannel => {
+            let id = spec["Id"].as_str().unwrap().to_string();
+            let eps: Vec<Json> = (1..=2)
+                .map(|i| json!({
+                    "Id": format!("{id}-ep{i}"),
+                    "Url": format!("https://mp.example/in/v2/{id}/{i}/channel"),
+                    "Username": format!("user{i}-{id}")
+                }))
+                .collect();
+            (id.clone(), json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:channels/{id}"), "HlsIngest": { "IngestEndpoints": eps } }), None)
+        }
+        Kind::MediapackageEndpoint => {
+            let id = spec["Id"].as_str().unwrap().to_string();
+            (id.clone(), json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:origin_endpoints/{id}"), "Url": format!("https://mp.example/out/v1/{id}/index.m3u8") }), None)
+        }
+        Kind::SsmParameter => {
+            let name = spec["Name"].as_str().unwrap().to_string();
+            (name.clone(), json!({ "Name": name }), None)
+        }
+        Kind::MedialiveInputSecurityGroup => {
+            let id = num();
+            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:inputSecurityGroup:{id}") }), Some("IN_USE".into()))
+        }
+        Kind::MedialiveInput => {
+            let id = num();
+            let dests: Vec<Json> = spec["Destinations"].as_array().cloned().unwrap_or_default().iter().enumerate()
+                .map(|(i, d)| json!({ "StreamName": d["StreamName"], "Url": format!("rtmp://198.51.100.{}:1935/{}", i + 10, d["StreamName"].as_str().unwrap()) }))
+                .collect();
+            let class = if spec["Sources"].as_array().map(|s| s.len()).unwrap_or(dests.len()) >= 2 { "STANDARD" } else { "SINGLE_PIPELINE" };
+            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:input:{id}"), "InputClass": class, "Destinations": dests }), Some("ATTACHED".into()))
+        }
+        Kind::MedialiveChannel => {
+            let id = num();
+            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:channel:{id}"), "State": "RUNNING" }), Some("RUNNING".into()))
+        }
+    }
+}
+
+/// Members AWS answers with that nobody wrote.
+fn add_server_defaults(kind: Kind, spec: &mut Json) {
+    match kind {
+        Kind::MediapackageEndpoint => {
+            if let Some(p) = spec.get_mut("HlsPackage") {
+                p["AdMarkers"] = json!("NONE");
+                p["PlaylistType"] = json!("NONE");
+                p["IncludeIframeOnlyStream"] = json!(false);
+            }
+        }
+        Kind::MedialiveChannel => {
+            for att in spec["InputAttachments"].as_array_mut().into_iter().flatten() {
+                att["InputSettings"]["DeblockFilter"] = json!("DISABLED");
+                att["InputSettings"]["InputFilter"] = json!("AUTO");
+            }
+            spec["EncoderSettings"]["GlobalConfiguration"] = json!({ "OutputTimingSource": "INPUT_CLOCK" });
+        }
+        _ => {}
+    }
+}
+
+fn load(dir: &Path, rel: &str) -> ValidatedStack {
+    let path = dir.join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Name the file as the user would see it, independent of where the tests run.
+    let shown = PathBuf::from(rel.trim_start_matches("../").trim_start_matches("examples/").to_string());
+    let shown = if rel.contains("examples/") { PathBuf::from("examples").join(shown) } else { shown };
+    livestack_model::parse(&shown, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn to_json(v: &toml::Value) -> Json {
+    serde_json::to_value(v).unwrap()
+}
+
+fn set_path(v: &mut Json, path: &str, value: Json) {
+    let mut cur = v;
+    let segs: Vec<&str> = path.split('.').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i == segs.len() - 1;
+        let next = match seg.parse::<usize>() {
+            Ok(n) => &mut cur[n],
+            Err(_) => &mut cur[*seg],
+        };
+        if last {
+            *next = value;
+            return;
+        }
+        cur = next;
+    }
+}
+
+fn run(dir: &Path) {
+    let case: Case = toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
+    let stack = load(dir, &case.stack);
+    let (mut prior, mut observed) = match &case.applied {
+        Some(a) => simulate(&load(dir, a)),
+        None => (Prior::default(), Observed::default()),
+    };
+    for d in &case.drift {
+        let a = Address::parse(&d.address).expect("drift address");
+        if d.gone {
+            observed.resources.remove(&a);
+            continue;
+        }
+        let o = observed.resources.get_mut(&a).expect("drifted resource exists");
+        let path = d.path.as_deref().expect("drift path");
+        let value = to_json(d.value.as_ref().expect("drift value"));
+        if path == "status" {
+            o.status = value.as_str().map(String::from);
+        } else {
+            set_path(&mut o.spec, path, value);
+        }
+    }
+    if case.lost_state {
+        prior = Prior::default();
+    }
+    // The secrets the stack uses, as refresh would hash them.
+    let mut secrets = BTreeMap::new();
+    collect_secrets(&stack, &mut secrets);
+    observed.secrets = secrets;
+    let mode = match case.mode.as_deref() {
+        Some("destroy") => Mode::Destroy,
+        _ => Mode::Apply,
+    };
+    let p = plan(&stack, &prior, &observed, mode).expect("a plan");
+    expect_file![dir.join("expected.txt")].assert_eq(&render_text(&p, false));
+    expect_file![dir.join("expected.json")].assert_eq(&(render_json(&p) + "\n"));
+}
+
+fn collect_secrets(stack: &ValidatedStack, out: &mut BTreeMap<String, String>) {
+    fn walk(v: &Json, out: &mut BTreeMap<String, String>) {
+        match v {
+            Json::Object(m) if m.contains_key("$secret") => {
+                out.insert(secret_key(&m["$secret"]), hasher().hash(&secret_value(&m["$secret"])));
+            }
+            Json::Object(m) => m.values().for_each(|v| walk(v, out)),
+            Json::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    stack.resources.iter().for_each(|r| walk(&r.spec, out));
+}
+
+#[test]
+fn golden_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("case.toml").exists())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 10, "expected the golden cases under {}", root.display());
+    for d in dirs {
+        eprintln!("case {}", d.file_name().unwrap().to_string_lossy());
+        run(&d);
+    }
+}
