@@ -277,7 +277,7 @@ impl Ctx<'_, '_> {
         if kind != expected {
             diags.push(Diagnostic::new(
                 span,
-                format!("`{s}` is a {kind}, but a {expected} is expected here"),
+                format!("`{s}` is a {kind}, but {} {expected} is expected here", if expected.as_str().starts_with(|c: char| "aeiou".contains(c)) { "an" } else { "a" }),
             ));
             return None;
         }

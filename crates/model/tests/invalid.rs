@@ -1,0 +1,50 @@
+//! Each file under `tests/invalid/` must fail validation with the located messages in its
+//! `.expected` file (refresh with `UPDATE_EXPECT=1`), and the examples must pass.
+
+use std::path::Path;
+
+use expect_test::expect_file;
+
+#[test]
+fn invalid_stack_files_report_every_problem_located() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let shown = Path::new("tests/invalid").join(f.file_name().unwrap());
+        let err = livestack_model::parse(&shown, &text).expect_err("invalid stack accepted");
+        expect_file![f.with_extension("expected")].assert_eq(&format!("{err}\n"));
+    }
+}
+
+#[test]
+fn the_examples_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for name in ["s3-loop.toml", "laptop-rtmp.toml", "s3-loop-facebook.toml"] {
+        let stack = livestack_model::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!stack.resources.is_empty());
+    }
+}
+
+#[test]
+fn section_three_is_section_one_single_pipeline_with_facebook() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let one = livestack_model::load(&dir.join("s3-loop.toml")).unwrap();
+    let three = livestack_model::load(&dir.join("s3-loop-facebook.toml")).unwrap();
+    let addr = |s: &livestack_model::ValidatedStack| s.resources.iter().map(|r| r.address.clone()).collect::<Vec<_>>();
+    assert_eq!(addr(&one), addr(&three));
+    let ch = livestack_model::Address::parse("medialive_channel.imday").unwrap();
+    assert_eq!(one.get(&ch).unwrap().spec["ChannelClass"], "STANDARD");
+    assert_eq!(three.get(&ch).unwrap().spec["ChannelClass"], "SINGLE_PIPELINE");
+    let groups = &three.get(&ch).unwrap().spec["EncoderSettings"]["OutputGroups"];
+    assert_eq!(groups[1]["Name"], "facebook");
+    // The stream key is a placeholder, never a value.
+    let dests = serde_json::to_string(&three.get(&ch).unwrap().spec["Destinations"]).unwrap();
+    assert!(dests.contains(r#"{"$secret":{"env":"FACEBOOK_STREAM_KEY"}}"#));
+}
