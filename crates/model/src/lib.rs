@@ -131,7 +131,10 @@ pub fn valid_label(label: &str) -> bool {
         && label
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && label.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && label
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 impl fmt::Display for Address {
@@ -273,7 +276,10 @@ impl fmt::Display for LocatedDiagnostic {
 }
 
 fn render(ds: &[LocatedDiagnostic]) -> String {
-    ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+    ds.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads and validates a stack file.
@@ -296,8 +302,10 @@ pub fn parse(path: &Path, text: &str) -> Result<ValidatedStack, Error> {
             if diags.is_empty() {
                 Ok(stack.expect("a stack when nothing was reported"))
             } else {
-                let mut ds: Vec<LocatedDiagnostic> =
-                    diags.into_iter().map(|d| located(&lines, path, d)).collect();
+                let mut ds: Vec<LocatedDiagnostic> = diags
+                    .into_iter()
+                    .map(|d| located(&lines, path, d))
+                    .collect();
                 ds.sort_by_key(|d| (d.location.line, d.location.column));
                 ds.dedup();
                 Err(Error::Invalid(ds))

@@ -126,7 +126,10 @@ pub(crate) fn lower(
         path,
         stack: name.clone().unwrap_or_default(),
         stack_tags,
-        decls: decls.iter().map(|d| (d.address.clone(), d.key_span)).collect(),
+        decls: decls
+            .iter()
+            .map(|d| (d.address.clone(), d.key_span))
+            .collect(),
         inputs: BTreeMap::new(),
         mp_ids: BTreeMap::new(),
         locate,
@@ -136,8 +139,12 @@ pub(crate) fn lower(
         match d.address.kind {
             Kind::MedialiveInput => {
                 let count = input_pipeline_count(d.node);
-                ctx.inputs
-                    .insert(d.address.clone(), InputFacts { standard: count >= 2 });
+                ctx.inputs.insert(
+                    d.address.clone(),
+                    InputFacts {
+                        standard: count >= 2,
+                    },
+                );
             }
             Kind::MediapackageChannel => {
                 if let Value::Table(entries) = &d.node.value {
@@ -277,7 +284,14 @@ impl Ctx<'_, '_> {
         if kind != expected {
             diags.push(Diagnostic::new(
                 span,
-                format!("`{s}` is a {kind}, but {} {expected} is expected here", if expected.as_str().starts_with(|c: char| "aeiou".contains(c)) { "an" } else { "a" }),
+                format!(
+                    "`{s}` is a {kind}, but {} {expected} is expected here",
+                    if expected.as_str().starts_with(|c: char| "aeiou".contains(c)) {
+                        "an"
+                    } else {
+                        "a"
+                    }
+                ),
             ));
             return None;
         }
@@ -360,7 +374,10 @@ impl Ctx<'_, '_> {
         let trust = t.opt("assume_role_policy", diags, json_document);
         let inline = t.opt("inline_policies", diags, |n, diags| {
             let Value::Table(entries) = &n.value else {
-                diags.push(Diagnostic::new(n.span, "inline_policies must be a table of policy documents (JSON strings)"));
+                diags.push(Diagnostic::new(
+                    n.span,
+                    "inline_policies must be a table of policy documents (JSON strings)",
+                ));
                 return None;
             };
             let mut m = Map::new();
@@ -377,7 +394,10 @@ impl Ctx<'_, '_> {
                 diags.push(
                     Diagnostic::new(
                         t.span,
-                        format!("{}: give either `preset` or `assume_role_policy`, not both", d.address),
+                        format!(
+                            "{}: give either `preset` or `assume_role_policy`, not both",
+                            d.address
+                        ),
                     )
                     .at_table_header(),
                 );
@@ -434,11 +454,17 @@ fn json_document(n: &Node, diags: &mut Diags) -> Option<Json> {
     match serde_json::from_str::<Json>(&s) {
         Ok(v) if v.is_object() => Some(v),
         Ok(_) => {
-            diags.push(Diagnostic::new(n.span, "a policy document must be a JSON object"));
+            diags.push(Diagnostic::new(
+                n.span,
+                "a policy document must be a JSON object",
+            ));
             None
         }
         Err(e) => {
-            diags.push(Diagnostic::new(n.span, format!("invalid JSON policy document: {e}")));
+            diags.push(Diagnostic::new(
+                n.span,
+                format!("invalid JSON policy document: {e}"),
+            ));
             None
         }
     }
@@ -562,7 +588,10 @@ impl Ctx<'_, '_> {
             .unwrap_or(60);
         let manifest = t.opt("manifest_name", diags, |n, diags| {
             let (s, span) = spanned_string(n, diags)?;
-            if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 Some(s)
             } else {
                 diags.push(Diagnostic::new(
@@ -576,7 +605,10 @@ impl Ctx<'_, '_> {
         let delay = t.opt("time_delay_seconds", diags, int_in(0, 86_400));
         let whitelist = t.opt("whitelist", diags, |n, diags| {
             let items = array(n, diags)?;
-            items.iter().map(|i| cidr(i, diags)).collect::<Option<Vec<_>>>()
+            items
+                .iter()
+                .map(|i| cidr(i, diags))
+                .collect::<Option<Vec<_>>>()
         });
         let origination = t.opt("origination", diags, one_of(&["allow", "deny"]));
         let tags = t.opt("tags", diags, tag_map);
@@ -632,11 +664,17 @@ impl Ctx<'_, '_> {
             if items.is_empty() || items.len() > 10 {
                 diags.push(Diagnostic::new(
                     n.span,
-                    format!("a security group holds 1 to 10 CIDR blocks, found {}", items.len()),
+                    format!(
+                        "a security group holds 1 to 10 CIDR blocks, found {}",
+                        items.len()
+                    ),
                 ));
                 return None;
             }
-            items.iter().map(|i| cidr(i, diags)).collect::<Option<Vec<_>>>()
+            items
+                .iter()
+                .map(|i| cidr(i, diags))
+                .collect::<Option<Vec<_>>>()
         });
         let tags = t.opt("tags", diags, tag_map);
         let deps = self.depends_on(t, diags);
@@ -688,8 +726,11 @@ impl Ctx<'_, '_> {
                         let parts: Vec<&str> = s.split('/').collect();
                         if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
                             diags.push(
-                                Diagnostic::new(span, format!("`{s}` is not `application/instance`"))
-                                    .hint("for example \"imday/a\""),
+                                Diagnostic::new(
+                                    span,
+                                    format!("`{s}` is not `application/instance`"),
+                                )
+                                .hint("for example \"imday/a\""),
                             );
                         }
                         out.push(json!({ "StreamName": s }));
@@ -702,8 +743,11 @@ impl Ctx<'_, '_> {
                     ds.len()
                 ))),
                 None => diags.push(
-                    header(format!("{}: an rtmp_push input needs `destinations`", d.address))
-                        .hint("destinations = [\"app/a\", \"app/b\"]"),
+                    header(format!(
+                        "{}: an rtmp_push input needs `destinations`",
+                        d.address
+                    ))
+                    .hint("destinations = [\"app/a\", \"app/b\"]"),
                 ),
             }
             match &groups {
@@ -746,7 +790,10 @@ impl Ctx<'_, '_> {
                     d.address,
                     ss.len()
                 ))),
-                None => diags.push(header(format!("{}: a {ty} input needs `sources`", d.address))),
+                None => diags.push(header(format!(
+                    "{}: a {ty} input needs `sources`",
+                    d.address
+                ))),
             }
         }
         if let Some(g) = groups {
@@ -771,7 +818,9 @@ impl Ctx<'_, '_> {
             .opt("class", diags, one_of(&["standard", "single_pipeline"]))
             .unwrap_or_else(|| "standard".into());
         let standard = class == "standard";
-        let role = t.req("role", diags, |n, diags| self.reference(n, Kind::IamRole, diags));
+        let role = t.req("role", diags, |n, diags| {
+            self.reference(n, Kind::IamRole, diags)
+        });
         let running = t.opt("running", diags, boolean).unwrap_or(true);
         let log_level = t.opt(
             "log_level",
@@ -787,7 +836,10 @@ impl Ctx<'_, '_> {
                 if [10, 20, 50].contains(&v) {
                     Some(v)
                 } else {
-                    diags.push(Diagnostic::new(n.span, "maximum_bitrate_mbps is 10, 20 or 50"));
+                    diags.push(Diagnostic::new(
+                        n.span,
+                        "maximum_bitrate_mbps is 10, 20 or 50",
+                    ));
                     None
                 }
             });
@@ -809,7 +861,8 @@ impl Ctx<'_, '_> {
                 continue;
             };
             let input = a.req("input", diags, |n, diags| {
-                self.reference(n, Kind::MedialiveInput, diags).map(|x| (x, n.span))
+                self.reference(n, Kind::MedialiveInput, diags)
+                    .map(|x| (x, n.span))
             });
             let att_name = a.opt("name", diags, string);
             let seb = a.opt("source_end_behavior", diags, one_of(&["loop", "continue"]));
@@ -836,8 +889,11 @@ impl Ctx<'_, '_> {
         }
         if inputs_node.as_ref().is_some_and(|v| v.is_empty()) {
             diags.push(
-                Diagnostic::new(t.span, format!("{}: a channel needs at least one input", d.address))
-                    .at_table_header(),
+                Diagnostic::new(
+                    t.span,
+                    format!("{}: a channel needs at least one input", d.address),
+                )
+                .at_table_header(),
             );
         }
 
@@ -869,8 +925,11 @@ impl Ctx<'_, '_> {
         }
         if groups_node.as_ref().is_some_and(|v| v.is_empty()) {
             diags.push(
-                Diagnostic::new(t.span, format!("{}: a channel needs at least one output group", d.address))
-                    .at_table_header(),
+                Diagnostic::new(
+                    t.span,
+                    format!("{}: a channel needs at least one output group", d.address),
+                )
+                .at_table_header(),
             );
         }
         let dest_ids: BTreeSet<String> = destinations
@@ -899,7 +958,10 @@ impl Ctx<'_, '_> {
             "EncoderSettings": encoder,
             "Tags": self.tags(&d.address, tags),
         });
-        if spec["InputAttachments"].as_array().is_some_and(|a| a.is_empty()) {
+        if spec["InputAttachments"]
+            .as_array()
+            .is_some_and(|a| a.is_empty())
+        {
             spec["InputAttachments"] = json!([]);
         }
         deps.push(role);
@@ -928,7 +990,9 @@ impl Ctx<'_, '_> {
                     if let Some(n) = g.get(k) {
                         diags.push(Diagnostic::new(
                             n.span,
-                            format!("`{k}` belongs to rtmp groups; a {ty} group sends to `destination`"),
+                            format!(
+                                "`{k}` belongs to rtmp groups; a {ty} group sends to `destination`"
+                            ),
                         ));
                     }
                 }
@@ -980,7 +1044,10 @@ impl Ctx<'_, '_> {
                     if s.starts_with("rtmp://") || s.starts_with("rtmps://") {
                         Some(s)
                     } else {
-                        diags.push(Diagnostic::new(span, format!("`{s}` is not an rtmp:// or rtmps:// URL")));
+                        diags.push(Diagnostic::new(
+                            span,
+                            format!("`{s}` is not an rtmp:// or rtmps:// URL"),
+                        ));
                         None
                     }
                 });
@@ -1007,8 +1074,7 @@ impl Ctx<'_, '_> {
                 )
             }
         };
-        let (videos, audios, group) =
-            presets::output_group(&name, &kind, &dest_id, &renditions?);
+        let (videos, audios, group) = presets::output_group(&name, &kind, &dest_id, &renditions?);
         Some(GroupOut {
             name,
             destination,
@@ -1029,7 +1095,12 @@ impl Ctx<'_, '_> {
     ) -> (Address, String) {
         let address = Address::new(Kind::SsmParameter, format!("{}-ingest-{}", mp.label, i + 1));
         let name = format!("/livestack/{}/{}/ingest-{}", self.stack, mp.label, i + 1);
-        let location = (self.locate)(self.decls.get(mp).copied().unwrap_or(Span { start: 0, end: 0 }));
+        let location = (self.locate)(
+            self.decls
+                .get(mp)
+                .copied()
+                .unwrap_or(Span { start: 0, end: 0 }),
+        );
         derived.entry(address.clone()).or_insert_with(|| Resource {
             address: address.clone(),
             spec: json!({
@@ -1050,11 +1121,19 @@ impl Ctx<'_, '_> {
     }
 
     /// The video renditions of a group: `ladder`, `renditions` or `video`.
-    fn renditions(&self, g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<Vec<Rendition>> {
+    fn renditions(
+        &self,
+        g: &mut Table<'_>,
+        ty: Option<&str>,
+        diags: &mut Diags,
+    ) -> Option<Vec<Rendition>> {
         let ladder = g.get("ladder");
         let explicit = g.get("renditions");
         let video = g.get("video");
-        let given = [ladder, explicit, video].iter().filter(|x| x.is_some()).count();
+        let given = [ladder, explicit, video]
+            .iter()
+            .filter(|x| x.is_some())
+            .count();
         if given > 1 {
             diags.push(
                 Diagnostic::new(g.span, "give one of `ladder`, `renditions` or `video`")
@@ -1087,7 +1166,10 @@ impl Ctx<'_, '_> {
                 let mut seen = BTreeSet::new();
                 for (r, it) in rs.iter().zip(&items) {
                     if !seen.insert(r.name.clone()) {
-                        diags.push(Diagnostic::new(it.span, format!("two renditions are named `{}`", r.name)));
+                        diags.push(Diagnostic::new(
+                            it.span,
+                            format!("two renditions are named `{}`", r.name),
+                        ));
                     }
                 }
             }
@@ -1108,7 +1190,12 @@ impl Ctx<'_, '_> {
     }
 
     /// `encoder_settings = { file = "x.json" }`: EncoderSettings in the AWS JSON shape.
-    fn encoder_file(&self, n: &Node, dest_ids: &BTreeSet<String>, diags: &mut Diags) -> Option<Json> {
+    fn encoder_file(
+        &self,
+        n: &Node,
+        dest_ids: &BTreeSet<String>,
+        diags: &mut Diags,
+    ) -> Option<Json> {
         let mut t = Table::new(n, "encoder_settings", diags)?;
         let file = t.req("file", diags, spanned_string);
         t.finish(&["file"], diags);
@@ -1117,7 +1204,10 @@ impl Ctx<'_, '_> {
         let text = match std::fs::read_to_string(&full) {
             Ok(t) => t,
             Err(e) => {
-                diags.push(Diagnostic::new(span, format!("cannot read `{}`: {e}", full.display())));
+                diags.push(Diagnostic::new(
+                    span,
+                    format!("cannot read `{}`: {e}", full.display()),
+                ));
                 return None;
             }
         };
@@ -1126,7 +1216,12 @@ impl Ctx<'_, '_> {
             Err(e) => {
                 diags.push(Diagnostic::new(
                     span,
-                    format!("`{}` line {} column {}: invalid JSON: {e}", full.display(), e.line(), e.column()),
+                    format!(
+                        "`{}` line {} column {}: invalid JSON: {e}",
+                        full.display(),
+                        e.line(),
+                        e.column()
+                    ),
                 ));
                 return None;
             }
@@ -1135,17 +1230,32 @@ impl Ctx<'_, '_> {
             v = inner.clone();
         }
         let Some(obj) = v.as_object() else {
-            diags.push(Diagnostic::new(span, format!("`{}` must hold a JSON object", full.display())));
+            diags.push(Diagnostic::new(
+                span,
+                format!("`{}` must hold a JSON object", full.display()),
+            ));
             return None;
         };
-        let missing: Vec<&str> = ["AudioDescriptions", "OutputGroups", "TimecodeConfig", "VideoDescriptions"]
-            .into_iter()
-            .filter(|k| !obj.contains_key(*k))
-            .collect();
+        let missing: Vec<&str> = [
+            "AudioDescriptions",
+            "OutputGroups",
+            "TimecodeConfig",
+            "VideoDescriptions",
+        ]
+        .into_iter()
+        .filter(|k| !obj.contains_key(*k))
+        .collect();
         if !missing.is_empty() {
             diags.push(
-                Diagnostic::new(span, format!("`{}`: EncoderSettings lacks {}", full.display(), missing.join(", ")))
-                    .hint("use the shape `aws medialive describe-channel` prints (PascalCase members)"),
+                Diagnostic::new(
+                    span,
+                    format!(
+                        "`{}`: EncoderSettings lacks {}",
+                        full.display(),
+                        missing.join(", ")
+                    ),
+                )
+                .hint("use the shape `aws medialive describe-channel` prints (PascalCase members)"),
             );
             return None;
         }
@@ -1153,8 +1263,17 @@ impl Ctx<'_, '_> {
         collect_refs(&v, &mut refs);
         for r in refs.difference(dest_ids) {
             diags.push(
-                Diagnostic::new(span, format!("`{}` sends to destination `{r}`, which no output group declares", full.display()))
-                    .hint(format!("the output groups' destination ids are: {}", dest_ids.iter().cloned().collect::<Vec<_>>().join(", "))),
+                Diagnostic::new(
+                    span,
+                    format!(
+                        "`{}` sends to destination `{r}`, which no output group declares",
+                        full.display()
+                    ),
+                )
+                .hint(format!(
+                    "the output groups' destination ids are: {}",
+                    dest_ids.iter().cloned().collect::<Vec<_>>().join(", ")
+                )),
             );
         }
         Some(v)
@@ -1212,7 +1331,10 @@ fn even_in(min: i64, max: i64) -> impl Fn(&Node, &mut Diags) -> Option<i64> {
         if v % 2 == 0 {
             Some(v)
         } else {
-            diags.push(Diagnostic::new(n.span, format!("{v} must be even (H.264 frame sizes are)")));
+            diags.push(Diagnostic::new(
+                n.span,
+                format!("{v} must be even (H.264 frame sizes are)"),
+            ));
             None
         }
     }
@@ -1224,7 +1346,10 @@ fn mp_id(n: &Node, diags: &mut Diags) -> Option<String> {
     if valid_label(&s) && s.len() <= 256 {
         Some(s)
     } else {
-        diags.push(Diagnostic::new(span, format!("id `{s}` may hold only letters, digits, `-` and `_`")));
+        diags.push(Diagnostic::new(
+            span,
+            format!("id `{s}` may hold only letters, digits, `-` and `_`"),
+        ));
         None
     }
 }
@@ -1246,15 +1371,21 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
         (Some(e), None) => Some(json!({ "$secret": { "env": e } })),
         (None, Some(s)) => Some(json!({ "$secret": { "ssm": s } })),
         _ => {
-            diags.push(
-                Diagnostic::new(n.span, "a stream key is one of { env = \"NAME\" } or { ssm = \"/path\" }"),
-            );
+            diags.push(Diagnostic::new(
+                n.span,
+                "a stream key is one of { env = \"NAME\" } or { ssm = \"/path\" }",
+            ));
             None
         }
     }
 }
 
-fn check_duplicates(ctx: &Ctx<'_, '_>, decls: &[Decl<'_>], resources: &[Resource], diags: &mut Diags) {
+fn check_duplicates(
+    ctx: &Ctx<'_, '_>,
+    decls: &[Decl<'_>],
+    resources: &[Resource],
+    diags: &mut Diags,
+) {
     // (kind, the member that must be unique, what to call it)
     let unique: &[(Kind, &str, &str)] = &[
         (Kind::IamRole, "RoleName", "role name"),
@@ -1266,7 +1397,9 @@ fn check_duplicates(ctx: &Ctx<'_, '_>, decls: &[Decl<'_>], resources: &[Resource
     for (kind, member, what) in unique {
         let mut seen: BTreeMap<String, &Address> = BTreeMap::new();
         for r in resources.iter().filter(|r| r.address.kind == *kind) {
-            let Some(v) = r.spec[*member].as_str() else { continue };
+            let Some(v) = r.spec[*member].as_str() else {
+                continue;
+            };
             if let Some(first) = seen.get(v) {
                 let span = decls
                     .iter()
@@ -1274,8 +1407,14 @@ fn check_duplicates(ctx: &Ctx<'_, '_>, decls: &[Decl<'_>], resources: &[Resource
                     .map(|d| d.key_span)
                     .unwrap_or(Span { start: 0, end: 0 });
                 diags.push(
-                    Diagnostic::new(span, format!("{} uses the {what} `{v}` already used by {first}", r.address))
-                        .hint(format!("each {what} must be unique")),
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "{} uses the {what} `{v}` already used by {first}",
+                            r.address
+                        ),
+                    )
+                    .hint(format!("each {what} must be unique")),
                 );
             } else {
                 seen.insert(v.to_string(), &r.address);
@@ -1287,8 +1426,10 @@ fn check_duplicates(ctx: &Ctx<'_, '_>, decls: &[Decl<'_>], resources: &[Resource
 
 /// Reports a dependency cycle, naming every resource in it.
 fn check_cycles(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
-    let deps: BTreeMap<&Address, &Vec<Address>> =
-        resources.iter().map(|r| (&r.address, &r.depends_on)).collect();
+    let deps: BTreeMap<&Address, &Vec<Address>> = resources
+        .iter()
+        .map(|r| (&r.address, &r.depends_on))
+        .collect();
     // 0 = unvisited, 1 = on the stack, 2 = done
     let mut mark: BTreeMap<&Address, u8> = BTreeMap::new();
     let mut reported = false;
@@ -1327,7 +1468,11 @@ fn check_cycles(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
         if let Some(cycle) = visit(&r.address, &deps, &mut mark, &mut stack) {
             reported = true;
             let names: Vec<String> = cycle.iter().map(|a| a.to_string()).collect();
-            let at = ctx.decls.get(&cycle[0]).copied().unwrap_or(Span { start: 0, end: 0 });
+            let at = ctx
+                .decls
+                .get(&cycle[0])
+                .copied()
+                .unwrap_or(Span { start: 0, end: 0 });
             diags.push(
                 Diagnostic::new(at, format!("dependency cycle: {}", names.join(" -> ")))
                     .hint("remove one of these references or depends_on entries"),
@@ -1335,4 +1480,3 @@ fn check_cycles(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
         }
     }
 }
-

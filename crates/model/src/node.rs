@@ -116,7 +116,11 @@ pub(crate) struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    pub fn new(node: &'a Node, what: impl Into<String>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
+    pub fn new(
+        node: &'a Node,
+        what: impl Into<String>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Self> {
         let what = what.into();
         match &node.value {
             Value::Table(entries) => Some(Table {
@@ -152,8 +156,11 @@ impl<'a> Table<'a> {
             Some(n) => f(n, diags),
             None => {
                 diags.push(
-                    Diagnostic::new(self.span, format!("{}: missing required key `{key}`", self.what))
-                        .at_table_header(),
+                    Diagnostic::new(
+                        self.span,
+                        format!("{}: missing required key `{key}`", self.what),
+                    )
+                    .at_table_header(),
                 );
                 None
             }

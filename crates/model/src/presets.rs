@@ -12,9 +12,12 @@ pub(crate) struct Rendition {
     pub bitrate: i64,
 }
 
-/// The named ABR ladders: (name, [(width, height, video bitrate)]). H.264 High, CBR,
+/// One rung of a ladder: (width, height, video bitrate in bit/s).
+pub type Rung = (i64, i64, i64);
+
+/// The named ABR ladders: (name, rungs). H.264 High, CBR,
 /// 2 s GOP at 30 fps; each rung carries AAC-LC stereo 48 kHz.
-pub const LADDERS: &[(&str, &[(i64, i64, i64)])] = &[
+pub const LADDERS: &[(&str, &[Rung])] = &[
     (
         "1080p",
         &[
@@ -242,7 +245,11 @@ pub(crate) fn output_group(
 }
 
 /// The settings every generated encoder config shares.
-pub(crate) fn encoder_settings(videos: Vec<Value>, audios: Vec<Value>, groups: Vec<Value>) -> Value {
+pub(crate) fn encoder_settings(
+    videos: Vec<Value>,
+    audios: Vec<Value>,
+    groups: Vec<Value>,
+) -> Value {
     json!({
         "AudioDescriptions": audios,
         "CaptionDescriptions": [],

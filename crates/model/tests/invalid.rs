@@ -37,11 +37,19 @@ fn section_three_is_section_one_single_pipeline_with_facebook() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let one = livestack_model::load(&dir.join("s3-loop.toml")).unwrap();
     let three = livestack_model::load(&dir.join("s3-loop-facebook.toml")).unwrap();
-    let addr = |s: &livestack_model::ValidatedStack| s.resources.iter().map(|r| r.address.clone()).collect::<Vec<_>>();
+    let addr = |s: &livestack_model::ValidatedStack| {
+        s.resources
+            .iter()
+            .map(|r| r.address.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(addr(&one), addr(&three));
     let ch = livestack_model::Address::parse("medialive_channel.imday").unwrap();
     assert_eq!(one.get(&ch).unwrap().spec["ChannelClass"], "STANDARD");
-    assert_eq!(three.get(&ch).unwrap().spec["ChannelClass"], "SINGLE_PIPELINE");
+    assert_eq!(
+        three.get(&ch).unwrap().spec["ChannelClass"],
+        "SINGLE_PIPELINE"
+    );
     let groups = &three.get(&ch).unwrap().spec["EncoderSettings"]["OutputGroups"];
     assert_eq!(groups[1]["Name"], "facebook");
     // The stream key is a placeholder, never a value.

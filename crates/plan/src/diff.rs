@@ -38,7 +38,13 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn walk(desired: &Json, observed: &Json, applied: Option<&Json>, path: String, out: &mut Vec<FieldChange>) {
+fn walk(
+    desired: &Json,
+    observed: &Json,
+    applied: Option<&Json>,
+    path: String,
+    out: &mut Vec<FieldChange>,
+) {
     if is_placeholder(desired) || is_placeholder(observed) {
         if !same(desired, observed) {
             out.push(change(&path, observed, desired, applied));
@@ -138,7 +144,8 @@ mod tests {
     #[test]
     fn server_defaults_are_not_a_diff() {
         let d = json!({"HlsPackage": {"SegmentDurationSeconds": 6}});
-        let o = json!({"HlsPackage": {"SegmentDurationSeconds": 6, "AdMarkers": "NONE"}, "Url": "x"});
+        let o =
+            json!({"HlsPackage": {"SegmentDurationSeconds": 6, "AdMarkers": "NONE"}, "Url": "x"});
         assert!(diff(&d, &o, None).is_empty());
     }
 

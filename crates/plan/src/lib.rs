@@ -247,7 +247,14 @@ pub fn plan(
             gone.remove(&a);
             b.changes.insert(
                 a.clone(),
-                b.change(&a, Action::Delete, None, prior_before(prior, &a), Json::Null, vec![]),
+                b.change(
+                    &a,
+                    Action::Delete,
+                    None,
+                    prior_before(prior, &a),
+                    Json::Null,
+                    vec![],
+                ),
             );
         }
     }
@@ -271,8 +278,11 @@ fn prior_before(prior: &Prior, a: &Address) -> Json {
 
 /// The wanted resources in dependency order (declaration order among independent ones).
 fn topo_order(wanted: &[Resource]) -> Result<Vec<&Resource>, Error> {
-    let index: BTreeMap<&Address, usize> =
-        wanted.iter().enumerate().map(|(i, r)| (&r.address, i)).collect();
+    let index: BTreeMap<&Address, usize> = wanted
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.address, i))
+        .collect();
     let mut g: DiGraphMap<usize, ()> = DiGraphMap::new();
     for i in 0..wanted.len() {
         g.add_node(i);
@@ -286,7 +296,10 @@ fn topo_order(wanted: &[Resource]) -> Result<Vec<&Resource>, Error> {
     }
     // Kahn's algorithm, always taking the lowest index, for a stable order.
     let mut indeg: Vec<usize> = (0..wanted.len())
-        .map(|i| g.neighbors_directed(i, petgraph::Direction::Incoming).count())
+        .map(|i| {
+            g.neighbors_directed(i, petgraph::Direction::Incoming)
+                .count()
+        })
         .collect();
     let mut ready: BTreeSet<usize> = (0..wanted.len()).filter(|&i| indeg[i] == 0).collect();
     let mut out = Vec::new();
@@ -324,7 +337,14 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn step(&mut self, address: &Address, op: Op, target_id: Option<String>, spec: Option<Json>, deposed: bool) -> usize {
+    fn step(
+        &mut self,
+        address: &Address,
+        op: Op,
+        target_id: Option<String>,
+        spec: Option<Json>,
+        deposed: bool,
+    ) -> usize {
         let key = (address.clone(), op, deposed);
         if let Some(&i) = self.by_op.get(&key) {
             return i;
@@ -360,7 +380,15 @@ impl Builder<'_> {
         }
     }
 
-    fn change(&self, a: &Address, action: Action, reason: Option<String>, before: Json, after: Json, fields: Vec<FieldChange>) -> Change {
+    fn change(
+        &self,
+        a: &Address,
+        action: Action,
+        reason: Option<String>,
+        before: Json,
+        after: Json,
+        fields: Vec<FieldChange>,
+    ) -> Change {
         Change {
             address: a.clone(),
             kind: a.kind,
@@ -419,7 +447,11 @@ impl Builder<'_> {
                     _ => json!({ "$sensitive": "(unknown)" }),
                 }
             }
-            Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), self.resolve(v))).collect()),
+            Json::Object(m) => Json::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), self.resolve(v)))
+                    .collect(),
+            ),
             Json::Array(a) => Json::Array(a.iter().map(|v| self.resolve(v)).collect()),
             other => other.clone(),
         }
@@ -453,12 +485,18 @@ impl Builder<'_> {
             let top = f.path.split('.').next().unwrap_or("");
             f.forces_replacement = force.contains(&top);
         }
-        let class_change = a.kind == Kind::MedialiveInput && input_class_changes(&resolved, &obs.spec);
+        let class_change =
+            a.kind == Kind::MedialiveInput && input_class_changes(&resolved, &obs.spec);
         let replace_reason = fields
             .iter()
             .find(|f| f.forces_replacement)
             .map(|f| format!("{} cannot change in place", f.path))
-            .or_else(|| class_change.then(|| "the input class (number of sources or destinations) cannot change in place".to_string()));
+            .or_else(|| {
+                class_change.then(|| {
+                    "the input class (number of sources or destinations) cannot change in place"
+                        .to_string()
+                })
+            });
 
         if let Some(reason) = replace_reason {
             self.replaced.insert(a.clone());
@@ -476,7 +514,14 @@ impl Builder<'_> {
             } else {
                 self.edge(ids[0], del);
             }
-            let c = self.change(a, Action::Replace, Some(reason), obs.spec.clone(), resolved, fields);
+            let c = self.change(
+                a,
+                Action::Replace,
+                Some(reason),
+                obs.spec.clone(),
+                resolved,
+                fields,
+            );
             self.changes.insert(a.clone(), c);
             return;
         }
@@ -490,28 +535,55 @@ impl Builder<'_> {
             self.changes.insert(a.clone(), c);
             return;
         }
-        let only_tags = fields.iter().all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
-        let op = if only_tags { Op::UpdateTags } else { Op::Update };
+        let only_tags = fields
+            .iter()
+            .all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
+        let op = if only_tags {
+            Op::UpdateTags
+        } else {
+            Op::Update
+        };
         let s = self.step(a, op, Some(obs.id.clone()), Some(r.spec.clone()), false);
         self.after_dependencies(r, &[s]);
-        let reason = fields.iter().any(|f| f.drift).then(|| "changed outside livestack".to_string());
-        let c = self.change(a, Action::Update, reason, obs.spec.clone(), resolved, fields);
+        let reason = fields
+            .iter()
+            .any(|f| f.drift)
+            .then(|| "changed outside livestack".to_string());
+        let c = self.change(
+            a,
+            Action::Update,
+            reason,
+            obs.spec.clone(),
+            resolved,
+            fields,
+        );
         self.changes.insert(a.clone(), c);
     }
 
-    fn converge_channel(&mut self, r: &Resource, obs: &ObservedResource, resolved: Json, fields: Vec<FieldChange>) {
+    fn converge_channel(
+        &mut self,
+        r: &Resource,
+        obs: &ObservedResource,
+        resolved: Json,
+        fields: Vec<FieldChange>,
+    ) {
         let a = &r.address;
         let state = obs.status.as_deref().unwrap_or("IDLE");
         let running_now = matches!(state, "RUNNING" | "STARTING" | "RECOVERING");
         let want_running = r.running.unwrap_or(true);
-        let only_tags = fields.iter().all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
+        let only_tags = fields
+            .iter()
+            .all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
         let class_differs = fields.iter().any(|f| f.path == "ChannelClass");
         let edit = !fields.is_empty() && !only_tags;
         // After UpdateChannelClass the channel holds the desired class and the destinations it
         // was given; an UpdateChannel is needed only if anything else still differs.
         let needs_update = edit
             && fields.iter().any(|f| {
-                f.path != "ChannelClass" && !(class_differs && f.path.starts_with("Destinations") && destinations_only_trimmed(&resolved, &obs.spec))
+                f.path != "ChannelClass"
+                    && !(class_differs
+                        && f.path.starts_with("Destinations")
+                        && destinations_only_trimmed(&resolved, &obs.spec))
             });
         let mut ids = Vec::new();
         let mut reason = None;
@@ -519,12 +591,30 @@ impl Builder<'_> {
             ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
         }
         if class_differs {
-            ids.push(self.step(a, Op::UpdateClass, Some(obs.id.clone()), Some(r.spec.clone()), false));
+            ids.push(self.step(
+                a,
+                Op::UpdateClass,
+                Some(obs.id.clone()),
+                Some(r.spec.clone()),
+                false,
+            ));
         }
         if needs_update {
-            ids.push(self.step(a, Op::Update, Some(obs.id.clone()), Some(r.spec.clone()), false));
+            ids.push(self.step(
+                a,
+                Op::Update,
+                Some(obs.id.clone()),
+                Some(r.spec.clone()),
+                false,
+            ));
         } else if only_tags && !fields.is_empty() {
-            ids.push(self.step(a, Op::UpdateTags, Some(obs.id.clone()), Some(r.spec.clone()), false));
+            ids.push(self.step(
+                a,
+                Op::UpdateTags,
+                Some(obs.id.clone()),
+                Some(r.spec.clone()),
+                false,
+            ));
         }
         if want_running && (!running_now || ids.iter().any(|&i| self.steps[i].op == Op::Stop)) {
             ids.push(self.step(a, Op::Start, Some(obs.id.clone()), None, false));
@@ -532,13 +622,19 @@ impl Builder<'_> {
         if !want_running && running_now && !edit {
             reason = Some("running = false".to_string());
         } else if want_running && !running_now && !edit {
-            reason = Some(format!("the channel is {state}; the stack wants it running"));
+            reason = Some(format!(
+                "the channel is {state}; the stack wants it running"
+            ));
         } else if fields.iter().any(|f| f.drift) {
             reason = Some("changed outside livestack".to_string());
         }
         self.after_dependencies(r, &ids);
         self.chain(&ids);
-        let action = if ids.is_empty() { Action::NoOp } else { Action::Update };
+        let action = if ids.is_empty() {
+            Action::NoOp
+        } else {
+            Action::Update
+        };
         let mut c = self.change(a, action, reason, obs.spec.clone(), resolved, fields);
         c.interrupts = running_now && ids.iter().any(|&i| self.steps[i].op == Op::Stop);
         self.changes.insert(a.clone(), c);
@@ -571,12 +667,21 @@ impl Builder<'_> {
             let Some(input_id) = self.observed.resources.get(&input).map(|o| o.id.clone()) else {
                 continue;
             };
-            for ch in wanted.iter().filter(|r| r.address.kind == Kind::MedialiveChannel) {
-                let Some(obs) = self.observed.resources.get(&ch.address) else { continue };
-                let attached = obs.spec["InputAttachments"]
-                    .as_array()
-                    .is_some_and(|atts| atts.iter().any(|x| x["InputId"].as_str() == Some(input_id.as_str())));
-                let running = matches!(obs.status.as_deref(), Some("RUNNING" | "STARTING" | "RECOVERING"));
+            for ch in wanted
+                .iter()
+                .filter(|r| r.address.kind == Kind::MedialiveChannel)
+            {
+                let Some(obs) = self.observed.resources.get(&ch.address) else {
+                    continue;
+                };
+                let attached = obs.spec["InputAttachments"].as_array().is_some_and(|atts| {
+                    atts.iter()
+                        .any(|x| x["InputId"].as_str() == Some(input_id.as_str()))
+                });
+                let running = matches!(
+                    obs.status.as_deref(),
+                    Some("RUNNING" | "STARTING" | "RECOVERING")
+                );
                 if !attached || !running {
                     continue;
                 }
@@ -585,7 +690,8 @@ impl Builder<'_> {
                 if let Some(s) = input_step {
                     self.edge(stop, s);
                     if ch.running.unwrap_or(true) {
-                        let start = self.step(&ch.address, Op::Start, Some(obs.id.clone()), None, false);
+                        let start =
+                            self.step(&ch.address, Op::Start, Some(obs.id.clone()), None, false);
                         self.edge(s, start);
                         // Keep the channel's own steps between its stop and its start.
                         for op in [Op::UpdateClass, Op::Update] {
@@ -602,7 +708,9 @@ impl Builder<'_> {
                         c.action = Action::Update;
                     }
                     if c.reason.is_none() {
-                        c.reason = Some(format!("{input} changes and is attached to this running channel"));
+                        c.reason = Some(format!(
+                            "{input} changes and is attached to this running channel"
+                        ));
                     }
                 }
             }
@@ -612,32 +720,44 @@ impl Builder<'_> {
     fn delete(&mut self, a: &Address) {
         let obs = &self.observed.resources[a];
         let mut ids = Vec::new();
-        let running = matches!(obs.status.as_deref(), Some("RUNNING" | "STARTING" | "RECOVERING"));
+        let running = matches!(
+            obs.status.as_deref(),
+            Some("RUNNING" | "STARTING" | "RECOVERING")
+        );
         if a.kind == Kind::MedialiveChannel && running {
             ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
         }
         ids.push(self.step(a, Op::Delete, Some(obs.id.clone()), None, false));
         self.chain(&ids);
-        let mut c = self.change(a, Action::Delete, None, obs.spec.clone(), Json::Null, vec![]);
+        let mut c = self.change(
+            a,
+            Action::Delete,
+            None,
+            obs.spec.clone(),
+            Json::Null,
+            vec![],
+        );
         c.interrupts = running;
         self.changes.insert(a.clone(), c);
     }
 
     fn delete_deposed(&mut self, d: &Deposed) {
         self.step(&d.address, Op::Delete, Some(d.id.clone()), None, true);
-        self.changes.entry(d.address.clone()).or_insert_with(|| Change {
-            address: d.address.clone(),
-            kind: d.address.kind,
-            action: Action::Delete,
-            ops: Vec::new(),
-            reason: Some(format!("old copy {} of a replaced resource", d.id)),
-            interrupts: false,
-            drift: false,
-            before: Json::Null,
-            after: Json::Null,
-            fields: vec![],
-            steps: vec![],
-        });
+        self.changes
+            .entry(d.address.clone())
+            .or_insert_with(|| Change {
+                address: d.address.clone(),
+                kind: d.address.kind,
+                action: Action::Delete,
+                ops: Vec::new(),
+                reason: Some(format!("old copy {} of a replaced resource", d.id)),
+                interrupts: false,
+                drift: false,
+                before: Json::Null,
+                after: Json::Null,
+                fields: vec![],
+                steps: vec![],
+            });
     }
 
     /// A delete waits for everything that used the deleted resource to let go of it: deletes
@@ -651,14 +771,31 @@ impl Builder<'_> {
         }
         for r in wanted {
             for d in &r.depends_on {
-                users.entry(d.clone()).or_default().insert(r.address.clone());
+                users
+                    .entry(d.clone())
+                    .or_default()
+                    .insert(r.address.clone());
             }
         }
         // Channels refer to inputs by id: an input attached to an observed channel is used by it.
-        for (ca, obs) in self.observed.resources.iter().filter(|(a, _)| a.kind == Kind::MedialiveChannel) {
-            for att in obs.spec["InputAttachments"].as_array().into_iter().flatten() {
+        for (ca, obs) in self
+            .observed
+            .resources
+            .iter()
+            .filter(|(a, _)| a.kind == Kind::MedialiveChannel)
+        {
+            for att in obs.spec["InputAttachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if let Some(id) = att["InputId"].as_str() {
-                    for (ia, io) in self.observed.resources.iter().filter(|(a, _)| a.kind == Kind::MedialiveInput) {
+                    for (ia, io) in self
+                        .observed
+                        .resources
+                        .iter()
+                        .filter(|(a, _)| a.kind == Kind::MedialiveInput)
+                    {
                         if io.id == id {
                             users.entry(ia.clone()).or_default().insert(ca.clone());
                         }
@@ -666,7 +803,9 @@ impl Builder<'_> {
                 }
             }
         }
-        let deletes: Vec<usize> = (0..self.steps.len()).filter(|&i| self.steps[i].op == Op::Delete).collect();
+        let deletes: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| self.steps[i].op == Op::Delete)
+            .collect();
         for del in deletes {
             let a = self.steps[del].address.clone();
             // A delete-first replacement cannot wait for users to re-point to the new copy,
@@ -730,7 +869,13 @@ impl Builder<'_> {
         };
         order.sort_by(|&x, &y| {
             let (sx, sy) = (&self.steps[x], &self.steps[y]);
-            (wave[x], rank(sx), &sx.address, sx.op, sx.deposed).cmp(&(wave[y], rank(sy), &sy.address, sy.op, sy.deposed))
+            (wave[x], rank(sx), &sx.address, sx.op, sx.deposed).cmp(&(
+                wave[y],
+                rank(sy),
+                &sy.address,
+                sy.op,
+                sy.deposed,
+            ))
         });
         let mut new_id = vec![0; n];
         for (pos, &i) in order.iter().enumerate() {
@@ -756,7 +901,12 @@ impl Builder<'_> {
         }
         let mut changes: Vec<Change> = self.changes.into_values().collect();
         // Changes listed in the order their first step runs; no-ops last.
-        changes.sort_by_key(|c| (c.steps.first().copied().unwrap_or(usize::MAX), c.address.clone()));
+        changes.sort_by_key(|c| {
+            (
+                c.steps.first().copied().unwrap_or(usize::MAX),
+                c.address.clone(),
+            )
+        });
         let mut summary = Summary::default();
         for c in &changes {
             match c.action {
@@ -797,10 +947,11 @@ pub fn lookup<'v>(v: &'v Json, path: &str) -> Option<&'v Json> {
     if path.is_empty() {
         return Some(v);
     }
-    path.split('.').try_fold(v, |cur, seg| match seg.parse::<usize>() {
-        Ok(i) => cur.get(i),
-        Err(_) => cur.get(seg),
-    })
+    path.split('.')
+        .try_fold(v, |cur, seg| match seg.parse::<usize>() {
+            Ok(i) => cur.get(i),
+            Err(_) => cur.get(seg),
+        })
 }
 
 /// Whether a replacement keeps the resource's unique name (so the old copy must go first).
@@ -832,7 +983,10 @@ fn input_class_changes(desired: &Json, observed: &Json) -> bool {
 /// Whether the observed destinations, trimmed or extended to the desired pipeline count, equal
 /// the desired ones for every destination id both have, with no id added or removed.
 fn destinations_only_trimmed(desired: &Json, observed: &Json) -> bool {
-    let (Some(d), Some(o)) = (desired["Destinations"].as_array(), observed["Destinations"].as_array()) else {
+    let (Some(d), Some(o)) = (
+        desired["Destinations"].as_array(),
+        observed["Destinations"].as_array(),
+    ) else {
         return false;
     };
     if d.len() != o.len() {
@@ -852,7 +1006,9 @@ fn destinations_only_trimmed(desired: &Json, observed: &Json) -> bool {
 /// Replaces secrets and unknowns with what people may see.
 pub fn redact(v: &Json) -> Json {
     match v {
-        Json::Object(m) if m.contains_key("$sensitive") || m.contains_key("$secret") => json!("(sensitive)"),
+        Json::Object(m) if m.contains_key("$sensitive") || m.contains_key("$secret") => {
+            json!("(sensitive)")
+        }
         Json::Object(m) if m.contains_key("$unknown") => json!("(known after apply)"),
         Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
         Json::Array(a) => Json::Array(a.iter().map(redact).collect()),

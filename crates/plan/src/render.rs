@@ -37,7 +37,12 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             Action::Delete => ("-", "31", "will be deleted".to_string()),
             Action::NoOp => unreachable!(),
         };
-        let _ = write!(out, "  {} {}  {what}", paint(code, marker), paint("1", &c.address.to_string()));
+        let _ = write!(
+            out,
+            "  {} {}  {what}",
+            paint(code, marker),
+            paint("1", &c.address.to_string())
+        );
         if c.interrupts {
             let _ = write!(out, "  {}", paint("1;31", "[interrupts the live channel]"));
         }
@@ -69,14 +74,27 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         let after = if s.after.is_empty() {
             String::new()
         } else {
-            format!("  (after {})", s.after.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "  (after {})",
+                s.after
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
         let old = if s.deposed {
             format!(" (old copy {})", s.target_id.as_deref().unwrap_or("?"))
         } else {
             String::new()
         };
-        let _ = writeln!(out, "    {:>3}  {:<12}  {}{old}{after}", s.id, s.op.as_str(), s.address);
+        let _ = writeln!(
+            out,
+            "    {:>3}  {:<12}  {}{old}{after}",
+            s.id,
+            s.op.as_str(),
+            s.address
+        );
     }
     let _ = writeln!(out, "\n{}", summary_line(plan));
     out
@@ -142,7 +160,12 @@ fn render_fields(out: &mut String, c: &Change, paint: &dyn Fn(&str, &str) -> Str
         };
         let (b, a) = (compact(&f.before), compact(&f.after));
         if b.len() <= SHORT && a.len() <= SHORT {
-            let _ = writeln!(out, "      {} {}: {b} -> {a}{note}", paint(code, marker), f.path);
+            let _ = writeln!(
+                out,
+                "      {} {}: {b} -> {a}{note}",
+                paint(code, marker),
+                f.path
+            );
             continue;
         }
         let _ = writeln!(out, "      {} {}:{note}", paint(code, marker), f.path);
@@ -159,7 +182,15 @@ fn render_fields(out: &mut String, c: &Change, paint: &dyn Fn(&str, &str) -> Str
                         similar::ChangeTag::Equal => (" ", "0"),
                     };
                     let line = format!("{sign} {}", change.value().trim_end_matches('\n'));
-                    let _ = writeln!(out, "          {}", if sign == " " { line } else { paint(code, &line) });
+                    let _ = writeln!(
+                        out,
+                        "          {}",
+                        if sign == " " {
+                            line
+                        } else {
+                            paint(code, &line)
+                        }
+                    );
                 }
             }
         }

@@ -65,7 +65,11 @@ fn simulate(stack: &ValidatedStack) -> (Prior, Observed) {
     while !pending.is_empty() {
         let i = pending
             .iter()
-            .position(|r| r.depends_on.iter().all(|d| observed.resources.contains_key(d)))
+            .position(|r| {
+                r.depends_on
+                    .iter()
+                    .all(|d| observed.resources.contains_key(d))
+            })
             .expect("acyclic");
         let r = pending.remove(i);
         let spec = resolve(&r.spec, &observed);
@@ -76,7 +80,10 @@ fn simulate(stack: &ValidatedStack) -> (Prior, Observed) {
             r.address.clone(),
             ObservedResource {
                 id: id.clone(),
-                arn: outputs.get("Arn").and_then(|a| a.as_str()).map(String::from),
+                arn: outputs
+                    .get("Arn")
+                    .and_then(|a| a.as_str())
+                    .map(String::from),
                 spec: seen,
                 outputs: outputs.clone(),
                 status,
@@ -86,7 +93,10 @@ fn simulate(stack: &ValidatedStack) -> (Prior, Observed) {
             r.address.clone(),
             PriorResource {
                 id,
-                arn: outputs.get("Arn").and_then(|a| a.as_str()).map(String::from),
+                arn: outputs
+                    .get("Arn")
+                    .and_then(|a| a.as_str())
+                    .map(String::from),
                 applied: spec,
                 outputs,
                 depends_on: r.depends_on.clone(),
@@ -105,8 +115,14 @@ fn resolve(v: &Json, observed: &Observed) -> Json {
                 .cloned()
                 .unwrap_or(Json::Null)
         }
-        Json::Object(m) if m.contains_key("$secret") => hasher().sensitive(&secret_value(&m["$secret"])),
-        Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), resolve(v, observed))).collect()),
+        Json::Object(m) if m.contains_key("$secret") => {
+            hasher().sensitive(&secret_value(&m["$secret"]))
+        }
+        Json::Object(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), resolve(v, observed)))
+                .collect(),
+        ),
         Json::Array(a) => Json::Array(a.iter().map(|v| resolve(v, observed)).collect()),
         o => o.clone(),
     }
@@ -120,22 +136,36 @@ fn outputs(a: &Address, spec: &Json, next: &mut u64) -> (String, Json, Option<St
     match a.kind {
         Kind::IamRole => {
             let name = spec["RoleName"].as_str().unwrap().to_string();
-            (name.clone(), json!({ "Arn": format!("arn:aws:iam::123456789012:role/{name}") }), None)
+            (
+                name.clone(),
+                json!({ "Arn": format!("arn:aws:iam::123456789012:role/{name}") }),
+                None,
+            )
         }
         Kind::MediapackageChannel => {
             let id = spec["Id"].as_str().unwrap().to_string();
             let eps: Vec<Json> = (1..=2)
-                .map(|i| json!({
-                    "Id": format!("{id}-ep{i}"),
-                    "Url": format!("https://mp.example/in/v2/{id}/{i}/channel"),
-                    "Username": format!("user{i}-{id}")
-                }))
+                .map(|i| {
+                    json!({
+                        "Id": format!("{id}-ep{i}"),
+                        "Url": format!("https://mp.example/in/v2/{id}/{i}/channel"),
+                        "Username": format!("user{i}-{id}")
+                    })
+                })
                 .collect();
-            (id.clone(), json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:channels/{id}"), "HlsIngest": { "IngestEndpoints": eps } }), None)
+            (
+                id.clone(),
+                json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:channels/{id}"), "HlsIngest": { "IngestEndpoints": eps } }),
+                None,
+            )
         }
         Kind::MediapackageEndpoint => {
             let id = spec["Id"].as_str().unwrap().to_string();
-            (id.clone(), json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:origin_endpoints/{id}"), "Url": format!("https://mp.example/out/v1/{id}/index.m3u8") }), None)
+            (
+                id.clone(),
+                json!({ "Arn": format!("arn:aws:mediapackage:us-east-1:123456789012:origin_endpoints/{id}"), "Url": format!("https://mp.example/out/v1/{id}/index.m3u8") }),
+                None,
+            )
         }
         Kind::SsmParameter => {
             let name = spec["Name"].as_str().unwrap().to_string();
@@ -143,19 +173,40 @@ fn outputs(a: &Address, spec: &Json, next: &mut u64) -> (String, Json, Option<St
         }
         Kind::MedialiveInputSecurityGroup => {
             let id = num();
-            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:inputSecurityGroup:{id}") }), Some("IN_USE".into()))
+            (
+                id.clone(),
+                json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:inputSecurityGroup:{id}") }),
+                Some("IN_USE".into()),
+            )
         }
         Kind::MedialiveInput => {
             let id = num();
             let dests: Vec<Json> = spec["Destinations"].as_array().cloned().unwrap_or_default().iter().enumerate()
                 .map(|(i, d)| json!({ "StreamName": d["StreamName"], "Url": format!("rtmp://198.51.100.{}:1935/{}", i + 10, d["StreamName"].as_str().unwrap()) }))
                 .collect();
-            let class = if spec["Sources"].as_array().map(|s| s.len()).unwrap_or(dests.len()) >= 2 { "STANDARD" } else { "SINGLE_PIPELINE" };
-            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:input:{id}"), "InputClass": class, "Destinations": dests }), Some("ATTACHED".into()))
+            let class = if spec["Sources"]
+                .as_array()
+                .map(|s| s.len())
+                .unwrap_or(dests.len())
+                >= 2
+            {
+                "STANDARD"
+            } else {
+                "SINGLE_PIPELINE"
+            };
+            (
+                id.clone(),
+                json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:input:{id}"), "InputClass": class, "Destinations": dests }),
+                Some("ATTACHED".into()),
+            )
         }
         Kind::MedialiveChannel => {
             let id = num();
-            (id.clone(), json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:channel:{id}"), "State": "RUNNING" }), Some("RUNNING".into()))
+            (
+                id.clone(),
+                json!({ "Id": id, "Arn": format!("arn:aws:medialive:us-east-1:123456789012:channel:{id}"), "State": "RUNNING" }),
+                Some("RUNNING".into()),
+            )
         }
     }
 }
@@ -171,11 +222,16 @@ fn add_server_defaults(kind: Kind, spec: &mut Json) {
             }
         }
         Kind::MedialiveChannel => {
-            for att in spec["InputAttachments"].as_array_mut().into_iter().flatten() {
+            for att in spec["InputAttachments"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
                 att["InputSettings"]["DeblockFilter"] = json!("DISABLED");
                 att["InputSettings"]["InputFilter"] = json!("AUTO");
             }
-            spec["EncoderSettings"]["GlobalConfiguration"] = json!({ "OutputTimingSource": "INPUT_CLOCK" });
+            spec["EncoderSettings"]["GlobalConfiguration"] =
+                json!({ "OutputTimingSource": "INPUT_CLOCK" });
         }
         _ => {}
     }
@@ -185,8 +241,16 @@ fn load(dir: &Path, rel: &str) -> ValidatedStack {
     let path = dir.join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Name the file as the user would see it, independent of where the tests run.
-    let shown = PathBuf::from(rel.trim_start_matches("../").trim_start_matches("examples/").to_string());
-    let shown = if rel.contains("examples/") { PathBuf::from("examples").join(shown) } else { shown };
+    let shown = PathBuf::from(
+        rel.trim_start_matches("../")
+            .trim_start_matches("examples/")
+            .to_string(),
+    );
+    let shown = if rel.contains("examples/") {
+        PathBuf::from("examples").join(shown)
+    } else {
+        shown
+    };
     livestack_model::parse(&shown, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -212,7 +276,8 @@ fn set_path(v: &mut Json, path: &str, value: Json) {
 }
 
 fn run(dir: &Path) {
-    let case: Case = toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
+    let case: Case =
+        toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
     let stack = load(dir, &case.stack);
     let (mut prior, mut observed) = match &case.applied {
         Some(a) => simulate(&load(dir, a)),
@@ -224,7 +289,10 @@ fn run(dir: &Path) {
             observed.resources.remove(&a);
             continue;
         }
-        let o = observed.resources.get_mut(&a).expect("drifted resource exists");
+        let o = observed
+            .resources
+            .get_mut(&a)
+            .expect("drifted resource exists");
         let path = d.path.as_deref().expect("drift path");
         let value = to_json(d.value.as_ref().expect("drift value"));
         if path == "status" {
@@ -253,7 +321,10 @@ fn collect_secrets(stack: &ValidatedStack, out: &mut BTreeMap<String, String>) {
     fn walk(v: &Json, out: &mut BTreeMap<String, String>) {
         match v {
             Json::Object(m) if m.contains_key("$secret") => {
-                out.insert(secret_key(&m["$secret"]), hasher().hash(&secret_value(&m["$secret"])));
+                out.insert(
+                    secret_key(&m["$secret"]),
+                    hasher().hash(&secret_value(&m["$secret"])),
+                );
             }
             Json::Object(m) => m.values().for_each(|v| walk(v, out)),
             Json::Array(a) => a.iter().for_each(|v| walk(v, out)),
@@ -272,7 +343,11 @@ fn golden_cases() {
         .filter(|p| p.join("case.toml").exists())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 10, "expected the golden cases under {}", root.display());
+    assert!(
+        dirs.len() >= 10,
+        "expected the golden cases under {}",
+        root.display()
+    );
     for d in dirs {
         eprintln!("case {}", d.file_name().unwrap().to_string_lossy());
         run(&d);

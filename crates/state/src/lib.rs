@@ -113,7 +113,10 @@ pub fn load(path: &Path, stack: &str) -> Result<Option<State>, Error> {
         source,
     };
     let raw: serde_json::Value = serde_json::from_str(&text).map_err(corrupt)?;
-    let version = raw.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let version = raw
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
     if version > u64::from(FORMAT_VERSION) {
         return Err(Error::TooNew {
             path: path.to_path_buf(),
@@ -295,7 +298,9 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, Error> {
 fn random_hex(bytes: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -322,7 +327,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
@@ -333,7 +341,10 @@ mod tests {
         let e = load(&p, "imday").unwrap_err().to_string();
         assert!(e.contains("corrupt or truncated"), "{e}");
         assert!(e.contains("s.json"), "{e}");
-        assert_eq!(fs::read_to_string(&p).unwrap(), "{\"format_version\": 1, \"lineage\": \"ab");
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "{\"format_version\": 1, \"lineage\": \"ab"
+        );
     }
 
     #[test]
