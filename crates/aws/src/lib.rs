@@ -1,1 +1,451 @@
-//! livestack-aws
+//! livestack's only door to AWS: reads, creates, updates, deletes and waits on the resources
+//! livestack manages, through the official aws-sdk-* clients. No other crate names an
+//! `aws_sdk_*` type.
+//!
+//! Specs in and out are the JSON shapes documented in `livestack_model` (PascalCase members).
+//! Requests to MediaLive and MediaPackage carry their deep members (EncoderSettings and
+//! friends) as raw JSON next to the typed builders (see [`raw`] for why); IAM and SSM use the
+//! typed builders only.
+//!
+//! Secrets: observed specs hold `{"$sensitive": hash}` in place of an RTMP stream key or an SSM
+//! parameter's value; MediaPackage ingest passwords are never in outputs; errors cut out every
+//! secret the failed call carried.
+
+mod case;
+mod error;
+mod iam;
+mod medialive;
+mod mediapackage;
+mod raw;
+mod ssm;
+mod tags;
+
+use std::time::Duration;
+
+use livestack_model::{Address, Kind};
+use livestack_plan::{Hasher, ObservedResource};
+use serde_json::Value as Json;
+
+pub use case::{to_camel, to_pascal};
+pub use error::{Cause, Error};
+
+/// Where livestack talks to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// The region; `None` takes it from the standard chain (AWS_REGION, the profile).
+    pub region: Option<String>,
+    /// One endpoint for all four services (the sandbox, a proxy). `AWS_ENDPOINT_URL` is
+    /// honoured by the standard chain when this is `None`.
+    pub endpoint_url: Option<String>,
+    /// Use fixed dummy credentials instead of the standard chain (for the sandbox); the region
+    /// defaults to us-east-1 then.
+    pub dummy_credentials: bool,
+}
+
+/// The four service clients, built once by [`connect`].
+#[derive(Debug, Clone)]
+pub struct Clients {
+    ml: aws_sdk_medialive::Client,
+    mp: aws_sdk_mediapackage::Client,
+    iam: aws_sdk_iam::Client,
+    ssm: aws_sdk_ssm::Client,
+    hasher: Option<Hasher>,
+}
+
+/// Where a secret value comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of this process.
+    Env(String),
+    /// An SSM parameter, read with decryption.
+    Ssm(String),
+    /// The password of ingest endpoint `index` (0 or 1) of a MediaPackage channel.
+    IngestPassword { channel_id: String, index: usize },
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl SecretSource {
+    /// How messages name it (never its value).
+    pub fn name(&self) -> String {
+        match self {
+            SecretSource::Env(n) => format!("env {n}"),
+            SecretSource::Ssm(n) => format!("ssm {n}"),
+            SecretSource::IngestPassword { channel_id, index } => {
+                format!(
+                    "ingest password {} of mediapackage channel {channel_id}",
+                    index + 1
+                )
+            }
+        }
+    }
+}
+
+/// The channel state a [`Clients::wait_channel`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelWait {
+    /// IDLE: after a create, a stop, an update or a class change.
+    Idle,
+    /// RUNNING: after a start.
+    Running,
+    /// DELETED (or no longer found): after a delete.
+    Deleted,
+}
+
+impl std::fmt::Display for ChannelWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChannelWait::Idle => "IDLE",
+            ChannelWait::Running => "RUNNING",
+            ChannelWait::Deleted => "DELETED",
+        })
+    }
+}
+
+/// Builds the clients from aws-config's standard chain (environment, profiles, SSO), with
+/// `target`'s region and endpoint over it, adaptive retries and at most 8 attempts a call.
+pub async fn connect(target: &Target) -> Result<Clients, Error> {
+    use aws_config::retry::RetryConfig;
+    use aws_config::{BehaviorVersion, Region};
+
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(8));
+    if let Some(region) = &target.region {
+        loader = loader.region(Region::new(region.clone()));
+    } else if target.dummy_credentials {
+        loader = loader.region(
+            aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"),
+        );
+    }
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if target.dummy_credentials {
+        loader = loader.credentials_provider(aws_sdk_medialive::config::Credentials::new(
+            "AKIDSANDBOX",
+            "sandbox-secret",
+            None,
+            None,
+            "livestack-dummy",
+        ));
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        return Err(Error::Config {
+            reason: "no region: set `region` in the stack file, --region, or AWS_REGION".into(),
+        });
+    }
+    Ok(Clients {
+        ml: aws_sdk_medialive::Client::new(&conf),
+        mp: aws_sdk_mediapackage::Client::new(&conf),
+        iam: aws_sdk_iam::Client::new(&conf),
+        ssm: aws_sdk_ssm::Client::new(&conf),
+        hasher: None,
+    })
+}
+
+impl Clients {
+    /// Makes [`create`](Self::create) and [`update`](Self::update) hash the secrets in the
+    /// specs they return (without it those members are left out of their answers).
+    pub fn with_hasher(mut self, hasher: Hasher) -> Clients {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// The resource as the cloud has it; `None` when it does not exist (404, or a channel,
+    /// input or security group in state DELETED).
+    pub async fn read(
+        &self,
+        address: &Address,
+        id: &str,
+        hasher: &Hasher,
+    ) -> Result<Option<ObservedResource>, Error> {
+        let res = address.to_string();
+        let h = Some(hasher);
+        match address.kind {
+            Kind::IamRole => iam::read(&self.iam, &res, id).await,
+            Kind::MediapackageChannel => mediapackage::read_channel(&self.mp, &res, id).await,
+            Kind::MediapackageEndpoint => mediapackage::read_endpoint(&self.mp, &res, id).await,
+            Kind::SsmParameter => ssm::read(&self.ssm, &res, id, h).await,
+            Kind::MedialiveInputSecurityGroup => medialive::read_sg(&self.ml, &res, id).await,
+            Kind::MedialiveInput => medialive::read_input(&self.ml, &res, id).await,
+            Kind::MedialiveChannel => medialive::read_channel(&self.ml, &res, id, h).await,
+        }
+    }
+
+    /// Every resource tagged `livestack:stack=<stack>`: its `livestack:address` tag and its
+    /// id. IAM roles are not listed (listing every role of an account is slow): probe them by
+    /// name with [`read`](Self::read).
+    pub async fn discover(&self, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+        let mut out = Vec::new();
+        out.extend(medialive::discover(&self.ml, stack).await?);
+        out.extend(mediapackage::discover(&self.mp, stack).await?);
+        out.extend(ssm::discover(&self.ssm, stack).await?);
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Creates the resource from a fully resolved spec (no `$ref`, secrets as plain strings).
+    /// `token` is the idempotency token (MediaLive's RequestId): the same token for a retried
+    /// create returns the first create's resource. Returns the new id and what AWS answered.
+    pub async fn create(
+        &self,
+        address: &Address,
+        spec: &Json,
+        token: &str,
+    ) -> Result<(String, ObservedResource), Error> {
+        let res = address.to_string();
+        check_spec(&res, spec)?;
+        let h = self.hasher.as_ref();
+        let observed = match address.kind {
+            Kind::IamRole => iam::create(&self.iam, &res, spec).await?,
+            Kind::MediapackageChannel => mediapackage::create_channel(&self.mp, &res, spec).await?,
+            Kind::MediapackageEndpoint => {
+                mediapackage::create_endpoint(&self.mp, &res, spec).await?
+            }
+            Kind::SsmParameter => ssm::create(&self.ssm, &res, spec, h).await?,
+            Kind::MedialiveInputSecurityGroup => medialive::create_sg(&self.ml, &res, spec).await?,
+            Kind::MedialiveInput => medialive::create_input(&self.ml, &res, spec, token).await?,
+            Kind::MedialiveChannel => {
+                medialive::create_channel(&self.ml, &res, spec, token, h).await?
+            }
+        };
+        Ok((observed.id.clone(), observed))
+    }
+
+    /// Brings the resource to `spec`, sending the whole desired spec (UpdateChannel and
+    /// UpdateOriginEndpoint reset what they are not given) and reconciling tags against
+    /// `current`'s. A channel's class is changed by [`update_channel_class`](Self::update_channel_class), not here.
+    pub async fn update(
+        &self,
+        address: &Address,
+        id: &str,
+        spec: &Json,
+        current: &ObservedResource,
+    ) -> Result<ObservedResource, Error> {
+        let res = address.to_string();
+        check_spec(&res, spec)?;
+        let h = self.hasher.as_ref();
+        match address.kind {
+            Kind::IamRole => iam::update(&self.iam, &res, id, spec, current).await,
+            Kind::MediapackageChannel => {
+                mediapackage::update_channel(&self.mp, &res, id, spec, current).await
+            }
+            Kind::MediapackageEndpoint => {
+                mediapackage::update_endpoint(&self.mp, &res, id, spec, current).await
+            }
+            Kind::SsmParameter => ssm::update(&self.ssm, &res, id, spec, current, h).await,
+            Kind::MedialiveInputSecurityGroup => {
+                medialive::update_sg(&self.ml, &res, id, spec, current).await
+            }
+            Kind::MedialiveInput => {
+                medialive::update_input(&self.ml, &res, id, spec, current).await
+            }
+            Kind::MedialiveChannel => {
+                medialive::update_channel(&self.ml, &res, id, spec, current, h).await
+            }
+        }
+    }
+
+    /// Deletes the resource; one already gone is success. A role's inline policies are deleted
+    /// and its managed policies detached first. Waits for nothing: see
+    /// [`wait_channel`](Self::wait_channel) and [`wait_gone`](Self::wait_gone).
+    pub async fn delete(&self, address: &Address, id: &str) -> Result<(), Error> {
+        let res = address.to_string();
+        let result = match address.kind {
+            Kind::IamRole => iam::delete(&self.iam, &res, id).await,
+            Kind::MediapackageChannel => mediapackage::delete_channel(&self.mp, &res, id).await,
+            Kind::MediapackageEndpoint => mediapackage::delete_endpoint(&self.mp, &res, id).await,
+            Kind::SsmParameter => ssm::delete(&self.ssm, &res, id).await,
+            Kind::MedialiveInputSecurityGroup => medialive::delete_sg(&self.ml, &res, id).await,
+            Kind::MedialiveInput => medialive::delete_input(&self.ml, &res, id).await,
+            Kind::MedialiveChannel => medialive::delete_channel(&self.ml, &res, id).await,
+        };
+        match result {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// StartChannel (does not wait).
+    pub async fn start_channel(&self, id: &str) -> Result<(), Error> {
+        medialive::start_channel(&self.ml, id).await
+    }
+
+    /// StopChannel (does not wait).
+    pub async fn stop_channel(&self, id: &str) -> Result<(), Error> {
+        medialive::stop_channel(&self.ml, id).await
+    }
+
+    /// UpdateChannelClass: `class` is STANDARD or SINGLE_PIPELINE, `destinations` the
+    /// channel's Destinations (PascalCase, secrets resolved) with one setting per pipeline of
+    /// the new class. Does not wait.
+    pub async fn update_channel_class(
+        &self,
+        id: &str,
+        class: &str,
+        destinations: &Json,
+    ) -> Result<(), Error> {
+        medialive::update_channel_class(&self.ml, id, class, destinations).await
+    }
+
+    /// Waits until the channel is `want`: the SDK waiters for CREATING, STARTING, STOPPING
+    /// and DELETING, own polling with backoff for UPDATING. CREATE_FAILED and UPDATE_FAILED
+    /// are errors.
+    pub async fn wait_channel(
+        &self,
+        id: &str,
+        want: ChannelWait,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        medialive::wait_channel(&self.ml, id, want, timeout).await
+    }
+
+    /// Waits until the input is DETACHED (an input gone counts as detached).
+    pub async fn wait_input_detached(&self, id: &str, timeout: Duration) -> Result<(), Error> {
+        medialive::wait_input_detached(&self.ml, id, timeout).await
+    }
+
+    /// Polls [`read`](Self::read) with backoff until the resource is gone.
+    pub async fn wait_gone(
+        &self,
+        address: &Address,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let hasher = Hasher::new(b"livestack-wait-gone");
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            if self.read(address, id, &hasher).await?.is_none() {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    resource: address.to_string(),
+                    want: "gone".into(),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// The value of a secret. The value is never part of an error.
+    pub async fn secret_value(&self, source: &SecretSource) -> Result<String, Error> {
+        match source {
+            SecretSource::Env(name) => std::env::var(name).map_err(|e| Error::Secret {
+                name: source.name(),
+                reason: match e {
+                    std::env::VarError::NotPresent => "the variable is not set".into(),
+                    std::env::VarError::NotUnicode(_) => "the value is not UTF-8".into(),
+                },
+            }),
+            SecretSource::Ssm(name) => ssm::value(&self.ssm, name).await,
+            SecretSource::IngestPassword { channel_id, index } => {
+                mediapackage::ingest_password(&self.mp, channel_id, *index).await
+            }
+        }
+    }
+}
+
+/// A spec must be an object and fully resolved.
+fn check_spec(res: &str, spec: &Json) -> Result<(), Error> {
+    if !spec.is_object() {
+        return Err(Error::InvalidSpec {
+            resource: res.into(),
+            reason: "the spec is not a JSON object".into(),
+        });
+    }
+    if let Some(p) = placeholder(spec) {
+        return Err(Error::InvalidSpec {
+            resource: res.into(),
+            reason: format!("unresolved `{p}` placeholder"),
+        });
+    }
+    Ok(())
+}
+
+fn placeholder(v: &Json) -> Option<&'static str> {
+    match v {
+        Json::Object(m) => {
+            for p in ["$ref", "$secret", "$sensitive"] {
+                if m.contains_key(p) {
+                    return Some(p);
+                }
+            }
+            m.values().find_map(placeholder)
+        }
+        Json::Array(a) => a.iter().find_map(placeholder),
+        _ => None,
+    }
+}
+
+/// A member of a spec as a string.
+fn str_member(spec: &Json, name: &str) -> Option<String> {
+    spec.get(name).and_then(Json::as_str).map(String::from)
+}
+
+/// Pauses between own polls: 50 ms doubling up to `cap`.
+struct Backoff {
+    delay: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    fn new(cap: Duration) -> Backoff {
+        Backoff {
+            delay: Duration::from_millis(50),
+            cap,
+        }
+    }
+
+    /// Sleeps the next pause, cut at `deadline`; false when the deadline has passed.
+    async fn sleep(&mut self, deadline: tokio::time::Instant) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(self.delay.min(deadline - now)).await;
+        self.delay = (self.delay * 2).min(self.cap);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unresolved_placeholders_are_refused() {
+        let spec = json!({ "RoleArn": { "$ref": "iam_role.x", "attr": "Arn" } });
+        let e = check_spec("medialive_channel.x", &spec).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid spec for medialive_channel.x: unresolved `$ref` placeholder"
+        );
+        let spec = json!({ "Destinations": [{ "Settings": [{ "StreamName": { "$secret": { "env": "K" } } }] }] });
+        assert!(check_spec("x", &spec).is_err());
+        assert!(check_spec("x", &json!({ "Name": "a" })).is_ok());
+    }
+
+    #[test]
+    fn secret_sources_debug_without_values() {
+        let s = SecretSource::IngestPassword {
+            channel_id: "mp".into(),
+            index: 1,
+        };
+        assert_eq!(
+            format!("{s:?}"),
+            "ingest password 2 of mediapackage channel mp"
+        );
+    }
+}

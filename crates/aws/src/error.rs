@@ -1,0 +1,292 @@
+//! The crate's error: what failed (operation and resource), AWS's code and message, never a
+//! secret.
+
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Why a call to AWS failed. Messages name the operation and the resource; a secret the call
+/// carried (a stream key, a password) is cut out of every message AWS sends back.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// AWS answered with an error.
+    #[error("{operation} for {resource}: {code}: {message}")]
+    Service {
+        operation: &'static str,
+        resource: String,
+        /// The AWS error code, e.g. `ConflictException`, `NoSuchEntity`.
+        code: String,
+        message: String,
+        /// The HTTP status, when an answer came.
+        status: Option<u16>,
+    },
+    /// No usable answer: connection refused, timeout, an answer that could not be read.
+    #[error("{operation} for {resource} failed")]
+    Transport {
+        operation: &'static str,
+        resource: String,
+        #[source]
+        source: Cause,
+    },
+    /// AWS answered, but not with what livestack needs.
+    #[error("{operation} for {resource}: unexpected answer: {reason}")]
+    Unexpected {
+        operation: &'static str,
+        resource: String,
+        reason: String,
+    },
+    /// The spec cannot be sent as it is.
+    #[error("invalid spec for {resource}: {reason}")]
+    InvalidSpec { resource: String, reason: String },
+    /// A wait ran out of time.
+    #[error("timed out after {}s waiting for {resource} to be {want}", .after.as_secs())]
+    Timeout {
+        resource: String,
+        want: String,
+        after: Duration,
+    },
+    /// A wait met a state it cannot leave for the one wanted (CREATE_FAILED, UPDATE_FAILED, ...).
+    #[error("{resource} is {state} while waiting for {want}")]
+    FailedState {
+        resource: String,
+        state: String,
+        want: String,
+    },
+    /// A secret could not be read.
+    #[error("cannot read secret {name}: {reason}")]
+    Secret { name: String, reason: String },
+    /// The AWS configuration could not be loaded.
+    #[error("cannot load the AWS configuration: {reason}")]
+    Config { reason: String },
+}
+
+/// The text of an underlying error chain, with secrets cut out. Kept as text so that no raw
+/// HTTP answer (which can hold a password) is reachable through `source()` or `Debug`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Cause(pub(crate) String);
+
+impl Error {
+    /// The resource does not exist (404, NoSuchEntity, ParameterNotFound, NotFoundException).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::Service { code, status, .. } => {
+                *status == Some(404)
+                    || matches!(
+                        code.as_str(),
+                        "NotFoundException"
+                            | "NoSuchEntity"
+                            | "NoSuchEntityException"
+                            | "ParameterNotFound"
+                            | "ResourceNotFoundException"
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// The resource is in a state that forbids the call, or in use (409, DeleteConflict).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Service { code, status, .. } => {
+                *status == Some(409)
+                    || matches!(
+                        code.as_str(),
+                        "ConflictException" | "DeleteConflict" | "DeleteConflictException"
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// A create met a resource of the same name or id (EntityAlreadyExists,
+    /// ParameterAlreadyExists, MediaPackage's 422 "already exists").
+    pub fn is_already_exists(&self) -> bool {
+        match self {
+            Error::Service { code, message, .. } => {
+                matches!(
+                    code.as_str(),
+                    "EntityAlreadyExists"
+                        | "EntityAlreadyExistsException"
+                        | "ParameterAlreadyExists"
+                ) || message.to_ascii_lowercase().contains("already exists")
+            }
+            _ => false,
+        }
+    }
+
+    /// Throttled (429, TooManyRequestsException, Throttling), after the SDK's own retries.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            Error::Service { code, status, .. } => {
+                *status == Some(429)
+                    || matches!(
+                        code.as_str(),
+                        "TooManyRequestsException" | "Throttling" | "ThrottlingException"
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// The AWS error code, when AWS answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Service { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Builds an [`Error`] from an SDK error, with every string in `secrets` cut out of the text.
+pub(crate) fn sdk<E>(
+    operation: &'static str,
+    resource: &str,
+    err: SdkError<E, HttpResponse>,
+    secrets: &[&str],
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let resource = resource.to_string();
+    match &err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let status = Some(ctx.raw().status().as_u16());
+            Error::Service {
+                operation,
+                resource,
+                code: e.code().unwrap_or("UnknownError").to_string(),
+                message: redact(e.message().unwrap_or(""), secrets),
+                status,
+            }
+        }
+        _ => Error::Transport {
+            operation,
+            resource,
+            source: Cause(redact(&DisplayErrorContext(&err).to_string(), secrets)),
+        },
+    }
+}
+
+/// `text` with each non-empty secret replaced by `(sensitive)`.
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(*s, "(sensitive)");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_medialive::operation::create_channel::CreateChannelError;
+    use aws_sdk_medialive::types::error::ConflictException;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> SdkError<CreateChannelError, HttpResponse> {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build();
+        let err = if code == "ConflictException" {
+            CreateChannelError::ConflictException(
+                ConflictException::builder()
+                    .message(message)
+                    .meta(meta)
+                    .build(),
+            )
+        } else {
+            CreateChannelError::generic(meta)
+        };
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from("{}"));
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn service_errors_name_operation_resource_and_code() {
+        let e = sdk(
+            "CreateChannel",
+            "medialive_channel.imday",
+            service_error(409, "ConflictException", "channel is running"),
+            &[],
+        );
+        assert_eq!(
+            e.to_string(),
+            "CreateChannel for medialive_channel.imday: ConflictException: channel is running"
+        );
+        assert!(e.is_conflict());
+        assert!(!e.is_not_found());
+        assert_eq!(e.code(), Some("ConflictException"));
+    }
+
+    #[test]
+    fn not_found_by_status_or_code() {
+        let e = sdk(
+            "DescribeChannel",
+            "x",
+            service_error(404, "NotFoundException", "gone"),
+            &[],
+        );
+        assert!(e.is_not_found());
+        let e = sdk(
+            "GetRole",
+            "x",
+            service_error(404, "NoSuchEntity", "gone"),
+            &[],
+        );
+        assert!(e.is_not_found());
+        let e = sdk(
+            "GetParameter",
+            "x",
+            service_error(400, "ParameterNotFound", ""),
+            &[],
+        );
+        assert!(e.is_not_found());
+        let e = sdk(
+            "X",
+            "x",
+            service_error(429, "TooManyRequestsException", ""),
+            &[],
+        );
+        assert!(e.is_throttling() && !e.is_not_found() && !e.is_conflict());
+    }
+
+    #[test]
+    fn secrets_are_cut_from_messages_and_debug() {
+        let e = sdk(
+            "UpdateChannel",
+            "medialive_channel.imday",
+            service_error(
+                422,
+                "UnprocessableEntityException",
+                "bad stream name FB-KEY-123 for rtmps",
+            ),
+            &["FB-KEY-123"],
+        );
+        assert!(!e.to_string().contains("FB-KEY-123"), "{e}");
+        assert!(!format!("{e:?}").contains("FB-KEY-123"), "{e:?}");
+        assert!(e.to_string().contains("(sensitive)"));
+    }
+
+    #[test]
+    fn transport_errors_chain_a_cause() {
+        let err: SdkError<CreateChannelError, HttpResponse> = SdkError::timeout_error("slow");
+        let e = sdk("CreateChannel", "medialive_channel.imday", err, &[]);
+        assert_eq!(
+            e.to_string(),
+            "CreateChannel for medialive_channel.imday failed"
+        );
+        let source = std::error::Error::source(&e).expect("a cause");
+        assert!(source.to_string().contains("slow"), "{source}");
+    }
+}

@@ -1,0 +1,281 @@
+//! SSM parameters (the SecureStrings that hold MediaPackage ingest passwords).
+
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging, Tag};
+use aws_sdk_ssm::Client;
+use livestack_model::{Address, Kind};
+use livestack_plan::{Hasher, ObservedResource};
+use serde_json::{json, Map, Value as Json};
+
+use crate::error::{self, Error};
+use crate::{str_member, tags};
+
+/// The parameter as SSM has it: its value decrypted and at once hashed.
+pub(crate) async fn read(
+    c: &Client,
+    res: &str,
+    name: &str,
+    h: Option<&Hasher>,
+) -> Result<Option<ObservedResource>, Error> {
+    let got = match c
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let e = error::sdk("GetParameter", res, e, &[]);
+            return if e.is_not_found() { Ok(None) } else { Err(e) };
+        }
+    };
+    let Some(p) = got.parameter() else {
+        return Ok(None);
+    };
+    let mut spec = Map::new();
+    spec.insert("Name".into(), json!(name));
+    if let Some(t) = p.r#type() {
+        spec.insert("Type".into(), json!(t.as_str()));
+    }
+    if let (Some(v), Some(h)) = (p.value(), h) {
+        spec.insert("Value".into(), h.sensitive(v));
+    }
+    let mut arn = p.arn().map(String::from);
+    let filter = name_filter("Equals", name)?;
+    let meta = c
+        .describe_parameters()
+        .parameter_filters(filter)
+        .send()
+        .await
+        .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))?;
+    if let Some(m) = meta.parameters().iter().find(|m| m.name() == Some(name)) {
+        if let Some(d) = m.description() {
+            spec.insert("Description".into(), json!(d));
+        }
+        arn = arn.or_else(|| m.arn().map(String::from));
+    }
+    spec.insert("Tags".into(), list_tags(c, res, name).await?);
+    Ok(Some(ObservedResource {
+        id: name.to_string(),
+        arn,
+        spec: Json::Object(spec),
+        outputs: json!({ "Name": name }),
+        status: None,
+    }))
+}
+
+pub(crate) async fn create(
+    c: &Client,
+    res: &str,
+    spec: &Json,
+    h: Option<&Hasher>,
+) -> Result<ObservedResource, Error> {
+    let name = required(res, spec, "Name")?;
+    let value = required(res, spec, "Value")?;
+    let tag_list = tags::of(spec)
+        .into_iter()
+        .map(|(k, v)| tag(res, k, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    c.put_parameter()
+        .name(&name)
+        .value(&value)
+        .r#type(param_type(spec))
+        .set_description(str_member(spec, "Description"))
+        .overwrite(false)
+        .set_tags((!tag_list.is_empty()).then_some(tag_list))
+        .send()
+        .await
+        .map_err(|e| error::sdk("PutParameter", res, e, &[&value]))?;
+    Ok(observed_from_spec(&name, spec, &value, h))
+}
+
+pub(crate) async fn update(
+    c: &Client,
+    res: &str,
+    name: &str,
+    spec: &Json,
+    current: &ObservedResource,
+    h: Option<&Hasher>,
+) -> Result<ObservedResource, Error> {
+    let value = required(res, spec, "Value")?;
+    // Tags cannot go with Overwrite: they are reconciled below.
+    c.put_parameter()
+        .name(name)
+        .value(&value)
+        .r#type(param_type(spec))
+        .description(str_member(spec, "Description").unwrap_or_default())
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| error::sdk("PutParameter", res, e, &[&value]))?;
+    let diff = tags::Diff::new(&current.spec, spec);
+    if !diff.set.is_empty() {
+        let list = diff
+            .set
+            .iter()
+            .map(|(k, v)| tag(res, k.clone(), v.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        c.add_tags_to_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tags(Some(list))
+            .send()
+            .await
+            .map_err(|e| error::sdk("AddTagsToResource", res, e, &[]))?;
+    }
+    if !diff.remove.is_empty() {
+        c.remove_tags_from_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(name)
+            .set_tag_keys(Some(diff.remove.clone()))
+            .send()
+            .await
+            .map_err(|e| error::sdk("RemoveTagsFromResource", res, e, &[]))?;
+    }
+    let mut observed = observed_from_spec(name, spec, &value, h);
+    observed.arn = current.arn.clone();
+    Ok(observed)
+}
+
+pub(crate) async fn delete(c: &Client, res: &str, name: &str) -> Result<(), Error> {
+    c.delete_parameter()
+        .name(name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| error::sdk("DeleteParameter", res, e, &[]))
+}
+
+/// The decrypted value of parameter `name`.
+pub(crate) async fn value(c: &Client, name: &str) -> Result<String, Error> {
+    let res = format!("ssm parameter {name}");
+    let out = c
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| error::sdk("GetParameter", &res, e, &[]))?;
+    out.parameter()
+        .and_then(|p| p.value())
+        .map(String::from)
+        .ok_or_else(|| Error::Secret {
+            name: format!("ssm {name}"),
+            reason: "the parameter has no value".into(),
+        })
+}
+
+/// Parameters under `/livestack/<stack>/` tagged as the stack's.
+pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+    let res = "ssm parameters";
+    let prefix = format!("/livestack/{stack}/");
+    let pages = c
+        .describe_parameters()
+        .parameter_filters(name_filter("BeginsWith", &prefix)?)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))?;
+    let mut out = Vec::new();
+    for page in pages {
+        for p in page.parameters() {
+            let Some(name) = p.name() else { continue };
+            if !name.starts_with(&prefix) {
+                continue;
+            }
+            let tags = list_tags(c, res, name).await?;
+            let map = tags
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(a) = tags::owned(Some(&map), stack, Kind::SsmParameter) {
+                out.push((a, name.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn list_tags(c: &Client, res: &str, name: &str) -> Result<Json, Error> {
+    let out = c
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+        .map_err(|e| error::sdk("ListTagsForResource", res, e, &[]))?;
+    Ok(tags::to_json(
+        out.tag_list().iter().map(|t| (t.key(), t.value())),
+    ))
+}
+
+fn observed_from_spec(
+    name: &str,
+    spec: &Json,
+    value: &str,
+    h: Option<&Hasher>,
+) -> ObservedResource {
+    let mut s = spec.clone();
+    if let Some(obj) = s.as_object_mut() {
+        match h {
+            Some(h) => {
+                obj.insert("Value".into(), h.sensitive(value));
+            }
+            None => {
+                obj.remove("Value");
+            }
+        }
+        obj.insert("Type".into(), json!(param_type(spec).as_str()));
+    }
+    ObservedResource {
+        id: name.to_string(),
+        arn: None,
+        spec: s,
+        outputs: json!({ "Name": name }),
+        status: None,
+    }
+}
+
+fn param_type(spec: &Json) -> ParameterType {
+    ParameterType::from(
+        str_member(spec, "Type")
+            .as_deref()
+            .unwrap_or("SecureString"),
+    )
+}
+
+fn name_filter(option: &str, value: &str) -> Result<ParameterStringFilter, Error> {
+    ParameterStringFilter::builder()
+        .key("Name")
+        .option(option)
+        .values(value)
+        .build()
+        .map_err(|e| Error::Unexpected {
+            operation: "DescribeParameters",
+            resource: value.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn tag(res: &str, key: String, value: String) -> Result<Tag, Error> {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| Error::InvalidSpec {
+            resource: res.into(),
+            reason: e.to_string(),
+        })
+}
+
+fn required(res: &str, spec: &Json, name: &str) -> Result<String, Error> {
+    str_member(spec, name).ok_or_else(|| Error::InvalidSpec {
+        resource: res.into(),
+        reason: format!("`{name}` must be a string"),
+    })
+}
