@@ -1,1 +1,416 @@
-fn main() {}
+//! The `livestack` binary: the only place that knows terminals, clap and anyhow.
+
+mod exec;
+mod refresh;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use livestack_model::ValidatedStack;
+use livestack_plan::{Mode, Plan};
+use livestack_state::State;
+
+/// Declarative reconciler for AWS Elemental MediaLive and MediaPackage live-streaming stacks.
+#[derive(Parser)]
+#[command(name = "livestack", version, about)]
+struct Cli {
+    /// More logs on stderr (also RUST_LOG).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check stack files; every problem is reported with file:line:column.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print the versioned JSON plan instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Save the plan for `livestack apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when nothing changes, 2 when something does (1 is an error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Converge the cloud to the stack (or apply a saved plan).
+    Apply {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Refuse any plan that stops a running channel.
+        #[arg(long)]
+        no_interrupt: bool,
+        /// A plan saved by `plan --out` to apply instead of planning again.
+        #[arg(long, value_name = "FILE")]
+        plan_file: Option<PathBuf>,
+    },
+    /// Delete everything the stack owns, in the order AWS requires.
+    Destroy {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// What the workshop makes you copy by hand: OBS server and key, playback URLs, channel states.
+    Outputs {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the state file.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Remove a stale lock left by a process that died.
+    ForceUnlock {
+        stack: PathBuf,
+        id: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// The local MediaLive / MediaPackage / SSM / IAM endpoint.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Every resource in the state.
+    List {
+        stack: PathBuf,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// One resource in the state.
+    Show {
+        stack: PathBuf,
+        address: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Serve the sandbox in the foreground on 127.0.0.1.
+    Serve {
+        #[arg(long, default_value_t = 4566)]
+        port: u16,
+        /// Persist the simulated cloud to this file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Divide every AWS duration by this (20: a channel starts in about 3 s).
+        #[arg(long, default_value_t = 20.0)]
+        speed: f64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// The stack file.
+    stack: PathBuf,
+    /// The state file (default state/<stack>.json).
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+    /// Run against the embedded sandbox (no AWS account needed).
+    #[arg(long)]
+    sandbox: bool,
+    /// Speed factor of the embedded sandbox.
+    #[arg(long, default_value_t = 20.0, hide = true)]
+    sandbox_speed: f64,
+    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The region (default: the stack file's, then the AWS configuration's).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            for line in msg.lines() {
+                eprintln!("error: {line}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match cli.command {
+        Command::Validate { files } => {
+            let mut failed = false;
+            for f in files {
+                match livestack_model::load(&f) {
+                    Ok(s) => println!("{}: ok ({} resources)", f.display(), s.resources.len()),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
+        Command::Plan {
+            target,
+            json,
+            out,
+            detailed_exitcode,
+        } => {
+            let session = Session::open(&target, "plan").await?;
+            let (plan, observed) = session.plan(Mode::Apply).await?;
+            if json {
+                println!("{}", livestack_plan::render_json(&plan));
+            } else {
+                print!("{}", livestack_plan::render_text(&plan, color));
+            }
+            if let Some(out) = out {
+                exec::save_plan(&out, &plan, &session, &observed)?;
+                eprintln!(
+                    "saved the plan to {}; apply it with `livestack apply {} --plan-file {}`",
+                    out.display(),
+                    target.stack.display(),
+                    out.display()
+                );
+            }
+            Ok(if detailed_exitcode && !plan.is_empty() {
+                2
+            } else {
+                0
+            })
+        }
+        Command::Apply {
+            target,
+            auto_approve,
+            no_interrupt,
+            plan_file,
+        } => {
+            let mut session = Session::open(&target, "apply").await?;
+            let (plan, observed) = session.plan(Mode::Apply).await?;
+            let plan = match plan_file {
+                Some(f) => exec::check_saved_plan(&f, &plan, &session, &observed)?,
+                None => plan,
+            };
+            print!("{}", livestack_plan::render_text(&plan, color));
+            if plan.is_empty() {
+                return Ok(0);
+            }
+            if no_interrupt && plan.summary.interrupted > 0 {
+                let chans: Vec<String> = plan
+                    .changes
+                    .iter()
+                    .filter(|c| c.interrupts)
+                    .map(|c| c.address.to_string())
+                    .collect();
+                bail!(
+                    "--no-interrupt: the plan stops running channel(s) {}; nothing was changed",
+                    chans.join(", ")
+                );
+            }
+            confirm(auto_approve, "apply")?;
+            exec::execute(&mut session, &plan, &observed).await?;
+            Ok(0)
+        }
+        Command::Destroy {
+            target,
+            auto_approve,
+        } => {
+            let mut session = Session::open(&target, "destroy").await?;
+            let (plan, observed) = session.plan(Mode::Destroy).await?;
+            print!("{}", livestack_plan::render_text(&plan, color));
+            if plan.is_empty() {
+                return Ok(0);
+            }
+            confirm(auto_approve, "destroy")?;
+            exec::execute(&mut session, &plan, &observed).await?;
+            Ok(0)
+        }
+        Command::Outputs { target, json } => {
+            let session = Session::open(&target, "outputs").await?;
+            exec::outputs(&session, json).await?;
+            Ok(0)
+        }
+        Command::State { command } => {
+            let (stack, state, address) = match command {
+                StateCommand::List { stack, state } => (stack, state, None),
+                StateCommand::Show {
+                    stack,
+                    address,
+                    state,
+                } => (stack, state, Some(address)),
+            };
+            let desired = livestack_model::load(&stack)?;
+            let path = state.unwrap_or_else(|| default_state_path(&desired));
+            let st = livestack_state::load(&path, &desired.name)?
+                .with_context(|| format!("{}: no state yet", path.display()))?;
+            match address {
+                None => {
+                    for (a, r) in &st.prior.resources {
+                        println!("{a}\t{}", r.id);
+                    }
+                }
+                Some(a) => {
+                    let addr = livestack_model::Address::parse(&a).with_context(|| {
+                        format!("`{a}` is not an address such as medialive_channel.imday")
+                    })?;
+                    let r = st
+                        .prior
+                        .resources
+                        .get(&addr)
+                        .with_context(|| format!("{a} is not in {}", path.display()))?;
+                    println!("{}", serde_json::to_string_pretty(r)?);
+                }
+            }
+            Ok(0)
+        }
+        Command::ForceUnlock { stack, id, state } => {
+            let desired = livestack_model::load(&stack)?;
+            let path = state.unwrap_or_else(|| default_state_path(&desired));
+            let info = livestack_state::force_unlock(&path, &id)?;
+            println!(
+                "released the lock {} held by {}@{} (pid {}) for {}",
+                info.id, info.holder, info.host, info.pid, info.operation
+            );
+            Ok(0)
+        }
+        Command::Sandbox {
+            command: SandboxCommand::Serve { port, data, speed },
+        } => {
+            livestack_sandbox::serve(livestack_sandbox::Config {
+                port,
+                data,
+                speed,
+                ..Default::default()
+            })
+            .await?;
+            Ok(0)
+        }
+    }
+}
+
+fn confirm(auto_approve: bool, what: &str) -> Result<()> {
+    if auto_approve {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to {what} without confirmation: not a terminal; pass --auto-approve");
+    }
+    eprint!("Do you want to {what} these changes? Only 'yes' is accepted: ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        bail!("{what} cancelled; nothing was changed");
+    }
+    Ok(())
+}
+
+fn default_state_path(stack: &ValidatedStack) -> PathBuf {
+    Path::new("state").join(format!("{}.json", stack.name))
+}
+
+/// A stack, its state (locked for the whole plan+apply) and the cloud it talks to.
+pub struct Session {
+    pub desired: ValidatedStack,
+    pub state_path: PathBuf,
+    pub state: State,
+    pub clients: livestack_aws::Clients,
+    _lock: Option<livestack_state::Lock>,
+    _sandbox: Option<livestack_sandbox::Running>,
+}
+
+impl Session {
+    async fn open(t: &TargetArgs, operation: &str) -> Result<Session> {
+        let desired = livestack_model::load(&t.stack)?;
+        let state_path = t
+            .state
+            .clone()
+            .unwrap_or_else(|| default_state_path(&desired));
+        let lock = match operation {
+            "apply" | "destroy" => Some(livestack_state::Lock::acquire(&state_path, operation)?),
+            _ => None,
+        };
+        let state = livestack_state::load(&state_path, &desired.name)?
+            .unwrap_or_else(|| State::new(&desired.name));
+        let region = t.region.clone().or_else(|| desired.region.clone());
+        let (target, sandbox) = if t.sandbox {
+            let data = state_path.with_file_name(format!("{}.sandbox.json", desired.name));
+            let running = livestack_sandbox::start(livestack_sandbox::Config {
+                port: 0,
+                data: Some(data),
+                speed: t.sandbox_speed,
+                region: region.clone().unwrap_or_else(|| "us-east-1".into()),
+                ..Default::default()
+            })
+            .await
+            .context("starting the embedded sandbox")?;
+            (
+                livestack_aws::Target {
+                    region,
+                    endpoint_url: Some(running.endpoint_url()),
+                    dummy_credentials: true,
+                },
+                Some(running),
+            )
+        } else {
+            (
+                livestack_aws::Target {
+                    region,
+                    endpoint_url: t.endpoint_url.clone(),
+                    dummy_credentials: false,
+                },
+                None,
+            )
+        };
+        let clients = livestack_aws::connect(&target)
+            .await?
+            .with_hasher(state.hasher());
+        Ok(Session {
+            desired,
+            state_path,
+            state,
+            clients,
+            _lock: lock,
+            _sandbox: sandbox,
+        })
+    }
+
+    async fn plan(&self, mode: Mode) -> Result<(Plan, livestack_plan::Observed)> {
+        let observed = refresh::refresh(self, mode).await?;
+        let plan = livestack_plan::plan(&self.desired, &self.state.prior, &observed, mode)?;
+        Ok((plan, observed))
+    }
+}

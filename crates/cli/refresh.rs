@@ -1,0 +1,145 @@
+//! Refresh: read every resource of the state and of the stack from the cloud, concurrently and
+//! bounded, adopt resources found by ownership tags, and hash the secrets the stack uses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use livestack_aws::SecretSource;
+use livestack_model::{Address, Kind};
+use livestack_plan::{secret_key, Mode, Observed};
+use serde_json::Value as Json;
+use tokio::sync::Semaphore;
+
+use crate::Session;
+
+/// Calls in flight at once.
+const CONCURRENCY: usize = 8;
+
+pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
+    // Where to look: the state's ids; for the rest of the stack, natural names or tags.
+    let mut ids: BTreeMap<Address, String> = s
+        .state
+        .prior
+        .resources
+        .iter()
+        .map(|(a, r)| (a.clone(), r.id.clone()))
+        .collect();
+    let missing: Vec<&livestack_model::Resource> = s
+        .desired
+        .resources
+        .iter()
+        .filter(|r| !ids.contains_key(&r.address))
+        .collect();
+    if !missing.is_empty() || mode == Mode::Destroy {
+        let found = s
+            .clients
+            .discover(&s.desired.name)
+            .await
+            .context("refresh: finding resources by ownership tags")?;
+        for (a, id) in found {
+            ids.entry(a).or_insert(id);
+        }
+        for r in &missing {
+            if ids.contains_key(&r.address) {
+                continue;
+            }
+            let natural = match r.address.kind {
+                Kind::IamRole => r.spec["RoleName"].as_str(),
+                Kind::MediapackageChannel | Kind::MediapackageEndpoint => r.spec["Id"].as_str(),
+                Kind::SsmParameter => r.spec["Name"].as_str(),
+                _ => None,
+            };
+            if let Some(n) = natural {
+                ids.insert(r.address.clone(), n.to_string());
+            }
+        }
+    }
+    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for (a, id) in ids {
+        let clients = s.clients.clone();
+        let hasher = s.state.hasher();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let r = clients.read(&a, &id, &hasher).await;
+            (a, r)
+        });
+    }
+    let mut observed = Observed::default();
+    while let Some(joined) = set.join_next().await {
+        let (a, r) = joined.context("refresh task failed")?;
+        if let Some(o) = r.with_context(|| format!("refresh: reading {a}"))? {
+            observed.resources.insert(a, o);
+        }
+    }
+    if mode == Mode::Apply {
+        observed.secrets = secrets(s, &observed).await?;
+    }
+    Ok(observed)
+}
+
+/// The keyed hashes of every `$secret` the stack uses that can be resolved now.
+async fn secrets(s: &Session, observed: &Observed) -> Result<BTreeMap<String, String>> {
+    let mut found = Vec::new();
+    for r in &s.desired.resources {
+        collect(&r.spec, &r.address, &mut found);
+    }
+    let hasher = s.state.hasher();
+    let mut out = BTreeMap::new();
+    for (inner, owner) in found {
+        let Some(source) = source(&inner, observed, &s.state.prior)? else {
+            continue;
+        };
+        let value = s
+            .clients
+            .secret_value(&source)
+            .await
+            .with_context(|| format!("{owner}: resolving secret {}", source.name()))?;
+        out.insert(secret_key(&inner), hasher.hash(&value));
+    }
+    Ok(out)
+}
+
+fn collect(v: &Json, owner: &Address, out: &mut Vec<(Json, Address)>) {
+    match v {
+        Json::Object(m) if m.contains_key("$secret") => {
+            out.push((m["$secret"].clone(), owner.clone()))
+        }
+        Json::Object(m) => m.values().for_each(|v| collect(v, owner, out)),
+        Json::Array(a) => a.iter().for_each(|v| collect(v, owner, out)),
+        _ => {}
+    }
+}
+
+/// Where a `$secret`'s value comes from; None when it cannot be known yet (its MediaPackage
+/// channel does not exist).
+pub fn source(
+    inner: &Json,
+    observed: &Observed,
+    prior: &livestack_plan::Prior,
+) -> Result<Option<SecretSource>> {
+    if let Some(e) = inner.get("env").and_then(|v| v.as_str()) {
+        return Ok(Some(SecretSource::Env(e.to_string())));
+    }
+    if let Some(p) = inner.get("ssm").and_then(|v| v.as_str()) {
+        return Ok(Some(SecretSource::Ssm(p.to_string())));
+    }
+    let owner = inner
+        .get("output")
+        .and_then(|v| v.as_str())
+        .and_then(Address::parse)
+        .context("malformed secret reference")?;
+    let attr = inner.get("attr").and_then(|v| v.as_str()).unwrap_or("");
+    let index = attr
+        .split('.')
+        .find_map(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
+    let id = observed
+        .resources
+        .get(&owner)
+        .map(|o| o.id.clone())
+        .or_else(|| prior.resources.get(&owner).map(|p| p.id.clone()));
+    Ok(id.map(|channel_id| SecretSource::IngestPassword { channel_id, index }))
+}
