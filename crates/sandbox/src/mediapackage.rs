@@ -127,14 +127,18 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
         return finish(op, status, Some(arn.to_string()), result);
     }
     let segs = req.segments();
-    let body = match body_json(req) {
-        Ok(b) => b,
-        Err(f) => return finish("Unknown", 200, None, Err(f)),
-    };
-    let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
+    // A malformed body is answered by the operation it was meant for, so the log names it.
+    let parsed = body_json(req);
+    let body_id = parsed
+        .as_ref()
+        .ok()
+        .and_then(|b| b.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let body = || parsed.as_ref().map_err(Fail::clone);
     match (method, segs.as_slice()) {
         ("POST", ["channels"]) => {
-            let r = create_channel(mp, ctx, &body);
+            let r = body().and_then(|b| create_channel(mp, ctx, b));
             finish("CreateChannel", 200, body_id, r)
         }
         ("GET", ["channels"]) => finish("ListChannels", 200, None, list_channels(mp, req)),
@@ -143,7 +147,7 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
             finish("DescribeChannel", 200, Some(id.to_string()), r)
         }
         ("PUT", ["channels", id]) => {
-            let r = update_channel(mp, id, &body);
+            let r = body().and_then(|b| update_channel(mp, id, b));
             finish("UpdateChannel", 200, Some(id.to_string()), r)
         }
         ("DELETE", ["channels", id]) => {
@@ -164,7 +168,7 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
             )
         }
         ("POST", ["origin_endpoints"]) => {
-            let r = create_origin_endpoint(mp, ctx, &body);
+            let r = body().and_then(|b| create_origin_endpoint(mp, ctx, b));
             finish("CreateOriginEndpoint", 200, body_id, r)
         }
         ("GET", ["origin_endpoints"]) => finish(
@@ -178,7 +182,7 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
             finish("DescribeOriginEndpoint", 200, Some(id.to_string()), r)
         }
         ("PUT", ["origin_endpoints", id]) => {
-            let r = update_origin_endpoint(mp, id, &body);
+            let r = body().and_then(|b| update_origin_endpoint(mp, id, b));
             finish("UpdateOriginEndpoint", 200, Some(id.to_string()), r)
         }
         ("DELETE", ["origin_endpoints", id]) => {
@@ -193,7 +197,7 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
 }
 
 /// An error answer before it becomes a [`Resp`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Fail {
     status: u16,
     kind: &'static str,
@@ -1391,6 +1395,30 @@ mod tests {
             .channel_visible_to_medialive("x", created + 500, 0));
         w.now_ms += 500;
         w.hls_endpoint("e", "c");
+    }
+
+    #[test]
+    fn malformed_body_is_answered_by_its_operation() {
+        let mut w = World::new();
+        let req = Req {
+            method: "POST".into(),
+            path: "/channels".into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: b"{not json".to_vec(),
+        };
+        let mut ctx = Ctx {
+            now_ms: w.now_ms,
+            speed: 1.0,
+            account: "123456789012",
+            region: "us-east-1",
+            rng: &mut w.rng,
+            consistency_ms: 0,
+        };
+        let resp = handle(&mut w.cloud, &mut ctx, &req);
+        assert_eq!(resp.status, 422);
+        assert_eq!(resp.operation, "CreateChannel");
+        assert_eq!(error_type(&resp), "UnprocessableEntityException");
     }
 
     #[test]
