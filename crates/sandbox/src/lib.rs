@@ -7,15 +7,70 @@
 //!
 //! # Documented deviations from AWS
 //! (kept up to date by whoever changes a service module; see each module's docs)
+//!
+//! ## Server
+//! - One endpoint on 127.0.0.1 serves all four services; requests are not signed-checked
+//!   (any credentials work) and the region in ARNs is the configured one, whatever the client
+//!   signs for.
+//! - Faults are drawn per call from a seeded generator (one draw per call, so a given seed
+//!   and call order meets the same faults): 429 throttles and 500 errors in each protocol's
+//!   own error shape (restJson1 `TooManyRequestsException` / `InternalServerErrorException`,
+//!   awsJson `ThrottlingException` / `InternalServerError`, IAM `Throttling` /
+//!   `ServiceFailure`). AWS answers SSM and IAM throttles with 400; the sandbox uses 429 for
+//!   all, which the SDKs and the CLI retry alike.
+//! - Every modelled duration is AWS time divided by the speed factor; transitions settle
+//!   lazily when the resource is next read, so nothing moves while nobody asks.
+//!
+//! ## MediaLive
+//! - Durations (AWS seconds): channel CREATING -> IDLE 4, STARTING -> RUNNING 60,
+//!   STOPPING -> IDLE 20, UPDATING -> IDLE 4 (UpdateChannel and UpdateChannelClass),
+//!   DELETING -> DELETED 4; input DELETING -> DELETED 2. A DELETED channel or input answers
+//!   Describe for an hour of AWS time, then 404; it is never listed. Channels never reach
+//!   CREATE_FAILED, UPDATE_FAILED or RECOVERING; inputs are DETACHED at once (no CREATING)
+//!   and security groups never show UPDATING; a deleted security group is gone at once.
+//! - Validation errors follow each operation's model: CreateChannel, UpdateChannel and
+//!   UpdateChannelClass answer 422 UnprocessableEntityException with `validationErrors`;
+//!   the input and security group operations, which model no 422, answer 400
+//!   BadRequestException (RTMP_PUSH without a security group, an input type or class
+//!   change, more than 10 whitelist rules, a CIDR that is not IPv4). Deleting a security
+//!   group in use answers 409 ConflictException, which DeleteInputSecurityGroup does not
+//!   model (UNVERIFIED; the SDKs see an unmodelled error with that code).
+//! - Checked on channels: channelClass and logLevel values; encoderSettings with
+//!   audioDescriptions, outputGroups, videoDescriptions and timecodeConfig.source present
+//!   (their contents are stored verbatim and not validated: names referenced between
+//!   descriptions, outputs and destination ids are not checked); per destination 2 settings
+//!   for STANDARD and 1 for SINGLE_PIPELINE (srtSettings counted instead when given;
+//!   mediaPackageSettings, one entry for all pipelines, and multiplexSettings exempt);
+//!   a MediaPackage channelId must exist and be visible (eventual consistency, 422 in both
+//!   cases, as a missing and a not-yet-visible channel look alike on AWS); attached inputs
+//!   exist, are STANDARD for a STANDARD channel, and are not attached to another channel
+//!   (UNVERIFIED). Not checked: name (optional, as in the model), a channel without inputs,
+//!   the role's permissions and the SSM parameters named by passwordParam, the
+//!   inputSpecification, quotas (5 channels, 5 push inputs, ...).
+//! - UpdateChannel replaces each member it is given wholesale; a roleArn left out is
+//!   removed (as the model documents); other members left out are kept (UNVERIFIED).
+//!   UpdateChannelClass down to SINGLE_PIPELINE keeps the first setting of each destination.
+//! - A create with a known requestId answers the resource made by the first call, whatever
+//!   the rest of the request says.
+//! - Input class: 2 sources / destinations / MediaConnect flows / devices make a STANDARD
+//!   input, 1 a SINGLE_PIPELINE one; types without such members (SRT, multicast, CDI, ...)
+//!   are STANDARD and otherwise unchecked. Push inputs get fake IPs from 203.0.113.0/24
+//!   (RFC 5737), fixed per destination for the input's life; egress endpoints come from
+//!   198.51.100.0/24. `inputSourceType` is always STATIC.
+//! - Accepted and ignored on channels: anywhereSettings, channelEngineVersion, dryRun,
+//!   linkedChannelSettings, channelSecurityGroups, inferenceSettings; cdiInputSpecification,
+//!   maintenance and vpc are stored and returned as given.
+//! - Pagination: items in id order, 100 per page unless maxResults (1 to 1000) says
+//!   otherwise; nextToken is an opaque string the sandbox made.
 
 pub mod iam;
-pub mod mediapackage;
 pub mod medialive;
+pub mod mediapackage;
 pub mod server;
 pub mod ssm;
 pub mod wire;
 
-pub use server::{serve, start, Config, Faults, Running};
+pub use server::{serve, start, Config, Error, Faults, LoggedRequest, Running};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,2 +1,833 @@
-//! (placeholder: server to be written)
-pub struct Config; pub struct Faults; pub struct Running; pub async fn serve() {} pub async fn start() {}
+//! The HTTP server: one loopback endpoint for all four services (as `--endpoint-url` gives
+//! every service the same URL), the admin endpoints under `/_sandbox/`, seeded faults, the
+//! request log and the data file.
+//!
+//! Dispatch: a header `x-amz-target: AmazonSSM.*` goes to SSM (awsJson1_1); a POST whose
+//! form body has `Action=` goes to IAM (awsQuery); a path under `/prod/` goes to MediaLive;
+//! anything else to MediaPackage (restJson1).
+//!
+//! Admin endpoints (never faulted, not logged): `GET /_sandbox/requests` (the request log),
+//! `POST /_sandbox/reset` (empty cloud and log), `PUT /_sandbox/faults` (replace the faults),
+//! `GET /_sandbox/cloud` (the cloud as JSON).
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::wire::{Ctx, Req, Resp};
+use crate::Cloud;
+
+/// How a sandbox runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Port on 127.0.0.1; 0 picks any free port.
+    pub port: u16,
+    /// The data file the cloud is loaded from and written to after every change; `None`
+    /// keeps the cloud in memory only.
+    pub data: Option<PathBuf>,
+    /// Divides every modelled AWS duration (20.0: a 60 s channel start takes 3 s).
+    pub speed: f64,
+    /// Faults injected into AWS calls.
+    pub faults: Faults,
+    /// The account id in ARNs.
+    pub account: String,
+    /// The region in ARNs and URLs.
+    pub region: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            port: 0,
+            data: None,
+            speed: 20.0,
+            faults: Faults::default(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+/// Faults injected into AWS calls, seeded so that a given call order always meets the same
+/// faults. Replaceable at runtime with `PUT /_sandbox/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Seeds the fault pattern (and the ids and passwords the services generate).
+    pub seed: u64,
+    /// Added to every AWS call.
+    pub latency_ms: u64,
+    /// Fraction of AWS calls answered 429 (throttling), 0.0 to 1.0.
+    pub throttle_rate: f64,
+    /// Fraction of AWS calls answered 500 (internal error), 0.0 to 1.0.
+    pub error_rate: f64,
+    /// How long a new MediaPackage channel stays invisible to MediaLive.
+    pub consistency_ms: u64,
+}
+
+/// One AWS call in the request log (`GET /_sandbox/requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    /// 1, 2, 3, ... in the order the answers were given.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch when the call was answered.
+    pub time_ms: u64,
+    /// "medialive", "mediapackage", "ssm" or "iam".
+    pub service: String,
+    /// The AWS operation, e.g. "CreateChannel" ("unknown" when it cannot be told).
+    pub operation: String,
+    pub method: String,
+    pub path: String,
+    /// The id of the resource the call was about, when there is one.
+    pub resource: Option<String>,
+    pub status: u16,
+}
+
+/// A sandbox serving in a tokio task; stop it with [`Running::shutdown`]. Dropped without
+/// a shutdown, it serves until its tokio runtime ends.
+pub struct Running {
+    addr: SocketAddr,
+    app: Arc<App>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The loopback address the sandbox listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for `--endpoint-url` or an SDK's `endpoint_url`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The request log so far (the same as `GET /_sandbox/requests`).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.app.lock().log.clone()
+    }
+
+    /// Stops accepting connections, lets the calls in flight finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("sandbox: server error while stopping: {e}"),
+            Err(e) => eprintln!("sandbox: server task failed: {e}"),
+        }
+    }
+}
+
+/// Why a sandbox could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidConfig(String),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the sandbox data file {}", path.display())]
+    ReadData {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sandbox data file {} is not valid sandbox data (left untouched)", path.display())]
+    CorruptData {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the sandbox server failed")]
+    Serve(#[source] std::io::Error),
+    #[error("cannot wait for ctrl-c")]
+    Signal(#[source] std::io::Error),
+}
+
+/// Starts a sandbox on 127.0.0.1 serving in a tokio task. With `config.data`, the cloud is
+/// loaded from that file first (a missing file is an empty cloud).
+pub async fn start(config: Config) -> Result<Running, Error> {
+    check_config(&config)?;
+    let cloud = match &config.data {
+        Some(path) => load(path)?,
+        None => Cloud::default(),
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
+    let app = Arc::new(App::new(config, cloud));
+    let router = axum::Router::new()
+        .fallback(handle_http)
+        .with_state(app.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        app,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Runs a sandbox in the foreground until Ctrl-C, printing its endpoint URL and an
+/// `aws --endpoint-url` example.
+pub async fn serve(config: Config) -> Result<(), Error> {
+    let data = config.data.clone();
+    let speed = config.speed;
+    let running = start(config).await?;
+    let url = running.endpoint_url();
+    println!("livestack sandbox listening on {url} (speed {speed}x)");
+    match &data {
+        Some(path) => println!("cloud persisted to {}", path.display()),
+        None => println!("cloud kept in memory only (use a data file to keep it)"),
+    }
+    println!("try: AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url {url} medialive list-channels");
+    println!("press Ctrl-C to stop");
+    let waited = tokio::signal::ctrl_c().await;
+    running.shutdown().await;
+    waited.map_err(Error::Signal)
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Largest request body accepted (encoder settings are a few tens of KB).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+struct App {
+    inner: Mutex<Inner>,
+    speed: f64,
+    account: String,
+    region: String,
+    data: Option<PathBuf>,
+}
+
+struct Inner {
+    cloud: Cloud,
+    log: Vec<LoggedRequest>,
+    faults: Faults,
+    /// Draws the fault pattern; reseeded whenever the faults are replaced.
+    fault_rng: StdRng,
+    /// The randomness handlers get (ids, passwords).
+    id_rng: StdRng,
+    /// The bytes last written to (or read from) the data file.
+    saved: Option<Vec<u8>>,
+}
+
+impl App {
+    fn new(config: Config, cloud: Cloud) -> App {
+        let saved = config
+            .data
+            .as_ref()
+            .map(|_| serde_json::to_vec_pretty(&cloud).expect("cloud serializes"));
+        let inner = Inner {
+            fault_rng: StdRng::seed_from_u64(config.faults.seed),
+            id_rng: id_rng(config.faults.seed, cloud.next_id),
+            cloud,
+            log: Vec::new(),
+            faults: config.faults,
+            saved,
+        };
+        App {
+            inner: Mutex::new(inner),
+            speed: config.speed,
+            account: config.account,
+            region: config.region,
+            data: config.data,
+        }
+    }
+
+    /// Locks the state; a handler that panicked leaves it usable.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The id randomness continues from `next_id`, so a restarted sandbox does not hand out the
+/// ids of the previous run again.
+fn id_rng(seed: u64, next_id: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn check_config(config: &Config) -> Result<(), Error> {
+    if !(config.speed.is_finite() && config.speed > 0.0) {
+        return Err(Error::InvalidConfig(format!(
+            "speed must be a positive number, got {}",
+            config.speed
+        )));
+    }
+    check_faults(&config.faults).map_err(Error::InvalidConfig)
+}
+
+fn check_faults(faults: &Faults) -> Result<(), String> {
+    for (name, rate) in [
+        ("throttle_rate", faults.throttle_rate),
+        ("error_rate", faults.error_rate),
+    ] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("{name} must be between 0 and 1, got {rate}"));
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+// --- persistence --------------------------------------------------------------------------
+
+fn load(path: &Path) -> Result<Cloud, Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Cloud::default()),
+        Err(source) => {
+            return Err(Error::ReadData {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|source| Error::CorruptData {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes the file atomically: a temp file in the same directory, fsync, rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sandbox.json".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform can open a directory.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// After a call: when the cloud changed, advance `next_id` and write the data file.
+fn persist(app: &App, inner: &mut Inner) {
+    let Some(path) = &app.data else { return };
+    let bytes = serde_json::to_vec_pretty(&inner.cloud).expect("cloud serializes");
+    if inner.saved.as_deref() == Some(bytes.as_slice()) {
+        return;
+    }
+    inner.cloud.next_id += 1;
+    let bytes = serde_json::to_vec_pretty(&inner.cloud).expect("cloud serializes");
+    match write_atomically(path, &bytes) {
+        Ok(()) => inner.saved = Some(bytes),
+        Err(e) => eprintln!(
+            "sandbox: cannot write the data file {}: {e}",
+            path.display()
+        ),
+    }
+}
+
+// --- HTTP -------------------------------------------------------------------------------
+
+/// The four services behind the one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    MediaLive,
+    MediaPackage,
+    Ssm,
+    Iam,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::MediaLive => "medialive",
+            Service::MediaPackage => "mediapackage",
+            Service::Ssm => "ssm",
+            Service::Iam => "iam",
+        }
+    }
+}
+
+fn route(req: &Req) -> Service {
+    if req
+        .header("x-amz-target")
+        .is_some_and(|t| t.starts_with("AmazonSSM."))
+    {
+        Service::Ssm
+    } else if req.method == "POST" && form_action(&req.body).is_some() {
+        Service::Iam
+    } else if req.path == "/prod" || req.path.starts_with("/prod/") {
+        Service::MediaLive
+    } else {
+        Service::MediaPackage
+    }
+}
+
+/// The `Action` of an awsQuery form body.
+fn form_action(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(|v| percent_decode(v, true))
+}
+
+async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable",
+            )
+        }
+    };
+    let raw_path = parts.uri.path();
+    let req = Req {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: percent_decode(raw_path, false),
+        query: parts.uri.query().map(parse_query).unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    if req.path == "/_sandbox" || req.path.starts_with("/_sandbox/") {
+        return admin(&app, &req);
+    }
+    let service = route(&req);
+
+    let (fault, latency_ms) = {
+        let mut inner = app.lock();
+        // One draw per call, whatever the rates, so the pattern depends only on the seed
+        // and the call order.
+        let draw: f64 = inner.fault_rng.random();
+        let f = &inner.faults;
+        let fault = if draw < f.throttle_rate {
+            Some(Fault::Throttle)
+        } else if draw < f.throttle_rate + f.error_rate {
+            Some(Fault::Error)
+        } else {
+            None
+        };
+        (fault, f.latency_ms)
+    };
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+
+    let mut inner = app.lock();
+    let now = now_ms();
+    let resp = match fault {
+        Some(fault) => fault_response(service, fault, &req),
+        None => {
+            let inner = &mut *inner;
+            let consistency_ms = inner.faults.consistency_ms;
+            let mut ctx = Ctx {
+                now_ms: now,
+                speed: app.speed,
+                account: &app.account,
+                region: &app.region,
+                rng: &mut inner.id_rng,
+                consistency_ms,
+            };
+            let cloud = &mut inner.cloud;
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| match service {
+                Service::MediaLive => crate::medialive::handle(cloud, &mut ctx, &req),
+                Service::MediaPackage => crate::mediapackage::handle(cloud, &mut ctx, &req),
+                Service::Ssm => crate::ssm::handle(cloud, &mut ctx, &req),
+                Service::Iam => crate::iam::handle(cloud, &mut ctx, &req),
+            }));
+            // A handler bug answers 500 (logged by the panic hook) instead of killing the
+            // connection.
+            handled.unwrap_or_else(|_| fault_response(service, Fault::Error, &req))
+        }
+    };
+    if fault.is_none() {
+        persist(&app, &mut inner);
+    }
+    let seq = inner.log.len() as u64 + 1;
+    inner.log.push(LoggedRequest {
+        seq,
+        time_ms: now,
+        service: service.name().into(),
+        operation: resp.operation.clone(),
+        method: req.method.clone(),
+        path: req.path.clone(),
+        resource: resp.resource.clone(),
+        status: resp.status,
+    });
+    drop(inner);
+    to_response(resp, seq)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Throttle,
+    Error,
+}
+
+/// A throttle or internal error in the protocol's own shape, so the SDKs and the CLI
+/// classify it as retryable.
+fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
+    let operation = operation_name(service, req);
+    match (service, fault) {
+        (Service::MediaLive | Service::MediaPackage, Fault::Throttle) => Resp::rest_error(
+            429,
+            &operation,
+            "TooManyRequestsException",
+            "Too Many Requests",
+        ),
+        (Service::MediaLive | Service::MediaPackage, Fault::Error) => Resp::rest_error(
+            500,
+            &operation,
+            "InternalServerErrorException",
+            "Internal Server Error",
+        ),
+        (Service::Ssm, _) => {
+            let (status, kind, message) = match fault {
+                Fault::Throttle => (429, "ThrottlingException", "Rate exceeded"),
+                Fault::Error => (500, "InternalServerError", "An internal error occurred"),
+            };
+            let mut r = Resp::json(
+                status,
+                &operation,
+                &serde_json::json!({ "__type": kind, "message": message }),
+            );
+            r.headers = vec![("content-type".into(), "application/x-amz-json-1.1".into())];
+            r
+        }
+        (Service::Iam, _) => {
+            let (status, kind, code, message) = match fault {
+                Fault::Throttle => (429, "Sender", "Throttling", "Rate exceeded"),
+                Fault::Error => (
+                    500,
+                    "Receiver",
+                    "ServiceFailure",
+                    "The request processing has failed because of an unknown error, exception or failure.",
+                ),
+            };
+            let body = format!(
+                "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+                 <Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+            );
+            Resp {
+                status,
+                headers: vec![("content-type".into(), "text/xml".into())],
+                body: body.into_bytes(),
+                operation,
+                resource: None,
+            }
+        }
+    }
+}
+
+/// The AWS operation a request names, for the log of a faulted call.
+fn operation_name(service: Service, req: &Req) -> String {
+    let found = match service {
+        Service::Ssm => req
+            .header("x-amz-target")
+            .and_then(|t| t.strip_prefix("AmazonSSM."))
+            .map(str::to_string),
+        Service::Iam => form_action(&req.body),
+        Service::MediaLive => {
+            crate::medialive::operation_name(&req.method, &req.path).map(str::to_string)
+        }
+        Service::MediaPackage => mediapackage_operation(&req.method, &req.segments()),
+    };
+    found.unwrap_or_else(|| "unknown".into())
+}
+
+fn mediapackage_operation(method: &str, seg: &[&str]) -> Option<String> {
+    let op = match (method, seg) {
+        ("POST", ["channels"]) => "CreateChannel",
+        ("GET", ["channels"]) => "ListChannels",
+        ("GET", ["channels", _]) => "DescribeChannel",
+        ("PUT", ["channels", _]) => "UpdateChannel",
+        ("DELETE", ["channels", _]) => "DeleteChannel",
+        ("PUT", ["channels", _, "credentials"]) => "RotateChannelCredentials",
+        ("PUT", ["channels", _, "ingest_endpoints", _, "credentials"]) => {
+            "RotateIngestEndpointCredentials"
+        }
+        ("POST", ["origin_endpoints"]) => "CreateOriginEndpoint",
+        ("GET", ["origin_endpoints"]) => "ListOriginEndpoints",
+        ("GET", ["origin_endpoints", _]) => "DescribeOriginEndpoint",
+        ("PUT", ["origin_endpoints", _]) => "UpdateOriginEndpoint",
+        ("DELETE", ["origin_endpoints", _]) => "DeleteOriginEndpoint",
+        ("GET", ["tags", ..]) => "ListTagsForResource",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("DELETE", ["tags", ..]) => "UntagResource",
+        _ => return None,
+    };
+    Some(op.into())
+}
+
+fn to_response(resp: Resp, seq: u64) -> Response {
+    let mut out = Response::new(Body::from(resp.body));
+    *out.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = out.headers_mut();
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(k, v);
+        }
+    }
+    let request_id = format!("00000000-0000-4000-8000-{seq:012}");
+    for name in ["x-amzn-requestid", "x-amz-request-id"] {
+        if !headers.contains_key(name) {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&request_id).expect("ascii"),
+            );
+        }
+    }
+    out
+}
+
+fn plain(status: StatusCode, message: &str) -> Response {
+    let mut out = Response::new(Body::from(format!("{message}\n")));
+    *out.status_mut() = status;
+    out.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    out
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut out = Response::new(Body::from(
+        serde_json::to_vec_pretty(value).expect("json value serializes"),
+    ));
+    *out.status_mut() = status;
+    out.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out
+}
+
+// --- admin ----------------------------------------------------------------------------------
+
+fn admin(app: &App, req: &Req) -> Response {
+    match (req.method.as_str(), req.path.trim_end_matches('/')) {
+        ("GET", "/_sandbox/requests") => {
+            let log = app.lock().log.clone();
+            json_response(
+                StatusCode::OK,
+                &serde_json::to_value(log).expect("log serializes"),
+            )
+        }
+        ("POST", "/_sandbox/reset") => {
+            let mut inner = app.lock();
+            inner.cloud = Cloud::default();
+            inner.log.clear();
+            let seed = inner.faults.seed;
+            inner.fault_rng = StdRng::seed_from_u64(seed);
+            inner.id_rng = id_rng(seed, 0);
+            persist(app, &mut inner);
+            json_response(StatusCode::OK, &serde_json::json!({}))
+        }
+        ("PUT", "/_sandbox/faults") => {
+            let faults: Faults = match serde_json::from_slice(&req.body) {
+                Ok(f) => f,
+                Err(e) => {
+                    return plain(
+                        StatusCode::BAD_REQUEST,
+                        &format!("invalid faults JSON: {e}"),
+                    )
+                }
+            };
+            if let Err(e) = check_faults(&faults) {
+                return plain(StatusCode::BAD_REQUEST, &e);
+            }
+            let mut inner = app.lock();
+            inner.fault_rng = StdRng::seed_from_u64(faults.seed);
+            inner.faults = faults.clone();
+            json_response(
+                StatusCode::OK,
+                &serde_json::to_value(faults).expect("faults serialize"),
+            )
+        }
+        ("GET", "/_sandbox/faults") => {
+            let faults = app.lock().faults.clone();
+            json_response(
+                StatusCode::OK,
+                &serde_json::to_value(faults).expect("faults serialize"),
+            )
+        }
+        ("GET", "/_sandbox/cloud") => {
+            let cloud = serde_json::to_value(&app.lock().cloud).expect("cloud serializes");
+            json_response(StatusCode::OK, &cloud)
+        }
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "unknown sandbox admin endpoint; try GET /_sandbox/requests, POST /_sandbox/reset, \
+             PUT /_sandbox/faults, GET /_sandbox/cloud",
+        ),
+    }
+}
+
+// --- decoding ---------------------------------------------------------------------------
+
+/// Decodes %XX escapes (and `+` as a space in query strings and forms); invalid escapes are
+/// kept as they are.
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decode_handles_escapes_plus_and_broken_escapes() {
+        assert_eq!(
+            percent_decode("arn%3Aaws%3Amedialive", false),
+            "arn:aws:medialive"
+        );
+        assert_eq!(percent_decode("a+b", true), "a b");
+        assert_eq!(percent_decode("a+b", false), "a+b");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(percent_decode("%41", false), "A");
+    }
+
+    #[test]
+    fn query_keeps_repeated_keys_in_order() {
+        assert_eq!(
+            parse_query("tagKeys=a&tagKeys=b%20c&x"),
+            vec![
+                ("tagKeys".to_string(), "a".to_string()),
+                ("tagKeys".to_string(), "b c".to_string()),
+                ("x".to_string(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn dispatch_follows_target_form_and_path() {
+        let req = |method: &str, path: &str, headers: Vec<(&str, &str)>, body: &str| Req {
+            method: method.into(),
+            path: path.into(),
+            query: vec![],
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        };
+        let ssm = req(
+            "POST",
+            "/",
+            vec![("x-amz-target", "AmazonSSM.GetParameter")],
+            "{}",
+        );
+        assert_eq!(route(&ssm), Service::Ssm);
+        assert_eq!(operation_name(Service::Ssm, &ssm), "GetParameter");
+        let iam = req("POST", "/", vec![], "Action=GetRole&Version=2010-05-08");
+        assert_eq!(route(&iam), Service::Iam);
+        assert_eq!(operation_name(Service::Iam, &iam), "GetRole");
+        let ml = req("GET", "/prod/channels/123", vec![], "");
+        assert_eq!(route(&ml), Service::MediaLive);
+        assert_eq!(operation_name(Service::MediaLive, &ml), "DescribeChannel");
+        let mp = req("POST", "/channels", vec![], "{\"id\":\"x\"}");
+        assert_eq!(route(&mp), Service::MediaPackage);
+        assert_eq!(operation_name(Service::MediaPackage, &mp), "CreateChannel");
+        let odd = req("PATCH", "/nothing", vec![], "");
+        assert_eq!(operation_name(Service::MediaPackage, &odd), "unknown");
+    }
+}

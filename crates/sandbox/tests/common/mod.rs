@@ -92,7 +92,10 @@ pub fn aws(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
         .env("AWS_SECRET_ACCESS_KEY", "sandbox-secret")
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/nonexistent/livestack/config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/livestack/credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/livestack/credentials",
+        )
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_PAGER", "")
         .env_remove("AWS_PROFILE")
@@ -104,4 +107,41 @@ pub fn aws(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// One raw HTTP/1.1 call to the sandbox, for the admin endpoints and for requests the SDKs
+/// cannot send. Returns the status and the body.
+pub async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = endpoint
+        .strip_prefix("http://")
+        .expect("endpoint is http://HOST:PORT")
+        .to_string();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the sandbox");
+        stream.write_all(request.as_bytes()).expect("send request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read response");
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+        (status, body.to_string())
+    })
+    .await
+    .expect("http call")
+}
+
+/// The sandbox's request log (`GET /_sandbox/requests`).
+pub async fn request_log(endpoint: &str) -> Vec<serde_json::Value> {
+    let (status, body) = http(endpoint, "GET", "/_sandbox/requests", "").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("the request log is a JSON array")
 }
