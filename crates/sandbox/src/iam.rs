@@ -8,7 +8,7 @@
 //! with the model's status (NoSuchEntity 404, EntityAlreadyExists/DeleteConflict/LimitExceeded
 //! 409, MalformedPolicyDocument/InvalidInput/ValidationError 400).
 //!
-//! Served: CreateRole, GetRole, DeleteRole, UpdateAssumeRolePolicy, PutRolePolicy,
+//! Served: CreateRole, GetRole, DeleteRole, UpdateRole, UpdateAssumeRolePolicy, PutRolePolicy,
 //! GetRolePolicy, ListRolePolicies, DeleteRolePolicy, AttachRolePolicy, DetachRolePolicy,
 //! ListAttachedRolePolicies, TagRole, UntagRole, ListRoleTags.
 //!
@@ -78,6 +78,7 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
         "GetRole" => role(iam, &p).map(|r| Some(role_xml(r, true))),
         "DeleteRole" => delete_role(iam, &p).map(|()| None),
         "UpdateAssumeRolePolicy" => update_assume_role_policy(iam, &p).map(|()| None),
+        "UpdateRole" => update_role(iam, &p).map(|()| Some(String::new())),
         "PutRolePolicy" => put_role_policy(iam, &p).map(|()| None),
         "GetRolePolicy" => get_role_policy(iam, &p).map(Some),
         "ListRolePolicies" => list_role_policies(iam, &p).map(Some),
@@ -473,30 +474,8 @@ fn create_role(iam: &mut Iam, ctx: &mut Ctx, p: &Params) -> Result<String, Fail>
             format!("1 validation error detected: Value '{path}' at 'path' failed to satisfy constraint: Member must begin and end with /"),
         ));
     }
-    let max_session_duration = match p.get("MaxSessionDuration") {
-        None => 3600,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (3600..=43_200).contains(&n) => n,
-            _ => {
-                return Err(fail(
-                    400,
-                    "ValidationError",
-                    format!("1 validation error detected: Value '{s}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"),
-                ))
-            }
-        },
-    };
-    let description = p.get("Description").map(str::to_string);
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 1000)
-    {
-        return Err(fail(
-            400,
-            "ValidationError",
-            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000",
-        ));
-    }
+    let max_session_duration = max_session_duration(p)?;
+    let description = description(p)?;
     let tags = p.tags()?;
     if tags.len() > 50 {
         return Err(fail(
@@ -529,6 +508,46 @@ fn create_role(iam: &mut Iam, ctx: &mut Ctx, p: &Params) -> Result<String, Fail>
     let x = role_xml(&r, false);
     iam.roles.insert(name.to_lowercase(), r);
     Ok(x)
+}
+
+/// `MaxSessionDuration`, 3600 when not given (CreateRole and UpdateRole alike).
+fn max_session_duration(p: &Params) -> Result<u32, Fail> {
+    match p.get("MaxSessionDuration") {
+        None => Ok(3600),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (3600..=43_200).contains(&n) => Ok(n),
+            _ => Err(fail(
+                400,
+                "ValidationError",
+                format!("1 validation error detected: Value '{s}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"),
+            )),
+        },
+    }
+}
+
+fn description(p: &Params) -> Result<Option<String>, Fail> {
+    let d = p.get("Description").map(str::to_string);
+    if d.as_ref().is_some_and(|d| d.chars().count() > 1000) {
+        return Err(fail(
+            400,
+            "ValidationError",
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000",
+        ));
+    }
+    Ok(d)
+}
+
+/// A Description given replaces the old one (empty clears it); one not given is kept.
+/// MaxSessionDuration not given goes back to one hour, as the API reference says.
+fn update_role(iam: &mut Iam, p: &Params) -> Result<(), Fail> {
+    let max = max_session_duration(p)?;
+    let description = description(p)?;
+    let r = role_mut(iam, p)?;
+    if let Some(d) = description {
+        r.description = (!d.is_empty()).then_some(d);
+    }
+    r.max_session_duration = max;
+    Ok(())
 }
 
 fn delete_role(iam: &mut Iam, p: &Params) -> Result<(), Fail> {
@@ -1125,6 +1144,35 @@ mod tests {
         ]);
         let body = w.ok(&[("Action", "GetRole"), ("RoleName", "r")]);
         assert!(body.contains(&url_encode(&other)));
+    }
+
+    #[test]
+    fn update_role_sets_description_and_session_duration() {
+        let mut w = World::new();
+        w.role("r");
+        let body = w.ok(&[
+            ("Action", "UpdateRole"),
+            ("RoleName", "r"),
+            ("Description", "now described"),
+            ("MaxSessionDuration", "7200"),
+        ]);
+        assert!(body.contains("<UpdateRoleResult></UpdateRoleResult>"));
+        let body = w.ok(&[("Action", "GetRole"), ("RoleName", "r")]);
+        assert!(body.contains("<Description>now described</Description>"));
+        assert!(body.contains("<MaxSessionDuration>7200</MaxSessionDuration>"));
+        w.ok(&[("Action", "UpdateRole"), ("RoleName", "r")]);
+        let body = w.ok(&[("Action", "GetRole"), ("RoleName", "r")]);
+        assert!(body.contains("<Description>now described</Description>"));
+        assert!(body.contains("<MaxSessionDuration>3600</MaxSessionDuration>"));
+        w.ok(&[
+            ("Action", "UpdateRole"),
+            ("RoleName", "r"),
+            ("Description", ""),
+        ]);
+        let body = w.ok(&[("Action", "GetRole"), ("RoleName", "r")]);
+        assert!(!body.contains("<Description>"));
+        let (s, _, _) = w.call(&[("Action", "UpdateRole"), ("RoleName", "ghost")]);
+        assert_eq!(s, 404);
     }
 
     #[test]

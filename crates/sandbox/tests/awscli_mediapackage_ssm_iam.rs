@@ -501,6 +501,18 @@ async fn awscli_drives_iam() {
     assert_eq!(got["Role"]["Description"], "made by <aws> & co");
     assert_eq!(got["Role"]["CreateDate"], role["CreateDate"]);
 
+    ok(
+        c,
+        u,
+        &[
+            "iam",
+            "update-role",
+            "--role-name",
+            "CliRole",
+            "--description",
+            "edited",
+        ],
+    );
     let trust2 = TRUST.replace("medialive", "mediapackage");
     ok(
         c,
@@ -519,6 +531,7 @@ async fn awscli_drives_iam() {
         got["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
         "mediapackage.amazonaws.com"
     );
+    assert_eq!(got["Role"]["Description"], "edited");
 
     ok(
         c,

@@ -671,6 +671,28 @@ async fn iam_roles_over_the_sdk() {
     assert_eq!(got.max_session_duration(), Some(3600));
     assert_eq!(got.create_date(), role.create_date());
 
+    iam.update_role()
+        .role_name("MediaLiveAccessRole")
+        .description("edited")
+        .send()
+        .await
+        .unwrap();
+    let got = iam
+        .get_role()
+        .role_name("MediaLiveAccessRole")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.role().unwrap().description(), Some("edited"));
+    let err = iam
+        .update_role()
+        .role_name("ghost")
+        .description("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_no_such_entity_exception());
+
     let trust2 = TRUST.replace("medialive.amazonaws.com", "mediapackage.amazonaws.com");
     iam.update_assume_role_policy()
         .role_name("MediaLiveAccessRole")
