@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(15 * 60);
 enum Outcome {
     /// The resource as it now is (create, update): its id, what the cloud reports, and the spec
     /// applied with secrets hashed.
-    Upserted(String, ObservedResource, Json),
+    Upserted(String, Box<ObservedResource>, Json),
     /// Deleted (the id that was).
     Deleted(String),
     /// A lifecycle step that changes nothing in the state.
@@ -284,7 +284,7 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                 }
             }
             let _ = &p.depends_on;
-            Ok(Outcome::Upserted(id, obs, hashed))
+            Ok(Outcome::Upserted(id, Box::new(obs), hashed))
         }
         Op::Update | Op::UpdateTags => {
             let id = id()?;
@@ -303,7 +303,7 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
             if a.kind == Kind::MedialiveChannel && st.op == Op::Update {
                 c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
             }
-            Ok(Outcome::Upserted(id, obs, hashed))
+            Ok(Outcome::Upserted(id, Box::new(obs), hashed))
         }
         Op::Delete => {
             let id = id()?;

@@ -62,7 +62,11 @@ impl Resp {
     /// A restJson1 error: `x-amzn-errortype` header plus `{"message": ..}` body
     /// (plus `validationErrors` for 422 when given).
     pub fn rest_error(status: u16, operation: &str, error_type: &str, message: &str) -> Resp {
-        let mut r = Resp::json(status, operation, &serde_json::json!({ "message": message }));
+        let mut r = Resp::json(
+            status,
+            operation,
+            &serde_json::json!({ "message": message }),
+        );
         r.headers
             .push(("x-amzn-errortype".into(), error_type.to_string()));
         r
