@@ -108,12 +108,21 @@ impl std::fmt::Display for ChannelWait {
 
 /// Builds the clients from aws-config's standard chain (environment, profiles, SSO), with
 /// `target`'s region and endpoint over it, adaptive retries and at most 8 attempts a call.
+///
+/// With `dummy_credentials` (the sandbox) a retry pauses at most 1 s instead of 20 s: the
+/// adaptive rate limiter of a client that sends few requests waits 10-20 s per retry after a
+/// throttle, right for AWS, needless against a local sandbox whose clock runs fast. With an
+/// `endpoint_url`, the retry partition (whose rate limiter the SDK shares process-wide) is the
+/// endpoint's own, so that two sandboxes in one process never slow each other down.
 pub async fn connect(target: &Target) -> Result<Clients, Error> {
     use aws_config::retry::RetryConfig;
     use aws_config::{BehaviorVersion, Region};
 
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(8));
+    let mut retry = RetryConfig::adaptive().with_max_attempts(8);
+    if target.dummy_credentials {
+        retry = retry.with_max_backoff(Duration::from_secs(1));
+    }
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
     if let Some(region) = &target.region {
         loader = loader.region(Region::new(region.clone()));
     } else if target.dummy_credentials {
@@ -139,11 +148,26 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
             reason: "no region: set `region` in the stack file, --region, or AWS_REGION".into(),
         });
     }
+    let partition = |service: &str| {
+        target
+            .endpoint_url
+            .as_ref()
+            .map(|url| format!("livestack-{service}-{url}"))
+    };
+    macro_rules! client {
+        ($sdk:ident, $service:literal) => {{
+            let mut b = $sdk::config::Builder::from(&conf);
+            if let Some(p) = partition($service) {
+                b = b.retry_partition($sdk::config::retry::RetryPartition::new(p));
+            }
+            $sdk::Client::from_conf(b.build())
+        }};
+    }
     Ok(Clients {
-        ml: aws_sdk_medialive::Client::new(&conf),
-        mp: aws_sdk_mediapackage::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-        ssm: aws_sdk_ssm::Client::new(&conf),
+        ml: client!(aws_sdk_medialive, "medialive"),
+        mp: client!(aws_sdk_mediapackage, "mediapackage"),
+        iam: client!(aws_sdk_iam, "iam"),
+        ssm: client!(aws_sdk_ssm, "ssm"),
         hasher: None,
     })
 }

@@ -760,8 +760,8 @@ async fn throttling_and_server_errors_are_retried() {
         speed: 2000.0,
         faults: livestack_sandbox::Faults {
             seed: 7,
-            throttle_rate: 0.3,
-            error_rate: 0.2,
+            throttle_rate: 0.2,
+            error_rate: 0.1,
             ..Default::default()
         },
         ..Config::default()
@@ -783,8 +783,20 @@ async fn throttling_and_server_errors_are_retried() {
         [(a.clone(), id.clone())],
         "one channel, whatever the retries"
     );
-    let faulted = sb
-        .requests()
+    let log = sb.requests();
+    if std::env::var_os("LIVESTACK_TEST_LOG").is_some() {
+        let t0 = log.first().map(|r| r.time_ms).unwrap_or(0);
+        for r in &log {
+            eprintln!(
+                "{:>6} {} {} {}",
+                r.time_ms - t0,
+                r.operation,
+                r.status,
+                r.path
+            );
+        }
+    }
+    let faulted = log
         .iter()
         .filter(|r| r.status == 429 || r.status >= 500)
         .count();
