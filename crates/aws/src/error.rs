@@ -132,6 +132,32 @@ impl Error {
         }
     }
 
+    /// MediaLive or MediaPackage does not see a MediaPackage channel yet: eventual
+    /// consistency right after its create (a 404 to CreateOriginEndpoint, a 422 naming the
+    /// channel to CreateChannel/UpdateChannel). Worth retrying for a while.
+    pub fn is_not_visible_yet(&self) -> bool {
+        match self {
+            Error::Service {
+                operation,
+                code,
+                message,
+                ..
+            } => {
+                let m = message.to_ascii_lowercase();
+                match *operation {
+                    "CreateOriginEndpoint" => self.is_not_found(),
+                    "CreateChannel" | "UpdateChannel" | "UpdateChannelClass" => {
+                        code == "UnprocessableEntityException"
+                            && m.contains("mediapackage")
+                            && (m.contains("not exist") || m.contains("not found"))
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// The AWS error code, when AWS answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -169,6 +195,45 @@ where
             resource,
             source: Cause(redact(&DisplayErrorContext(&err).to_string(), secrets)),
         },
+    }
+}
+
+/// `err` with MediaLive's 422 `validationErrors` (`path: message`) added to its message
+/// where the message does not already say them (AWS's own message is often just "Failed to
+/// create channel").
+pub(crate) fn with_details(err: Error, details: &[String], secrets: &[&str]) -> Error {
+    match err {
+        Error::Service {
+            operation,
+            resource,
+            code,
+            message,
+            status,
+        } => {
+            let missing: Vec<&str> = details
+                .iter()
+                .map(String::as_str)
+                .filter(|d| !message.contains(d))
+                .collect();
+            let message = if missing.is_empty() {
+                message
+            } else {
+                let joined = redact(&missing.join("; "), secrets);
+                if message.is_empty() {
+                    joined
+                } else {
+                    format!("{message} ({joined})")
+                }
+            };
+            Error::Service {
+                operation,
+                resource,
+                code,
+                message,
+                status,
+            }
+        }
+        other => other,
     }
 }
 
@@ -276,6 +341,37 @@ mod tests {
         assert!(!e.to_string().contains("FB-KEY-123"), "{e}");
         assert!(!format!("{e:?}").contains("FB-KEY-123"), "{e:?}");
         assert!(e.to_string().contains("(sensitive)"));
+    }
+
+    #[test]
+    fn validation_details_are_added_once_without_secrets() {
+        let e = sdk(
+            "CreateChannel",
+            "medialive_channel.x",
+            service_error(
+                422,
+                "UnprocessableEntityException",
+                "Failed to create channel",
+            ),
+            &[],
+        );
+        let details = vec![
+            "destinations[0].settings: needs 2 settings, got 1 for KEY-1".to_string(),
+            "destinations[0].mediaPackageSettings[0].channelId: MediaPackage channel mp does not exist".to_string(),
+        ];
+        let e = with_details(e, &details, &["KEY-1"]);
+        assert_eq!(
+            e.to_string(),
+            "CreateChannel for medialive_channel.x: UnprocessableEntityException: Failed to create channel \
+             (destinations[0].settings: needs 2 settings, got 1 for (sensitive); \
+             destinations[0].mediaPackageSettings[0].channelId: MediaPackage channel mp does not exist)"
+        );
+        assert!(e.is_not_visible_yet());
+        let again = with_details(e, &details[1..], &[]);
+        assert!(
+            !again.to_string().ends_with("exist))"),
+            "not repeated: {again}"
+        );
     }
 
     #[test]

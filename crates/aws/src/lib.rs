@@ -417,6 +417,27 @@ fn str_member(spec: &Json, name: &str) -> Option<String> {
     spec.get(name).and_then(Json::as_str).map(String::from)
 }
 
+/// How long a call that meets eventual consistency (see [`Error::is_not_visible_yet`]) is
+/// tried again before its error is returned.
+const CONSISTENCY_WINDOW: Duration = Duration::from_secs(30);
+
+/// Runs `call` again, with backoff, while it fails with an eventual-consistency error, for
+/// at most [`CONSISTENCY_WINDOW`]. Only for calls that changed nothing when they failed so.
+async fn until_visible<T, F, Fut>(mut call: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let deadline = tokio::time::Instant::now() + CONSISTENCY_WINDOW;
+    let mut backoff = Backoff::new(Duration::from_secs(5));
+    loop {
+        match call().await {
+            Err(e) if e.is_not_visible_yet() && backoff.sleep(deadline).await => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Pauses between own polls: 50 ms doubling up to `cap`.
 struct Backoff {
     delay: Duration,

@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use aws_sdk_medialive::client::Waiters;
+use aws_sdk_medialive::operation::create_channel::CreateChannelError;
+use aws_sdk_medialive::operation::update_channel::UpdateChannelError;
+use aws_sdk_medialive::operation::update_channel_class::UpdateChannelClassError;
 use aws_sdk_medialive::types::{ChannelClass, InputType, InputWhitelistRuleCidr, LogLevel};
 use aws_sdk_medialive::Client;
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
@@ -31,6 +34,26 @@ const CHANNEL_MEMBERS: &[&str] = &[
 /// Channel members sent through the typed builders; the rest travels raw.
 const CHANNEL_TYPED: &[&str] = &["Name", "ChannelClass", "RoleArn", "LogLevel", "Tags"];
 const INPUT_TYPED: &[&str] = &["Name", "Type", "InputSecurityGroups", "Tags"];
+
+/// The `path: message` lines of a 422's `validationErrors`.
+macro_rules! validation {
+    ($err:expr, $ty:ident) => {{
+        match $err.as_service_error() {
+            Some($ty::UnprocessableEntityException(u)) => u
+                .validation_errors()
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{}: {}",
+                        v.element_path().unwrap_or_default(),
+                        v.error_message().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<String>>(),
+            _ => Vec::new(),
+        }
+    }};
+}
 
 fn channel_res(id: &str) -> String {
     format!("medialive channel {id}")
@@ -72,19 +95,31 @@ pub(crate) async fn create_channel(
     let secrets = stream_names(spec.get("Destinations"));
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let cap = Capture::default();
-    c.create_channel()
-        .set_name(str_member(spec, "Name"))
-        .set_channel_class(str_member(spec, "ChannelClass").map(|s| ChannelClass::from(s.as_str())))
-        .set_role_arn(str_member(spec, "RoleArn"))
-        .set_log_level(str_member(spec, "LogLevel").map(|s| LogLevel::from(s.as_str())))
-        .request_id(token)
-        .set_tags(Some(tags::of(spec)))
-        .customize()
-        .interceptor(cap.clone())
-        .mutate_request(raw::patch(raw::rest_members(spec, CHANNEL_TYPED)))
-        .send()
-        .await
-        .map_err(|e| error::sdk("CreateChannel", res, e, &secrets))?;
+    crate::until_visible(|| async {
+        c.create_channel()
+            .set_name(str_member(spec, "Name"))
+            .set_channel_class(
+                str_member(spec, "ChannelClass").map(|s| ChannelClass::from(s.as_str())),
+            )
+            .set_role_arn(str_member(spec, "RoleArn"))
+            .set_log_level(str_member(spec, "LogLevel").map(|s| LogLevel::from(s.as_str())))
+            .request_id(token)
+            .set_tags(Some(tags::of(spec)))
+            .customize()
+            .interceptor(cap.clone())
+            .mutate_request(raw::patch(raw::rest_members(spec, CHANNEL_TYPED)))
+            .send()
+            .await
+            .map_err(|e| {
+                let details = validation!(e, CreateChannelError);
+                error::with_details(
+                    error::sdk("CreateChannel", res, e, &secrets),
+                    &details,
+                    &secrets,
+                )
+            })
+    })
+    .await?;
     let answer = cap.json();
     observe_channel(&answer["channel"], h)
         .ok_or_else(|| unexpected("CreateChannel", res, "no channel in the answer"))
@@ -102,17 +137,27 @@ pub(crate) async fn update_channel(
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let cap = Capture::default();
     // UpdateChannel has no ChannelClass (UpdateChannelClass) and no Tags (CreateTags/DeleteTags).
-    c.update_channel()
-        .channel_id(id)
-        .set_name(str_member(spec, "Name"))
-        .set_role_arn(str_member(spec, "RoleArn"))
-        .set_log_level(str_member(spec, "LogLevel").map(|s| LogLevel::from(s.as_str())))
-        .customize()
-        .interceptor(cap.clone())
-        .mutate_request(raw::patch(raw::rest_members(spec, CHANNEL_TYPED)))
-        .send()
-        .await
-        .map_err(|e| error::sdk("UpdateChannel", res, e, &secrets))?;
+    crate::until_visible(|| async {
+        c.update_channel()
+            .channel_id(id)
+            .set_name(str_member(spec, "Name"))
+            .set_role_arn(str_member(spec, "RoleArn"))
+            .set_log_level(str_member(spec, "LogLevel").map(|s| LogLevel::from(s.as_str())))
+            .customize()
+            .interceptor(cap.clone())
+            .mutate_request(raw::patch(raw::rest_members(spec, CHANNEL_TYPED)))
+            .send()
+            .await
+            .map_err(|e| {
+                let details = validation!(e, UpdateChannelError);
+                error::with_details(
+                    error::sdk("UpdateChannel", res, e, &secrets),
+                    &details,
+                    &secrets,
+                )
+            })
+    })
+    .await?;
     let answer = cap.json();
     let mut observed = observe_channel(&answer["channel"], h)
         .ok_or_else(|| unexpected("UpdateChannel", res, "no channel in the answer"))?;
@@ -168,7 +213,11 @@ pub(crate) async fn update_channel_class(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| error::sdk("UpdateChannelClass", &channel_res(id), e, &secrets))
+        .map_err(|e| {
+            let details = validation!(e, UpdateChannelClassError);
+            let err = error::sdk("UpdateChannelClass", &channel_res(id), e, &secrets);
+            error::with_details(err, &details, &secrets)
+        })
 }
 
 /// A channel answer (DescribeChannel's body, or the `channel` of a create/update answer) as

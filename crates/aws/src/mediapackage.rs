@@ -189,22 +189,26 @@ pub(crate) async fn create_endpoint(
     spec: &Json,
 ) -> Result<ObservedResource, Error> {
     let cap = Capture::default();
-    c.create_origin_endpoint()
-        .set_id(str_member(spec, "Id"))
-        .set_channel_id(str_member(spec, "ChannelId"))
-        .set_description(str_member(spec, "Description"))
-        .set_manifest_name(str_member(spec, "ManifestName"))
-        .set_startover_window_seconds(int(spec, "StartoverWindowSeconds"))
-        .set_time_delay_seconds(int(spec, "TimeDelaySeconds"))
-        .set_whitelist(strings(spec, "Whitelist"))
-        .set_origination(str_member(spec, "Origination").map(|s| Origination::from(s.as_str())))
-        .set_tags(Some(tags::of(spec)))
-        .customize()
-        .interceptor(cap.clone())
-        .mutate_request(raw::patch(raw::rest_members(spec, ENDPOINT_TYPED)))
-        .send()
-        .await
-        .map_err(|e| error::sdk("CreateOriginEndpoint", res, e, &[]))?;
+    // Right after its channel's create, the channel may not be found yet: tried again.
+    crate::until_visible(|| async {
+        c.create_origin_endpoint()
+            .set_id(str_member(spec, "Id"))
+            .set_channel_id(str_member(spec, "ChannelId"))
+            .set_description(str_member(spec, "Description"))
+            .set_manifest_name(str_member(spec, "ManifestName"))
+            .set_startover_window_seconds(int(spec, "StartoverWindowSeconds"))
+            .set_time_delay_seconds(int(spec, "TimeDelaySeconds"))
+            .set_whitelist(strings(spec, "Whitelist"))
+            .set_origination(str_member(spec, "Origination").map(|s| Origination::from(s.as_str())))
+            .set_tags(Some(tags::of(spec)))
+            .customize()
+            .interceptor(cap.clone())
+            .mutate_request(raw::patch(raw::rest_members(spec, ENDPOINT_TYPED)))
+            .send()
+            .await
+            .map_err(|e| error::sdk("CreateOriginEndpoint", res, e, &[]))
+    })
+    .await?;
     observe_endpoint(&cap.json()).ok_or_else(|| unexpected("CreateOriginEndpoint", res))
 }
 

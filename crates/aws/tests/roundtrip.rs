@@ -803,3 +803,48 @@ async fn throttling_and_server_errors_are_retried() {
     assert!(faulted > 0, "the faults were injected");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_mediapackage_channel_not_yet_visible_is_waited_for() {
+    // For 400 ms after its create, a MediaPackage channel is "not found" to CreateOriginEndpoint
+    // and unknown to MediaLive's CreateChannel: both are tried again, not failed.
+    let sb = start(Config {
+        port: 0,
+        speed: 2000.0,
+        faults: livestack_sandbox::Faults {
+            consistency_ms: 400,
+            ..Default::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let c = clients(&sb).await;
+    let stack = example("laptop-rtmp.toml");
+    let mut world = World::default();
+    let started = std::time::Instant::now();
+    create_all(&c, &stack, &mut world).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let retried = sb
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "CreateOriginEndpoint" && r.status == 404)
+        .count();
+    assert!(retried > 0, "the endpoint met the consistency window");
+
+    // A channel sending to a MediaPackage channel created a moment ago.
+    let mp = Address::new(Kind::MediapackageChannel, "second");
+    let mp_spec = json!({ "Id": "second-mp", "Tags": {} });
+    c.create(&mp, &mp_spec, "t-mp").await.unwrap();
+    let mut spec = bare_channel("second");
+    spec["Destinations"] = json!([{ "Id": "mp", "Settings": [], "MediaPackageSettings": [{ "ChannelId": "second-mp" }] }]);
+    let a = Address::new(Kind::MedialiveChannel, "second");
+    c.create(&a, &spec, "t-second").await.unwrap();
+    let rejected = sb
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "CreateChannel" && r.status == 422)
+        .count();
+    assert!(rejected > 0, "the channel met the consistency window");
+    sb.shutdown().await;
+}
