@@ -171,7 +171,19 @@ pub(crate) async fn update(
             .await
             .map_err(|e| error::sdk("DetachRolePolicy", res, e, &[]))?;
     }
-    let diff = tags::Diff::new(cur, spec);
+    reconcile_tags(c, res, name, cur, spec).await?;
+    Ok(observed_from_spec(name, current.arn.clone(), spec))
+}
+
+/// TagRole / UntagRole for the difference of the two specs' Tags.
+pub(crate) async fn reconcile_tags(
+    c: &Client,
+    res: &str,
+    name: &str,
+    current: &Json,
+    desired: &Json,
+) -> Result<(), Error> {
+    let diff = tags::Diff::new(current, desired);
     if !diff.set.is_empty() {
         let list = diff
             .set
@@ -193,7 +205,7 @@ pub(crate) async fn update(
             .await
             .map_err(|e| error::sdk("UntagRole", res, e, &[]))?;
     }
-    Ok(observed_from_spec(name, current.arn.clone(), spec))
+    Ok(())
 }
 
 /// Inline policies deleted and managed ones detached, then DeleteRole.

@@ -276,6 +276,39 @@ impl Clients {
         }
     }
 
+    /// Only the tags: brings `current`'s Tags to `desired`'s (CreateTags/DeleteTags,
+    /// TagResource/UntagResource, AddTagsToResource/RemoveTagsFromResource, TagRole/UntagRole)
+    /// and changes nothing else. The one change a running channel takes without a stop.
+    /// Returns `current` with the new Tags.
+    pub async fn update_tags(
+        &self,
+        address: &Address,
+        id: &str,
+        desired: &Json,
+        current: &ObservedResource,
+    ) -> Result<ObservedResource, Error> {
+        let res = address.to_string();
+        let arn = current
+            .arn
+            .clone()
+            .or_else(|| str_member(&current.outputs, "Arn"));
+        let (cur, want) = (&current.spec, desired);
+        match address.kind {
+            Kind::IamRole => iam::reconcile_tags(&self.iam, &res, id, cur, want).await?,
+            Kind::SsmParameter => ssm::reconcile_tags(&self.ssm, &res, id, cur, want).await?,
+            Kind::MediapackageChannel | Kind::MediapackageEndpoint => {
+                mediapackage::reconcile_tags(&self.mp, &res, arn.as_deref(), cur, want).await?
+            }
+            Kind::MedialiveInputSecurityGroup | Kind::MedialiveInput | Kind::MedialiveChannel => {
+                medialive::reconcile_tags(&self.ml, &res, arn.as_deref(), cur, want).await?
+            }
+        }
+        let mut observed = current.clone();
+        let t = tags::of(desired);
+        observed.spec["Tags"] = tags::to_json(t.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Ok(observed)
+    }
+
     /// Deletes the resource; one already gone is success. A role's inline policies are deleted
     /// and its managed policies detached first. Waits for nothing: see
     /// [`wait_channel`](Self::wait_channel) and [`wait_gone`](Self::wait_gone).

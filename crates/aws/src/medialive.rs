@@ -748,7 +748,7 @@ fn observe_sg(raw: &Json) -> Option<ObservedResource> {
 // ---- shared ----
 
 /// CreateTags / DeleteTags for the difference between `current`'s and `desired`'s Tags.
-async fn reconcile_tags(
+pub(crate) async fn reconcile_tags(
     c: &Client,
     res: &str,
     arn: Option<&str>,

@@ -266,7 +266,7 @@ fn observe_endpoint(raw: &Json) -> Option<ObservedResource> {
 
 // ---- shared ----
 
-async fn reconcile_tags(
+pub(crate) async fn reconcile_tags(
     c: &Client,
     res: &str,
     arn: Option<&str>,

@@ -108,7 +108,21 @@ pub(crate) async fn update(
         .send()
         .await
         .map_err(|e| error::sdk("PutParameter", res, e, &[&value]))?;
-    let diff = tags::Diff::new(&current.spec, spec);
+    reconcile_tags(c, res, name, &current.spec, spec).await?;
+    let mut observed = observed_from_spec(name, spec, &value, h);
+    observed.arn = current.arn.clone();
+    Ok(observed)
+}
+
+/// AddTagsToResource / RemoveTagsFromResource for the difference of the two specs' Tags.
+pub(crate) async fn reconcile_tags(
+    c: &Client,
+    res: &str,
+    name: &str,
+    current: &Json,
+    desired: &Json,
+) -> Result<(), Error> {
+    let diff = tags::Diff::new(current, desired);
     if !diff.set.is_empty() {
         let list = diff
             .set
@@ -132,9 +146,7 @@ pub(crate) async fn update(
             .await
             .map_err(|e| error::sdk("RemoveTagsFromResource", res, e, &[]))?;
     }
-    let mut observed = observed_from_spec(name, spec, &value, h);
-    observed.arn = current.arn.clone();
-    Ok(observed)
+    Ok(())
 }
 
 pub(crate) async fn delete(c: &Client, res: &str, name: &str) -> Result<(), Error> {

@@ -372,13 +372,22 @@ async fn s3_loop_full_life_with_section_3_edit() {
     assert_eq!(fb["Settings"][0]["StreamName"], h.sensitive(STREAM_KEY));
     no_secret_in(&format!("{after:?} {updated:?}"), &[STREAM_KEY]);
 
-    // Tags reconciled by diff, on the running channel.
+    // Tags alone change on the running channel, without a stop.
+    let mut on_air = new_spec.clone();
+    on_air["Tags"]["onair"] = json!("yes");
+    let out = c.update_tags(&channel, &id, &on_air, &after).await.unwrap();
+    assert_eq!(out.spec["Tags"], on_air["Tags"]);
+    let read = c.read(&channel, &id, &h).await.unwrap().unwrap();
+    assert_eq!(read.status.as_deref(), Some("RUNNING"));
+    assert_eq!(read.spec["Tags"], on_air["Tags"]);
+
+    // A full update reconciles tags by diff too.
     let mut tagged = new_spec.clone();
     tagged["Tags"]["extra"] = json!("1");
     tagged["Tags"].as_object_mut().unwrap().remove("workshop");
     c.stop_channel(&id).await.unwrap();
     c.wait_channel(&id, ChannelWait::Idle, WAIT).await.unwrap();
-    let out = c.update(&channel, &id, &tagged, &after).await.unwrap();
+    let out = c.update(&channel, &id, &tagged, &read).await.unwrap();
     assert_eq!(out.spec["Tags"], tagged["Tags"]);
     c.wait_channel(&id, ChannelWait::Idle, WAIT).await.unwrap();
     let read = c.read(&channel, &id, &h).await.unwrap().unwrap();
@@ -440,6 +449,22 @@ async fn s3_loop_full_life_with_section_3_edit() {
     let read = c.read(&p1, world.id(&p1), &h).await.unwrap().unwrap();
     assert_eq!(read.spec["Value"], h.sensitive("rotated-password"));
     assert_eq!(read.spec["Tags"], ps["Tags"]);
+
+    // Tags alone, on every other kind.
+    for a in [&role, &mp, &hls, &p2, &input] {
+        let current = c.read(a, world.id(a), &h).await.unwrap().unwrap();
+        let mut want = current.spec.clone();
+        want["Tags"]["tags-only"] = json!("yes");
+        want["Tags"].as_object_mut().unwrap().remove("workshop");
+        c.update_tags(a, world.id(a), &want, &current)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let read = c.read(a, world.id(a), &h).await.unwrap().unwrap();
+        assert_eq!(read.spec["Tags"], want["Tags"], "{a}");
+        let mut rest = read.spec.clone();
+        rest["Tags"] = current.spec["Tags"].clone();
+        assert_eq!(rest, current.spec, "{a}: nothing but tags changed");
+    }
 
     // Destroy in aws-lifecycle.md's order; each delete idempotent.
     let err = c.delete(&input, world.id(&input)).await.unwrap_err();
