@@ -4,7 +4,7 @@
 //!
 //! Specs in and out are the JSON shapes documented in `livestack_model` (PascalCase members).
 //! Requests to MediaLive and MediaPackage carry their deep members (EncoderSettings and
-//! friends) as raw JSON next to the typed builders (see [`raw`] for why); IAM and SSM use the
+//! friends) as raw JSON next to the typed builders (the `raw` module says why); IAM and SSM use the
 //! typed builders only.
 //!
 //! Secrets: observed specs hold `{"$sensitive": hash}` in place of an RTMP stream key or an SSM
@@ -122,7 +122,13 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
     if target.dummy_credentials {
         retry = retry.with_max_backoff(Duration::from_secs(1));
     }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    // A hung connection fails the attempt (and is retried) instead of hanging the apply.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
     if let Some(region) = &target.region {
         loader = loader.region(Region::new(region.clone()));
     } else if target.dummy_credentials {
@@ -216,7 +222,11 @@ impl Clients {
 
     /// Creates the resource from a fully resolved spec (no `$ref`, secrets as plain strings).
     /// `token` is the idempotency token (MediaLive's RequestId): the same token for a retried
-    /// create returns the first create's resource. Returns the new id and what AWS answered.
+    /// create returns the first create's resource. Only MediaLive channels and inputs take
+    /// one; roles, MediaPackage resources and parameters are named by the spec (a second
+    /// create is an "already exists" error, see [`Error::is_already_exists`]), and a security
+    /// group has neither (one whose answer was lost is found again by [`discover`](Self::discover)).
+    /// Returns the new id and what AWS answered.
     pub async fn create(
         &self,
         address: &Address,
