@@ -297,9 +297,12 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                     .await?
                     .with_context(|| format!("{a} ({id}) is gone"))?,
             };
-            // KNOWN GAP: a tags-only change of a running channel goes through UpdateChannel too,
-            // which MediaLive refuses while it runs; a tags-only call is still to be added.
-            let obs = c.update(a, &id, &plain, &current).await?;
+            // Tags are the one change a running channel takes.
+            let obs = if st.op == Op::UpdateTags {
+                c.update_tags(a, &id, &plain, &current).await?
+            } else {
+                c.update(a, &id, &plain, &current).await?
+            };
             if a.kind == Kind::MedialiveChannel && st.op == Op::Update {
                 c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
             }
