@@ -126,7 +126,6 @@ struct Prepared {
     spec: Option<Json>,
     current: Option<ObservedResource>,
     token: String,
-    depends_on: Vec<Address>,
 }
 
 fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
@@ -138,17 +137,11 @@ fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
             .map(|r| r.id.clone())
     });
     let spec = st.spec.as_ref().map(|sp| resolve_refs(sp, s)).transpose()?;
-    let depends_on = s
-        .desired
-        .get(&st.address)
-        .map(|r| r.depends_on.clone())
-        .unwrap_or_default();
     Ok(Prepared {
         id,
         spec,
         current: observed.resources.get(&st.address).cloned(),
         token: format!("{}-{}-{}", s.state.lineage, s.state.serial, st.id),
-        depends_on,
     })
 }
 
@@ -283,7 +276,6 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                     obs = o;
                 }
             }
-            let _ = &p.depends_on;
             Ok(Outcome::Upserted(id, Box::new(obs), hashed))
         }
         Op::Update | Op::UpdateTags => {

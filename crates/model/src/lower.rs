@@ -194,7 +194,7 @@ pub(crate) fn lower(
         resources.insert(at, r);
     }
 
-    check_duplicates(&ctx, &decls, &resources, &mut diags);
+    check_duplicates(&decls, &resources, &mut diags);
     check_cycles(&ctx, &resources, &mut diags);
 
     if !diags.is_empty() {
@@ -1312,10 +1312,10 @@ fn rendition(n: &Node, diags: &mut Diags) -> Option<Rendition> {
     let width = t.req("width", diags, even_in(64, 4096));
     let height = t.req("height", diags, even_in(64, 2160));
     let bitrate = t.req("bitrate", diags, int_in(100_000, 80_000_000));
-    let codec = t.opt("codec", diags, one_of(&["h264"]));
+    // Only H.264 is generated; anything else is reported.
+    t.opt("codec", diags, one_of(&["h264"]));
     let name = t.opt("name", diags, string);
     t.finish(RENDITION_KEYS, diags);
-    let _ = codec;
     let height = height?;
     Some(Rendition {
         name: name.unwrap_or_else(|| format!("{height}p")),
@@ -1380,12 +1380,7 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
     }
 }
 
-fn check_duplicates(
-    ctx: &Ctx<'_, '_>,
-    decls: &[Decl<'_>],
-    resources: &[Resource],
-    diags: &mut Diags,
-) {
+fn check_duplicates(decls: &[Decl<'_>], resources: &[Resource], diags: &mut Diags) {
     // (kind, the member that must be unique, what to call it)
     let unique: &[(Kind, &str, &str)] = &[
         (Kind::IamRole, "RoleName", "role name"),
@@ -1421,7 +1416,6 @@ fn check_duplicates(
             }
         }
     }
-    let _ = ctx;
 }
 
 /// Reports a dependency cycle, naming every resource in it.
