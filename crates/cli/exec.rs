@@ -13,6 +13,7 @@ use livestack_plan::{
 };
 use serde_json::{json, Value as Json};
 
+use crate::progress::{self, Progress, StepProgress};
 use crate::Session;
 
 const WAIT: Duration = Duration::from_secs(15 * 60);
@@ -29,7 +30,8 @@ enum Outcome {
 }
 
 pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
-    let started = Instant::now();
+    let progress = Progress::new(progress::Display::for_stderr());
+    let mut shown: BTreeMap<usize, StepProgress> = BTreeMap::new();
     forget_gone(s, observed);
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
@@ -47,17 +49,12 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                 let clients = s.clients.clone();
                 let hasher = s.state.hasher();
                 let st = st.clone();
-                eprintln!(
-                    "[{:>6.1}s] {} {}: {}...",
-                    started.elapsed().as_secs_f64(),
-                    st.id,
-                    st.address,
-                    st.op.as_str()
-                );
+                let line = progress.step_started(&st);
+                shown.insert(st.id, line.clone());
                 set.spawn(async move {
                     let t0 = Instant::now();
                     let r = match prepared {
-                        Ok(p) => run_step(&clients, &hasher, &st, p).await,
+                        Ok(p) => run_step(&clients, &hasher, &st, p, &line).await,
                         Err(e) => Err(e),
                     };
                     (st.id, r, t0.elapsed())
@@ -74,14 +71,7 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                 record(s, st, outcome);
                 livestack_state::save(&s.state_path, &mut s.state)?;
                 done.insert(id);
-                eprintln!(
-                    "[{:>6.1}s] {} {}: {} done ({:.1}s)",
-                    started.elapsed().as_secs_f64(),
-                    st.id,
-                    st.address,
-                    st.op.as_str(),
-                    took.as_secs_f64()
-                );
+                shown[&id].done(took);
             }
             Err(e) => {
                 let e = e.context(format!(
@@ -90,13 +80,7 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                     st.op.as_str(),
                     st.address
                 ));
-                eprintln!(
-                    "[{:>6.1}s] {} {}: {} FAILED",
-                    started.elapsed().as_secs_f64(),
-                    st.id,
-                    st.address,
-                    st.op.as_str()
-                );
+                shown[&id].failed();
                 if failure.is_none() {
                     failure = Some(e);
                 }
@@ -112,11 +96,7 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
             s.state_path.display()
         )));
     }
-    eprintln!(
-        "Done: {} steps in {:.1}s.",
-        plan.steps.len(),
-        started.elapsed().as_secs_f64()
-    );
+    progress.finish(plan.steps.len());
     Ok(())
 }
 
@@ -219,6 +199,7 @@ async fn resolve_secrets(v: &Json, clients: &Clients, hasher: &Hasher) -> Result
             continue;
         }
         let s = decode(&src);
+        tracing::debug!(secret = %s.name(), "resolving secret");
         let value = clients
             .secret_value(&s)
             .await
@@ -262,16 +243,26 @@ fn substitute(v: &Json, values: &BTreeMap<String, String>, hasher: Option<&Hashe
     }
 }
 
-async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Result<Outcome> {
+/// `line` shows what the step is doing: never a spec (the resolved ones hold secrets).
+async fn run_step(
+    c: &Clients,
+    hasher: &Hasher,
+    st: &Step,
+    p: Prepared,
+    line: &StepProgress,
+) -> Result<Outcome> {
     let a = &st.address;
     let id = || p.id.clone().context("no cloud id for this step");
     match st.op {
         Op::Create => {
             let (plain, hashed) =
                 resolve_secrets(p.spec.as_ref().context("create without spec")?, c, hasher).await?;
+            line.phase(&call(st.op, a.kind));
             let (id, mut obs) = c.create(a, &plain, &p.token).await?;
+            tracing::info!("{} {a}: create: created {id}", st.id);
             if a.kind == Kind::MedialiveChannel {
-                c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
+                wait_channel(c, line, &id, ChannelWait::Idle).await?;
+                line.phase("reading the channel");
                 if let Some(o) = c.read(a, &id, hasher).await? {
                     obs = o;
                 }
@@ -284,11 +275,14 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                 resolve_secrets(p.spec.as_ref().context("update without spec")?, c, hasher).await?;
             let current = match p.current {
                 Some(cur) => cur,
-                None => c
-                    .read(a, &id, hasher)
-                    .await?
-                    .with_context(|| format!("{a} ({id}) is gone"))?,
+                None => {
+                    line.phase("reading the resource");
+                    c.read(a, &id, hasher)
+                        .await?
+                        .with_context(|| format!("{a} ({id}) is gone"))?
+                }
             };
+            line.phase(&call(st.op, a.kind));
             // Tags are the one change a running channel takes.
             let obs = if st.op == Op::UpdateTags {
                 c.update_tags(a, &id, &plain, &current).await?
@@ -296,33 +290,38 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                 c.update(a, &id, &plain, &current).await?
             };
             if a.kind == Kind::MedialiveChannel && st.op == Op::Update {
-                c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
+                wait_channel(c, line, &id, ChannelWait::Idle).await?;
             }
             Ok(Outcome::Upserted(id, Box::new(obs), hashed))
         }
         Op::Delete => {
             let id = id()?;
             if a.kind == Kind::MedialiveInput {
+                line.phase("waiting until detached");
                 c.wait_input_detached(&id, WAIT).await?;
             }
+            line.phase(&call(st.op, a.kind));
             c.delete(a, &id).await?;
             if a.kind == Kind::MedialiveChannel {
-                c.wait_channel(&id, ChannelWait::Deleted, WAIT).await?;
+                wait_channel(c, line, &id, ChannelWait::Deleted).await?;
             } else {
+                line.phase("waiting until gone");
                 c.wait_gone(a, &id, WAIT).await?;
             }
             Ok(Outcome::Deleted(id))
         }
         Op::Stop => {
             let id = id()?;
+            line.phase(&call(st.op, a.kind));
             c.stop_channel(&id).await?;
-            c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
+            wait_channel(c, line, &id, ChannelWait::Idle).await?;
             Ok(Outcome::Done)
         }
         Op::Start => {
             let id = id()?;
+            line.phase(&call(st.op, a.kind));
             c.start_channel(&id).await?;
-            c.wait_channel(&id, ChannelWait::Running, WAIT).await?;
+            wait_channel(c, line, &id, ChannelWait::Running).await?;
             Ok(Outcome::Done)
         }
         Op::UpdateClass => {
@@ -350,11 +349,44 @@ async fn run_step(c: &Clients, hasher: &Hasher, st: &Step, p: Prepared) -> Resul
                 .into_iter()
                 .filter(|d| d["Id"].as_str().is_some_and(|i| existing.contains(i)))
                 .collect();
+            line.phase(&call(st.op, a.kind));
             c.update_channel_class(&id, class, &Json::Array(dests))
                 .await?;
-            c.wait_channel(&id, ChannelWait::Idle, WAIT).await?;
+            wait_channel(c, line, &id, ChannelWait::Idle).await?;
             Ok(Outcome::Done)
         }
+    }
+}
+
+async fn wait_channel(
+    c: &Clients,
+    line: &StepProgress,
+    id: &str,
+    want: ChannelWait,
+) -> Result<(), livestack_aws::Error> {
+    line.phase(&format!("waiting for {want}"));
+    c.wait_channel(id, want, WAIT).await
+}
+
+/// The phase of a step's main call, named after the AWS API.
+fn call(op: Op, kind: Kind) -> String {
+    let noun = match kind {
+        Kind::IamRole => "Role",
+        Kind::MediapackageChannel | Kind::MedialiveChannel => "Channel",
+        Kind::MediapackageEndpoint => "OriginEndpoint",
+        Kind::SsmParameter => "Parameter",
+        Kind::MedialiveInputSecurityGroup => "InputSecurityGroup",
+        Kind::MedialiveInput => "Input",
+    };
+    match (op, kind) {
+        (Op::Create | Op::Update, Kind::SsmParameter) => "calling PutParameter".into(),
+        (Op::Create, _) => format!("calling Create{noun}"),
+        (Op::Update, _) => format!("calling Update{noun}"),
+        (Op::Delete, _) => format!("calling Delete{noun}"),
+        (Op::UpdateTags, _) => "updating tags".into(),
+        (Op::Stop, _) => "calling StopChannel".into(),
+        (Op::Start, _) => "calling StartChannel".into(),
+        (Op::UpdateClass, _) => "calling UpdateChannelClass".into(),
     }
 }
 

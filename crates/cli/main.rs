@@ -1,6 +1,7 @@
 //! The `livestack` binary: the only place that knows terminals, clap and anyhow.
 
 mod exec;
+mod progress;
 mod refresh;
 
 use std::io::IsTerminal;
@@ -17,7 +18,8 @@ use livestack_state::State;
 #[derive(Parser)]
 #[command(name = "livestack", version, about)]
 struct Cli {
-    /// More logs on stderr (also RUST_LOG).
+    /// More logs on stderr: -v livestack's steps and calls, -vv the AWS SDK's too (RUST_LOG
+    /// overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -147,6 +149,7 @@ struct TargetArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::init_logs(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -170,7 +173,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8> {
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = progress::color(&std::io::stdout());
     match cli.command {
         Command::Validate { files } => {
             let mut failed = false;

@@ -32,12 +32,14 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         .filter(|r| !ids.contains_key(&r.address))
         .collect();
     if !missing.is_empty() || mode == Mode::Destroy {
+        tracing::debug!(stack = %s.desired.name, "refresh: finding resources by ownership tags");
         let found = s
             .clients
             .discover(&s.desired.name)
             .await
             .context("refresh: finding resources by ownership tags")?;
         for (a, id) in found {
+            tracing::debug!(address = %a, id = %id, "refresh: found by tags");
             ids.entry(a).or_insert(id);
         }
         for r in &missing {
@@ -63,6 +65,7 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         let sem = sem.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
+            tracing::debug!(address = %a, id = %id, "refresh: reading");
             let r = clients.read(&a, &id, &hasher).await;
             (a, r)
         });
@@ -77,6 +80,11 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     if mode == Mode::Apply {
         observed.secrets = secrets(s, &observed).await?;
     }
+    tracing::info!(
+        found = observed.resources.len(),
+        secrets = observed.secrets.len(),
+        "refresh done"
+    );
     Ok(observed)
 }
 
@@ -92,6 +100,7 @@ async fn secrets(s: &Session, observed: &Observed) -> Result<BTreeMap<String, St
         let Some(source) = source(&inner, observed, &s.state.prior)? else {
             continue;
         };
+        tracing::debug!(owner = %owner, secret = %source.name(), "refresh: hashing secret");
         let value = s
             .clients
             .secret_value(&source)
