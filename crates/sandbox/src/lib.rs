@@ -6,12 +6,17 @@
 //! This crate depends on no other livestack crate.
 //!
 //! # Documented deviations from AWS
-//! (kept up to date by whoever changes a service module; see each module's docs)
+//! (kept up to date by whoever changes a service module; each module's docs give the
+//! details). Where the sandbox answers differently from what issue 3 lists, the service
+//! model wins and the difference is said here: MediaLive's input and security group rules
+//! are 400 (not 422), MediaPackage's conflicts are 422 (not 409), SSM's are 400.
 //!
 //! ## Server
 //! - One endpoint on 127.0.0.1 serves all four services; requests are not signed-checked
 //!   (any credentials work) and the region in ARNs is the configured one, whatever the client
 //!   signs for.
+//! - The request log is kept in memory (lost on restart); `POST /_sandbox/reset` empties the
+//!   cloud, the log and the data file's cloud alike.
 //! - Faults are drawn per call from a seeded generator (one draw per call, so a given seed
 //!   and call order meets the same faults): 429 throttles and 500 errors in each protocol's
 //!   own error shape (restJson1 `TooManyRequestsException` / `InternalServerErrorException`,
@@ -60,8 +65,45 @@
 //! - Accepted and ignored on channels: anywhereSettings, channelEngineVersion, dryRun,
 //!   linkedChannelSettings, channelSecurityGroups, inferenceSettings; cdiInputSpecification,
 //!   maintenance and vpc are stored and returned as given.
+//! - Not checked in destinations: URLs, usernames, passwordParam, and an RTMP (or any)
+//!   destination setting without a `streamName`: MediaLive wants an RTMP output's stream key
+//!   there (the URL without it); the sandbox stores the setting as given.
+//! - `pipelineDetails` (RUNNING only) carry `pipelineId` and `activeInputAttachmentName`
+//!   only; `egressEndpoints` are fake addresses.
 //! - Pagination: items in id order, 100 per page unless maxResults (1 to 1000) says
 //!   otherwise; nextToken is an opaque string the sandbox made.
+//!
+//! ## MediaPackage (v1)
+//! - Conflicts are 422 UnprocessableEntityException, as the service model says (it has no
+//!   409 and no ConflictException): deleting a channel that still has origin endpoints, a
+//!   duplicate channel or endpoint id. The messages are ours.
+//! - Eventual consistency: a channel younger than the configured window is 404
+//!   NotFoundException to CreateOriginEndpoint (UNVERIFIED shape) and 422 to MediaLive;
+//!   deterministic (always inside the window, never after).
+//! - UpdateChannel without `description` clears it; UpdateOriginEndpoint resets every member
+//!   it is not given to its default (as AWS documents). Package defaults are our reading
+//!   (UNVERIFIED); encryption, authorization and SPEKE settings are echoed, not checked.
+//! - Ingest usernames and passwords are random hex; ingest and origin URLs use fake hosts
+//!   under `mediapackage.REGION.amazonaws.com`.
+//! - Tags on an unknown ARN answer 404 NotFoundException (the tag operations model no
+//!   errors). Harvest jobs, ConfigureLogs, access logs (always `{}`) and quotas are not
+//!   modelled; nextToken is opaque hex.
+//!
+//! ## SSM
+//! - Errors are 400 with `__type` as on AWS (ParameterAlreadyExists for a put without
+//!   Overwrite, ParameterNotFound, ...); only throttles and internal errors differ (above).
+//! - No encryption: a SecureString without WithDecryption answers a random base64 blob (a
+//!   KMS-looking ciphertext) and KeyId is only echoed (default `alias/aws/ssm`).
+//!   AllowedPattern is stored, not checked; policies, labels, version history,
+//!   `name:version` selectors and StringList splitting are not modelled.
+//! - DescribeParameters supports the Name, Path, Type, KeyId, Tier, DataType and `tag:KEY`
+//!   filters (and the legacy Filters); NextToken is opaque hex.
+//!
+//! ## IAM
+//! - Only AWS-managed policies (`arn:aws:iam::aws:policy/...`) attach, and every such name
+//!   is taken to exist (there is no CreatePolicy); other ARNs answer NoSuchEntity.
+//! - Policy documents are checked only for being a JSON object with a `Statement`;
+//!   PermissionsBoundary and RoleLastUsed are not modelled; list markers are offsets.
 
 pub mod iam;
 pub mod medialive;

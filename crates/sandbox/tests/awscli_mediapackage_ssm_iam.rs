@@ -38,6 +38,49 @@ fn fails(cli: &PathBuf, endpoint: &str, args: &[&str], code: &str) {
     );
 }
 
+/// Runs this test binary's `awscli_drives_ssm` alone, with no AWS CLI to be found, `CI` set
+/// or not; its exit status and everything it printed.
+fn run_without_cli(ci: bool) -> (bool, String) {
+    let empty = std::env::temp_dir().join(format!("livestack-no-aws-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "awscli_drives_ssm", "--nocapture"])
+        .env_remove("LIVESTACK_AWS_CLI")
+        .env("PATH", &empty);
+    if ci {
+        cmd.env("CI", "true");
+    } else {
+        cmd.env_remove("CI");
+    }
+    let out = cmd.output().expect("the test binary runs");
+    let _ = std::fs::remove_dir(&empty);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn without_the_cli_the_conformance_test_fails_under_ci_and_says_it_skipped_locally() {
+    let (passed, printed) = run_without_cli(true);
+    assert!(!passed, "under CI a missing AWS CLI must fail: {printed}");
+    assert!(
+        printed.contains("the AWS CLI is required under CI"),
+        "{printed}"
+    );
+    assert!(printed.contains("1 failed"), "{printed}");
+
+    let (passed, printed) = run_without_cli(false);
+    assert!(passed, "locally a missing AWS CLI skips: {printed}");
+    assert!(
+        printed.contains("SKIPPED: the AWS CLI (`aws`) is not installed"),
+        "{printed}"
+    );
+    assert!(printed.contains("1 passed"), "{printed}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awscli_drives_mediapackage() {
     let Some(cli) = common::aws_cli() else { return };

@@ -7,6 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sdk_medialive::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_medialive::operation::create_channel::CreateChannelError;
+use aws_sdk_medialive::operation::update_channel::UpdateChannelError;
+use aws_sdk_medialive::operation::update_channel_class::UpdateChannelClassError;
 use aws_sdk_medialive::types::{
     AacSettings, AudioCodecSettings, AudioDescription, ChannelClass, ChannelState, EncoderSettings,
     H264FramerateControl, H264GopSizeUnits, H264RateControlMode, H264Settings, HlsCdnSettings,
@@ -21,6 +24,9 @@ use aws_sdk_medialive::Client;
 use livestack_sandbox::{start, Config, Faults, Running};
 
 // --- helpers ------------------------------------------------------------------------------
+
+/// The MediaLive role's trust policy.
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"medialive.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 async fn client(sandbox: &Running) -> Client {
     Client::new(&common::sdk_config(&sandbox.endpoint_url()).await)
@@ -277,13 +283,15 @@ fn validation_errors<T: std::fmt::Debug, E: std::fmt::Debug + ProvideErrorMetada
         .collect()
 }
 
-fn create_channel_422(
-    e: &aws_sdk_medialive::operation::create_channel::CreateChannelError,
-) -> Option<&aws_sdk_medialive::types::error::UnprocessableEntityException> {
-    match e {
-        aws_sdk_medialive::operation::create_channel::CreateChannelError::UnprocessableEntityException(u) => Some(u),
-        _ => None,
-    }
+/// The typed 422 inside an operation's error, for [`validation_errors`]:
+/// `unprocessable!(CreateChannelError)`.
+macro_rules! unprocessable {
+    ($error:ident) => {
+        |e| match e {
+            $error::UnprocessableEntityException(u) => Some(u),
+            _ => None,
+        }
+    };
 }
 
 // --- channels -------------------------------------------------------------------------------
@@ -291,6 +299,7 @@ fn create_channel_422(
 #[tokio::test]
 async fn channel_goes_creating_idle_starting_running_stopping_idle() {
     let sandbox = common::sandbox().await;
+    assert!(sandbox.addr().ip().is_loopback(), "{}", sandbox.addr());
     let ml = client(&sandbox).await;
     let group = create_security_group(&ml).await;
     let input = create_rtmp_input(&ml, &group, 2).await;
@@ -353,11 +362,126 @@ async fn channel_goes_creating_idle_starting_running_stopping_idle() {
     sandbox.shutdown().await;
 }
 
+/// How long (real time) the channel took to reach `state` from `since`, polling.
+async fn time_to(ml: &Client, id: &str, state: ChannelState, since: Instant) -> Duration {
+    wait_channel(ml, id, state).await;
+    since.elapsed()
+}
+
+/// Asserts a transition took at least the AWS duration divided by the speed (a lower bound
+/// cannot race the clock: the sandbox never moves early; 2 ms for its whole-ms clock) and
+/// not wildly more.
+fn assert_scaled(what: &str, took: Duration, aws_seconds: f64, speed: f64) {
+    let expected = Duration::from_secs_f64(aws_seconds / speed);
+    assert!(
+        took + Duration::from_millis(2) >= expected,
+        "{what} took {took:?}, less than {aws_seconds} s / {speed} = {expected:?}"
+    );
+    assert!(
+        took < expected + Duration::from_secs(8),
+        "{what} took {took:?}, far more than {expected:?}"
+    );
+}
+
+#[tokio::test]
+async fn transitions_take_aws_time_divided_by_speed() {
+    // Create 4 s, start 60 s, stop 20 s, update 4 s, delete 4 s of AWS time.
+    let speed = 100.0;
+    let sandbox = start(Config {
+        speed,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let ml = client(&sandbox).await;
+    let group = create_security_group(&ml).await;
+    let input = create_rtmp_input(&ml, &group, 2).await;
+
+    let began = Instant::now();
+    let id = create_channel(&ml, &input).await;
+    let took = time_to(&ml, &id, ChannelState::Idle, began).await;
+    assert_scaled("CREATING -> IDLE", took, 4.0, speed);
+
+    let began = Instant::now();
+    let started = ml.start_channel().channel_id(&id).send().await.unwrap();
+    assert_eq!(started.state(), Some(&ChannelState::Starting));
+    let took = time_to(&ml, &id, ChannelState::Running, began).await;
+    assert_scaled("STARTING -> RUNNING", took, 60.0, speed);
+
+    let began = Instant::now();
+    ml.stop_channel().channel_id(&id).send().await.unwrap();
+    let took = time_to(&ml, &id, ChannelState::Idle, began).await;
+    assert_scaled("STOPPING -> IDLE", took, 20.0, speed);
+
+    let began = Instant::now();
+    ml.update_channel()
+        .channel_id(&id)
+        .name("renamed")
+        .send()
+        .await
+        .unwrap();
+    let took = time_to(&ml, &id, ChannelState::Idle, began).await;
+    assert_scaled("UPDATING -> IDLE", took, 4.0, speed);
+
+    let began = Instant::now();
+    ml.update_channel_class()
+        .channel_id(&id)
+        .channel_class(ChannelClass::SinglePipeline)
+        .send()
+        .await
+        .unwrap();
+    let took = time_to(&ml, &id, ChannelState::Idle, began).await;
+    assert_scaled("UPDATING (class) -> IDLE", took, 4.0, speed);
+
+    let began = Instant::now();
+    ml.delete_channel().channel_id(&id).send().await.unwrap();
+    let took = time_to(&ml, &id, ChannelState::Deleted, began).await;
+    assert_scaled("DELETING -> DELETED", took, 4.0, speed);
+    sandbox.shutdown().await;
+
+    // The default speed (20x) makes a channel start in about 3 s.
+    assert_eq!(Config::default().speed, 20.0);
+    let sandbox = start(Config::default()).await.unwrap();
+    let ml = client(&sandbox).await;
+    let group = create_security_group(&ml).await;
+    let input = create_rtmp_input(&ml, &group, 2).await;
+    let id = create_channel(&ml, &input).await;
+    wait_channel(&ml, &id, ChannelState::Idle).await;
+    let began = Instant::now();
+    ml.start_channel().channel_id(&id).send().await.unwrap();
+    let took = time_to(&ml, &id, ChannelState::Running, began).await;
+    assert_scaled("a start at the default speed", took, 60.0, 20.0);
+    sandbox.shutdown().await;
+}
+
+/// Tries each call that needs an IDLE channel (start, a valid full update, a re-class to
+/// SINGLE_PIPELINE, delete); the error code of each, in that order.
+async fn edits_needing_idle(ml: &Client, id: &str, input: &str) -> [String; 4] {
+    let start = ml.start_channel().channel_id(id).send().await;
+    let update = ml
+        .update_channel()
+        .channel_id(id)
+        .name("renamed")
+        .destinations(hls_destination(2))
+        .encoder_settings(hls_encoder_settings())
+        .input_attachments(attachment(input))
+        .send()
+        .await;
+    let reclass = ml
+        .update_channel_class()
+        .channel_id(id)
+        .channel_class(ChannelClass::SinglePipeline)
+        .send()
+        .await;
+    let delete = ml.delete_channel().channel_id(id).send().await;
+    [code(start), code(update), code(reclass), code(delete)]
+}
+
 #[tokio::test]
 async fn a_channel_not_idle_cannot_be_started_updated_reclassed_or_deleted() {
-    // Slow enough that CREATING lasts the whole test.
+    // So slow that CREATING lasts 400 s: no race with the clock.
     let slow = start(Config {
-        speed: 1.0,
+        speed: 0.01,
         ..Config::default()
     })
     .await
@@ -369,13 +493,13 @@ async fn a_channel_not_idle_cannot_be_started_updated_reclassed_or_deleted() {
     let creating = ml.describe_channel().channel_id(&id).send().await.unwrap();
     assert_eq!(creating.state(), Some(&ChannelState::Creating));
     assert_eq!(
-        code(ml.start_channel().channel_id(&id).send().await),
-        "ConflictException"
+        edits_needing_idle(&ml, &id, &input).await,
+        ["ConflictException"; 4],
+        "start, update, re-class and delete a CREATING channel"
     );
-    assert_eq!(
-        code(ml.delete_channel().channel_id(&id).send().await),
-        "ConflictException"
-    );
+    let still = ml.describe_channel().channel_id(&id).send().await.unwrap();
+    assert_eq!(still.name(), Some("demo"));
+    assert_eq!(still.channel_class(), Some(&ChannelClass::Standard));
     slow.shutdown().await;
 
     let sandbox = common::sandbox().await;
@@ -396,26 +520,10 @@ async fn a_channel_not_idle_cannot_be_started_updated_reclassed_or_deleted() {
         "ConflictException"
     );
     wait_channel(&ml, &id, ChannelState::Running).await;
-    let update = ml
-        .update_channel()
-        .channel_id(&id)
-        .name("renamed")
-        .destinations(hls_destination(2))
-        .encoder_settings(hls_encoder_settings())
-        .input_attachments(attachment(&input))
-        .send()
-        .await;
-    assert_eq!(code(update), "ConflictException");
-    let reclass = ml
-        .update_channel_class()
-        .channel_id(&id)
-        .channel_class(ChannelClass::SinglePipeline)
-        .send()
-        .await;
-    assert_eq!(code(reclass), "ConflictException");
     assert_eq!(
-        code(ml.delete_channel().channel_id(&id).send().await),
-        "ConflictException"
+        edits_needing_idle(&ml, &id, &input).await,
+        ["ConflictException"; 4],
+        "start, update, re-class and delete a RUNNING channel"
     );
     // Only the tags change on a running channel.
     let arn = format!("arn:aws:medialive:us-east-1:123456789012:channel:{id}");
@@ -428,6 +536,23 @@ async fn a_channel_not_idle_cannot_be_started_updated_reclassed_or_deleted() {
     let running = ml.describe_channel().channel_id(&id).send().await.unwrap();
     assert_eq!(running.state(), Some(&ChannelState::Running));
     assert_eq!(running.name(), Some("demo"));
+    assert_eq!(running.channel_class(), Some(&ChannelClass::Standard));
+    assert_eq!(running.tags().unwrap()["live"], "yes");
+    // A security group stays editable while a running channel's input uses it.
+    let edited = ml
+        .update_input_security_group()
+        .input_security_group_id(&group)
+        .whitelist_rules(
+            InputWhitelistRuleCidr::builder()
+                .cidr("192.0.2.0/24")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let edited = edited.security_group().unwrap();
+    assert_eq!(edited.state(), Some(&InputSecurityGroupState::InUse));
+    assert_eq!(edited.whitelist_rules()[0].cidr(), Some("192.0.2.0/24"));
 
     ml.stop_channel().channel_id(&id).send().await.unwrap();
     assert_eq!(
@@ -467,6 +592,22 @@ async fn update_channel_replaces_what_it_is_given_and_a_left_out_role_is_removed
     assert_eq!(ch.id(), Some(id.as_str()));
     wait_channel(&ml, &id, ChannelState::Idle).await;
 
+    // A name-only update keeps the members it is not given (but the role, which the model
+    // says is removed when left out).
+    let renamed = ml
+        .update_channel()
+        .channel_id(&id)
+        .name("renamed-again")
+        .send()
+        .await
+        .unwrap();
+    let ch = renamed.channel().unwrap();
+    assert_eq!(ch.name(), Some("renamed-again"));
+    assert_eq!(ch.destinations(), &[hls_destination(2)]);
+    assert_eq!(ch.encoder_settings(), Some(&hls_encoder_settings()));
+    assert_eq!(ch.input_attachments(), &[attachment(&second)]);
+    wait_channel(&ml, &id, ChannelState::Idle).await;
+
     // The input the channel no longer references is DETACHED, the new one ATTACHED.
     let old = ml.describe_input().input_id(&first).send().await.unwrap();
     assert_eq!(old.state(), Some(&InputState::Detached));
@@ -482,12 +623,7 @@ async fn update_channel_replaces_what_it_is_given_and_a_left_out_role_is_removed
         .destinations(hls_destination(1))
         .send()
         .await;
-    let errors = validation_errors(bad, |e| {
-        match e {
-        aws_sdk_medialive::operation::update_channel::UpdateChannelError::UnprocessableEntityException(u) => Some(u),
-        _ => None,
-    }
-    });
+    let errors = validation_errors(bad, unprocessable!(UpdateChannelError));
     assert_eq!(errors[0].0, "destinations[0].settings", "{errors:?}");
     sandbox.shutdown().await;
 }
@@ -535,12 +671,7 @@ async fn update_channel_class_down_drops_second_settings_and_up_needs_two() {
         .channel_class(ChannelClass::Standard)
         .send()
         .await;
-    let errors = validation_errors(up, |e| {
-        match e {
-        aws_sdk_medialive::operation::update_channel_class::UpdateChannelClassError::UnprocessableEntityException(u) => Some(u),
-        _ => None,
-    }
-    });
+    let errors = validation_errors(up, unprocessable!(UpdateChannelClassError));
     assert_eq!(
         errors.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
         ["destinations[0].settings"]
@@ -652,7 +783,7 @@ async fn standard_channel_needs_two_settings_per_destination_except_mediapackage
         .input_attachments(attachment(&input))
         .send()
         .await;
-    let errors = validation_errors(one_setting, create_channel_422);
+    let errors = validation_errors(one_setting, unprocessable!(CreateChannelError));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "destinations[0].settings");
     assert!(errors[0].1.contains("2 settings"), "{errors:?}");
@@ -667,7 +798,7 @@ async fn standard_channel_needs_two_settings_per_destination_except_mediapackage
         .send()
         .await;
     assert_eq!(
-        validation_errors(single, create_channel_422)[0].0,
+        validation_errors(single, unprocessable!(CreateChannelError))[0].0,
         "destinations[0].settings"
     );
     assert!(ml
@@ -710,7 +841,7 @@ async fn mediapackage_destination_needs_a_visible_mediapackage_channel() {
         .input_attachments(attachment(&input))
         .send()
         .await;
-    let errors = validation_errors(missing, create_channel_422);
+    let errors = validation_errors(missing, unprocessable!(CreateChannelError));
     assert_eq!(
         errors[0].0,
         "destinations[0].mediaPackageSettings[0].channelId"
@@ -725,19 +856,12 @@ async fn mediapackage_destination_needs_a_visible_mediapackage_channel() {
         .send()
         .await;
     assert_eq!(
-        validation_errors(too_soon, create_channel_422)[0].0,
+        validation_errors(too_soon, unprocessable!(CreateChannelError))[0].0,
         "destinations[0].mediaPackageSettings[0].channelId",
         "a MediaPackage channel created seconds before is not yet visible to MediaLive"
     );
 
-    let (status, _) = common::http(
-        &sandbox.endpoint_url(),
-        "PUT",
-        "/_sandbox/faults",
-        r#"{"consistency_ms": 0}"#,
-    )
-    .await;
-    assert_eq!(status, 200);
+    common::put_faults(&sandbox.endpoint_url(), r#"{"consistency_ms": 0}"#).await;
     // One MediaPackage entry serves both pipelines of a STANDARD channel.
     let created = ml
         .create_channel()
@@ -808,12 +932,13 @@ async fn standard_channel_rejects_a_single_pipeline_input() {
         .input_attachments(attachment(&single_id))
         .send()
         .await;
-    let errors = validation_errors(rejected, create_channel_422);
+    let errors = validation_errors(rejected, unprocessable!(CreateChannelError));
     assert_eq!(errors[0].0, "inputAttachments[0].inputId");
     assert!(errors[0].1.contains("SINGLE_PIPELINE"), "{errors:?}");
 
-    // A SINGLE_PIPELINE channel may use it.
-    ml.create_channel()
+    // A SINGLE_PIPELINE channel may use it, but cannot become STANDARD with it.
+    let single_channel = ml
+        .create_channel()
         .channel_class(ChannelClass::SinglePipeline)
         .destinations(hls_destination(1))
         .encoder_settings(hls_encoder_settings())
@@ -821,6 +946,17 @@ async fn standard_channel_rejects_a_single_pipeline_input() {
         .send()
         .await
         .unwrap();
+    let single_channel = single_channel.channel().unwrap().id().unwrap().to_string();
+    wait_channel(&ml, &single_channel, ChannelState::Idle).await;
+    let up = ml
+        .update_channel_class()
+        .channel_id(&single_channel)
+        .channel_class(ChannelClass::Standard)
+        .destinations(hls_destination(2))
+        .send()
+        .await;
+    let errors = validation_errors(up, unprocessable!(UpdateChannelClassError));
+    assert_eq!(errors[0].0, "inputAttachments[0].inputId", "{errors:?}");
     // An unknown input is rejected.
     let unknown = ml
         .create_channel()
@@ -831,7 +967,7 @@ async fn standard_channel_rejects_a_single_pipeline_input() {
         .send()
         .await;
     assert_eq!(
-        validation_errors(unknown, create_channel_422)[0].0,
+        validation_errors(unknown, unprocessable!(CreateChannelError))[0].0,
         "inputAttachments[0].inputId"
     );
     sandbox.shutdown().await;
@@ -848,7 +984,7 @@ async fn missing_required_members_are_422_with_validation_errors() {
         .send()
         .await;
     assert_eq!(
-        validation_errors(no_encoder, create_channel_422),
+        validation_errors(no_encoder, unprocessable!(CreateChannelError)),
         [("encoderSettings".to_string(), "is required".to_string())]
     );
 
@@ -862,7 +998,7 @@ async fn missing_required_members_are_422_with_validation_errors() {
         .encoder_settings(partial)
         .send()
         .await;
-    let paths: Vec<String> = validation_errors(partial, create_channel_422)
+    let paths: Vec<String> = validation_errors(partial, unprocessable!(CreateChannelError))
         .into_iter()
         .map(|(path, _)| path)
         .collect();
@@ -1271,6 +1407,95 @@ async fn tags_are_created_listed_and_deleted_on_channels_inputs_and_groups() {
 }
 
 #[tokio::test]
+async fn arns_carry_the_configured_region_and_account() {
+    let sandbox = start(Config {
+        speed: 2000.0,
+        region: "eu-west-1".into(),
+        account: "210987654321".into(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let config = common::sdk_config(&sandbox.endpoint_url()).await;
+    let ml = Client::new(&config);
+    let group = create_security_group(&ml).await;
+    let input = create_rtmp_input(&ml, &group, 2).await;
+    let channel = create_channel(&ml, &input).await;
+    let described = ml
+        .describe_channel()
+        .channel_id(&channel)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.arn(),
+        Some(format!("arn:aws:medialive:eu-west-1:210987654321:channel:{channel}").as_str())
+    );
+    let described = ml.describe_input().input_id(&input).send().await.unwrap();
+    assert_eq!(
+        described.arn(),
+        Some(format!("arn:aws:medialive:eu-west-1:210987654321:input:{input}").as_str())
+    );
+    let described = ml
+        .describe_input_security_group()
+        .input_security_group_id(&group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.arn(),
+        Some(
+            format!("arn:aws:medialive:eu-west-1:210987654321:inputSecurityGroup:{group}").as_str()
+        )
+    );
+
+    let mp = aws_sdk_mediapackage::Client::new(&config);
+    let created = mp.create_channel().id("arn-check").send().await.unwrap();
+    assert!(
+        created
+            .arn()
+            .unwrap()
+            .starts_with("arn:aws:mediapackage:eu-west-1:210987654321:channels/"),
+        "{created:?}"
+    );
+    let ingest = &created.hls_ingest().unwrap().ingest_endpoints()[0];
+    assert!(
+        ingest
+            .url()
+            .unwrap()
+            .contains(".mediapackage.eu-west-1.amazonaws.com/"),
+        "{ingest:?}"
+    );
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    ssm.put_parameter()
+        .name("/arn/check")
+        .value("x")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let got = ssm.get_parameter().name("/arn/check").send().await.unwrap();
+    assert_eq!(
+        got.parameter().unwrap().arn(),
+        Some("arn:aws:ssm:eu-west-1:210987654321:parameter/arn/check")
+    );
+    let iam = aws_sdk_iam::Client::new(&config);
+    let role = iam
+        .create_role()
+        .role_name("ArnCheck")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    // IAM is global: its ARNs carry the account only.
+    assert_eq!(
+        role.role().unwrap().arn(),
+        "arn:aws:iam::210987654321:role/ArnCheck"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn request_id_makes_creates_idempotent() {
     let sandbox = common::sandbox().await;
     let ml = client(&sandbox).await;
@@ -1405,6 +1630,34 @@ async fn unknown_ids_are_not_found() {
         .into_service_error();
     assert!(err.is_not_found_exception(), "{err:?}");
     assert!(err.message().unwrap().contains(id));
+
+    // On the wire: 404, the error type in `x-amzn-errortype`, a JSON body with `message`.
+    for path in [
+        format!("/prod/channels/{id}"),
+        format!("/prod/inputs/{id}"),
+        format!("/prod/inputSecurityGroups/{id}"),
+    ] {
+        let (status, headers, body) =
+            common::http_with_headers(&sandbox.endpoint_url(), "GET", &path, "").await;
+        assert_eq!(status, 404, "{path}: {body}");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            header("x-amzn-errortype"),
+            Some("NotFoundException"),
+            "{path}"
+        );
+        assert!(
+            header("content-type").is_some_and(|t| t.starts_with("application/json")),
+            "{path}: {headers:?}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(body["message"].as_str().unwrap().contains(id), "{body}");
+    }
     sandbox.shutdown().await;
 }
 
@@ -1489,9 +1742,41 @@ async fn the_fault_pattern_is_the_same_for_the_same_seed() {
 }
 
 #[tokio::test]
-async fn latency_is_added_to_every_call_and_faults_change_at_runtime() {
+async fn fault_rates_are_the_fractions_of_calls_answered_429_and_500() {
+    // Seeded, so the counts are the same on every run; the bounds say "about the rate".
     let sandbox = common::sandbox_with(Faults {
-        latency_ms: 400,
+        seed: 11,
+        throttle_rate: 0.2,
+        error_rate: 0.1,
+        ..Faults::default()
+    })
+    .await;
+    let url = sandbox.endpoint_url();
+    for _ in 0..300 {
+        common::http(&url, "GET", "/prod/channels", "").await;
+    }
+    let log = common::request_log(&url).await;
+    assert_eq!(log.len(), 300);
+    let count = |status: u64| log.iter().filter(|e| e["status"] == status).count();
+    let (throttled, failed, ok) = (count(429), count(500), count(200));
+    assert_eq!(throttled + failed + ok, 300);
+    assert!((40..=80).contains(&throttled), "429s: {throttled} of 300");
+    assert!((15..=45).contains(&failed), "500s: {failed} of 300");
+
+    // No faults: every call answered.
+    common::put_faults(&url, "{}").await;
+    for _ in 0..20 {
+        let (status, _) = common::http(&url, "GET", "/prod/channels", "").await;
+        assert_eq!(status, 200);
+    }
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_is_added_to_every_call_and_faults_change_at_runtime() {
+    // 1 s of latency: far more than three throttled calls take once it is removed.
+    let sandbox = common::sandbox_with(Faults {
+        latency_ms: 1000,
         ..Faults::default()
     })
     .await;
@@ -1500,19 +1785,16 @@ async fn latency_is_added_to_every_call_and_faults_change_at_runtime() {
     let began = Instant::now();
     ml.list_channels().send().await.unwrap();
     assert!(
-        began.elapsed() >= Duration::from_millis(400),
+        began.elapsed() >= Duration::from_millis(1000),
         "{:?}",
         began.elapsed()
     );
 
-    let (status, body) = common::http(
+    common::put_faults(
         &sandbox.endpoint_url(),
-        "PUT",
-        "/_sandbox/faults",
         r#"{"latency_ms": 0, "throttle_rate": 1.0}"#,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     let quick = quick_retry_client(&sandbox).await;
     let began = Instant::now();
     assert_eq!(
@@ -1520,8 +1802,9 @@ async fn latency_is_added_to_every_call_and_faults_change_at_runtime() {
         "TooManyRequestsException"
     );
     assert!(
-        began.elapsed() < Duration::from_millis(400),
-        "the latency was removed"
+        began.elapsed() < Duration::from_millis(1000),
+        "the latency was removed: {:?}",
+        began.elapsed()
     );
     let (status, _) = common::http(
         &sandbox.endpoint_url(),
@@ -1559,6 +1842,14 @@ async fn the_data_file_survives_a_restart() {
     };
     let first = start(config.clone()).await.unwrap();
     let ml = client(&first).await;
+    // The first id this run hands out, then forgotten: a restarted sandbox must not hand it
+    // out again.
+    let forgotten = create_security_group(&ml).await;
+    ml.delete_input_security_group()
+        .input_security_group_id(&forgotten)
+        .send()
+        .await
+        .unwrap();
     let group = create_security_group(&ml).await;
     let input = create_rtmp_input(&ml, &group, 2).await;
     let channel = create_channel(&ml, &input).await;
@@ -1568,6 +1859,31 @@ async fn the_data_file_survives_a_restart() {
         .send()
         .await
         .unwrap();
+    let sdk = common::sdk_config(&first.endpoint_url()).await;
+    let mp = aws_sdk_mediapackage::Client::new(&sdk);
+    let mp_channel = mp.create_channel().id("kept").send().await.unwrap();
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    ssm.put_parameter()
+        .name("/kept/secret")
+        .value("s3cret")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.create_role()
+        .role_name("KeptRole")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    // Written after every change, not at shutdown: a killed sandbox keeps its cloud.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data).unwrap()).expect("valid JSON");
+    assert_eq!(
+        written["medialive"]["channels"][&channel]["state"], "STARTING",
+        "{written}"
+    );
     first.shutdown().await;
     assert!(data.is_file());
     let leftovers: Vec<_> = std::fs::read_dir(data.parent().unwrap())
@@ -1584,9 +1900,36 @@ async fn the_data_file_survives_a_restart() {
     assert_eq!(described.state(), Some(&InputState::Attached));
     let new_group = create_security_group(&ml).await;
     assert_ne!(
-        new_group, group,
+        new_group, forgotten,
         "ids are not handed out twice across restarts"
     );
+    let sdk = common::sdk_config(&second.endpoint_url()).await;
+    let kept = aws_sdk_mediapackage::Client::new(&sdk)
+        .describe_channel()
+        .id("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.arn(), mp_channel.arn());
+    assert_eq!(
+        kept.hls_ingest(),
+        mp_channel.hls_ingest(),
+        "same ingest credentials"
+    );
+    let secret = aws_sdk_ssm::Client::new(&sdk)
+        .get_parameter()
+        .name("/kept/secret")
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret.parameter().unwrap().value(), Some("s3cret"));
+    aws_sdk_iam::Client::new(&sdk)
+        .get_role()
+        .role_name("KeptRole")
+        .send()
+        .await
+        .unwrap();
     second.shutdown().await;
     std::fs::remove_dir_all(data.parent().unwrap()).unwrap();
 }

@@ -166,6 +166,23 @@ async fn mediapackage_channels_over_the_sdk() {
     assert!(gone.meta().message().unwrap().contains("b-chan"));
     let again = mp.delete_channel().id("b-chan").send().await.unwrap_err();
     assert!(again.into_service_error().is_not_found_exception());
+    // On the wire: 404, `x-amzn-errortype`, a JSON body with `message`.
+    for path in ["/channels/b-chan", "/origin_endpoints/b-chan"] {
+        let (status, headers, body) =
+            common::http_with_headers(&sandbox.endpoint_url(), "GET", path, "").await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "x-amzn-errortype" && v == "NotFoundException"),
+            "{path}: {headers:?}"
+        );
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("b-chan"),
+            "{body}"
+        );
+    }
 
     sandbox.shutdown().await;
 }
@@ -283,6 +300,19 @@ async fn mediapackage_origin_endpoints_over_the_sdk() {
         .unwrap_err();
     assert!(err.into_service_error().is_unprocessable_entity_exception());
 
+    // Endpoint ids are unique: a second create with the same id (even on another channel)
+    // is refused with MediaPackage's 422.
+    let dup = mp
+        .create_origin_endpoint()
+        .id("ch-hls")
+        .channel_id("other")
+        .hls_package(HlsPackage::builder().build())
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(dup.is_unprocessable_entity_exception(), "{dup:?}");
+
     let described = mp
         .describe_origin_endpoint()
         .id("ch-hls")
@@ -290,6 +320,7 @@ async fn mediapackage_origin_endpoints_over_the_sdk() {
         .await
         .unwrap();
     assert_eq!(described.time_delay_seconds(), Some(30));
+    assert_eq!(described.channel_id(), Some("ch"));
     assert_eq!(described.whitelist(), ["10.0.0.0/8"]);
 
     // Update is a whole replace: what is not sent goes back to its default.
@@ -386,8 +417,9 @@ async fn mediapackage_origin_endpoints_over_the_sdk() {
 
 #[tokio::test]
 async fn mediapackage_new_channel_is_eventually_consistent() {
+    // A window of 10 minutes: "too early" cannot race the clock.
     let sandbox = common::sandbox_with(Faults {
-        consistency_ms: 400,
+        consistency_ms: 600_000,
         ..Faults::default()
     })
     .await;
@@ -404,7 +436,9 @@ async fn mediapackage_new_channel_is_eventually_consistent() {
     assert!(early.into_service_error().is_not_found_exception());
     // The channel itself is there to describe; only the cross-resource lookup lags.
     mp.describe_channel().id("fresh").send().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    // A window of 200 ms, waited out (a lower bound: it cannot race either).
+    common::put_faults(&sandbox.endpoint_url(), r#"{"consistency_ms": 200}"#).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     mp.create_origin_endpoint()
         .id("fresh-hls")
         .channel_id("fresh")
@@ -891,4 +925,86 @@ async fn request_log_names_operations_and_resources() {
         );
     }
     sandbox.shutdown().await;
+}
+
+/// A client config that retries three times with a 1 ms backoff.
+async fn quick_retry_config(endpoint: &str) -> aws_config::SdkConfig {
+    let config = common::sdk_config(endpoint).await;
+    config
+        .into_builder()
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1))
+                .with_max_backoff(Duration::from_millis(5)),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn faults_come_in_each_protocols_own_error_shape_and_are_retried() {
+    for (rate, status) in [("throttle_rate", 429u16), ("error_rate", 500)] {
+        let sandbox = common::sandbox().await;
+        let url = sandbox.endpoint_url();
+        common::put_faults(&url, &format!(r#"{{"{rate}": 1.0}}"#)).await;
+        let config = quick_retry_config(&url).await;
+
+        let mp = MediaPackage::new(&config)
+            .describe_channel()
+            .id("x")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        let ssm = Ssm::new(&config)
+            .get_parameter()
+            .name("/x")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        let iam = Iam::new(&config)
+            .get_role()
+            .role_name("x")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        use aws_sdk_iam::error::ProvideErrorMetadata;
+        let codes = [mp.code(), ssm.code(), iam.code()];
+        if status == 429 {
+            assert!(mp.is_too_many_requests_exception(), "{mp:?}");
+            assert_eq!(
+                codes,
+                [
+                    Some("TooManyRequestsException"),
+                    Some("ThrottlingException"),
+                    Some("Throttling")
+                ]
+            );
+        } else {
+            assert!(mp.is_internal_server_error_exception(), "{mp:?}");
+            assert!(ssm.is_internal_server_error(), "{ssm:?}");
+            assert_eq!(
+                codes,
+                [
+                    Some("InternalServerErrorException"),
+                    Some("InternalServerError"),
+                    Some("ServiceFailure")
+                ]
+            );
+        }
+        // Each SDK took the fault for a retryable one: three attempts per call.
+        let log: Vec<(String, u16)> = sandbox
+            .requests()
+            .into_iter()
+            .map(|r| (r.operation, r.status))
+            .collect();
+        let expected: Vec<(String, u16)> = ["DescribeChannel", "GetParameter", "GetRole"]
+            .iter()
+            .flat_map(|op| std::iter::repeat_n((op.to_string(), status), 3))
+            .collect();
+        assert_eq!(log, expected, "{rate}");
+        sandbox.shutdown().await;
+    }
 }

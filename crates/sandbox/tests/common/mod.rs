@@ -112,6 +112,18 @@ pub fn aws(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
 /// One raw HTTP/1.1 call to the sandbox, for the admin endpoints and for requests the SDKs
 /// cannot send. Returns the status and the body.
 pub async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_with_headers(endpoint, method, path, body).await;
+    (status, body)
+}
+
+/// [`http`], also returning the response headers (names lower-cased), to check the wire
+/// shape of an answer as a client nobody here wrote would see it.
+pub async fn http_with_headers(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let addr = endpoint
         .strip_prefix("http://")
         .expect("endpoint is http://HOST:PORT")
@@ -133,7 +145,13 @@ pub async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16,
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
-        (status, body.to_string())
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, body.to_string())
     })
     .await
     .expect("http call")
@@ -144,4 +162,11 @@ pub async fn request_log(endpoint: &str) -> Vec<serde_json::Value> {
     let (status, body) = http(endpoint, "GET", "/_sandbox/requests", "").await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).expect("the request log is a JSON array")
+}
+
+/// Replaces the sandbox's faults over `PUT /_sandbox/faults` (a JSON object of
+/// [`Faults`] members; the rest default) and checks it was accepted.
+pub async fn put_faults(endpoint: &str, faults_json: &str) {
+    let (status, body) = http(endpoint, "PUT", "/_sandbox/faults", faults_json).await;
+    assert_eq!(status, 200, "PUT /_sandbox/faults {faults_json}: {body}");
 }
