@@ -32,7 +32,7 @@ enum Outcome {
 pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
     let progress = Progress::new(progress::Display::for_stderr());
     let mut shown: BTreeMap<usize, StepProgress> = BTreeMap::new();
-    forget_gone(s, observed);
+    remember(s, plan, observed).await?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failure: Option<anyhow::Error> = None;
@@ -106,6 +106,7 @@ struct Prepared {
     spec: Option<Json>,
     current: Option<ObservedResource>,
     token: String,
+    stack: String,
 }
 
 fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
@@ -122,6 +123,7 @@ fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
         spec,
         current: observed.resources.get(&st.address).cloned(),
         token: format!("{}-{}-{}", s.state.lineage, s.state.serial, st.id),
+        stack: s.desired.name.clone(),
     })
 }
 
@@ -258,7 +260,14 @@ async fn run_step(
             let (plain, hashed) =
                 resolve_secrets(p.spec.as_ref().context("create without spec")?, c, hasher).await?;
             line.phase(&call(st.op, a.kind));
-            let (id, mut obs) = c.create(a, &plain, &p.token).await?;
+            let (id, mut obs) = match c.create(a, &plain, &p.token).await {
+                Ok(created) => created,
+                Err(e) if e.is_already_exists() => {
+                    line.phase("found it made already: checking its ownership tags");
+                    take_over_own(c, hasher, a, &plain, &p.stack, e).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
             tracing::info!("{} {a}: create: created {id}", st.id);
             if a.kind == Kind::MedialiveChannel {
                 wait_channel(c, line, &id, ChannelWait::Idle).await?;
@@ -390,6 +399,32 @@ fn call(op: Op, kind: Kind) -> String {
     }
 }
 
+/// A create of a named resource met one of the same name. When its ownership tags say it is
+/// this very resource (its create's answer was lost and the SDK's retry met it, or a crashed
+/// apply made it), it is brought to the spec and kept; anybody else's is left alone.
+async fn take_over_own(
+    c: &Clients,
+    hasher: &Hasher,
+    a: &Address,
+    spec: &Json,
+    stack: &str,
+    exists: livestack_aws::Error,
+) -> Result<(String, ObservedResource)> {
+    let name = crate::refresh::natural_id(a.kind, spec).context(exists.to_string())?;
+    let Some(current) = c.read(a, &name, hasher).await? else {
+        return Err(exists.into());
+    };
+    if !crate::refresh::owned_by(&current, stack, a) {
+        bail!(
+            "{exists}: it is not livestack's ({})",
+            crate::refresh::not_owned_hint(a, &name, stack)
+        );
+    }
+    tracing::info!(address = %a, id = %name, "create met our own resource; keeping it");
+    let obs = c.update(a, &name, spec, &current).await?;
+    Ok((name, obs))
+}
+
 fn record(s: &mut Session, st: &Step, outcome: Outcome) {
     let a = &st.address;
     match outcome {
@@ -437,8 +472,13 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
     }
 }
 
-/// Drops from the state what the plan says is already gone from the cloud.
-pub fn forget_gone(s: &mut Session, observed: &Observed) {
+/// Brings the state to what refresh found before anything runs, and saves it if that changed
+/// it: forgets what is gone from the cloud, and records what was found by ownership tags or
+/// name but missing from the state (a lost state file, a create whose answer never came).
+/// An adopted resource that no step will touch gets the stack's spec as its last-applied
+/// spec (refresh found it equal); one a step will change gets it from that step.
+pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
+    let before = s.state.prior.clone();
     let gone: Vec<Address> = s
         .state
         .prior
@@ -450,6 +490,42 @@ pub fn forget_gone(s: &mut Session, observed: &Observed) {
     for a in gone {
         s.state.prior.resources.remove(&a);
     }
+    let adopted: Vec<Address> = observed
+        .resources
+        .keys()
+        .filter(|a| !s.state.prior.resources.contains_key(*a) && s.desired.get(a).is_some())
+        .cloned()
+        .collect();
+    for a in &adopted {
+        let (o, r) = (&observed.resources[a], s.desired.get(a).expect("filtered"));
+        tracing::info!(address = %a, id = %o.id, "adopting into the state");
+        s.state.prior.resources.insert(
+            a.clone(),
+            PriorResource {
+                id: o.id.clone(),
+                arn: o.arn.clone(),
+                applied: Json::Null,
+                outputs: o.outputs.clone(),
+                depends_on: r.depends_on.clone(),
+                running: r.running,
+            },
+        );
+    }
+    let hasher = s.state.hasher();
+    for a in &adopted {
+        if plan.steps.iter().any(|st| &st.address == a) {
+            continue;
+        }
+        let spec = resolve_refs(&s.desired.get(a).expect("filtered").spec, s)?;
+        let (_, hashed) = resolve_secrets(&spec, &s.clients, &hasher).await?;
+        if let Some(r) = s.state.prior.resources.get_mut(a) {
+            r.applied = hashed;
+        }
+    }
+    if s.state.prior != before {
+        livestack_state::save(&s.state_path, &mut s.state)?;
+    }
+    Ok(())
 }
 
 fn fingerprint(observed: &Observed) -> String {
@@ -460,6 +536,9 @@ pub fn save_plan(path: &Path, plan: &Plan, s: &Session, observed: &Observed) -> 
     let saved = json!({
         "livestack_saved_plan": 1,
         "stack": s.desired.name,
+        "stack_file": s.stack_path,
+        "state_file": s.state_path,
+        "target": s.target_label,
         "lineage": s.state.lineage,
         "serial": s.state.serial,
         "fingerprint": fingerprint(observed),
@@ -467,6 +546,37 @@ pub fn save_plan(path: &Path, plan: &Plan, s: &Session, observed: &Observed) -> 
     });
     std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n")
         .with_context(|| format!("{}: cannot write the plan", path.display()))
+}
+
+/// The stack and state files a saved plan was made from.
+pub struct SavedPlanFiles {
+    pub stack: std::path::PathBuf,
+    pub state: std::path::PathBuf,
+}
+
+/// `Some` when `path` is a saved plan rather than a stack file (a TOML file never starts with
+/// `{`).
+pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None); // the stack loader reports it
+    };
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let saved: Json = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
+    match (saved["stack_file"].as_str(), saved["state_file"].as_str()) {
+        (Some(stack), Some(state)) if saved["livestack_saved_plan"] == 1 => {
+            Ok(Some(SavedPlanFiles {
+                stack: stack.into(),
+                state: state.into(),
+            }))
+        }
+        _ => bail!(
+            "{}: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)",
+            path.display()
+        ),
+    }
 }
 
 /// The saved plan, if the state and the cloud are as they were when it was made.
@@ -485,6 +595,14 @@ pub fn check_saved_plan(
             "{}: not a saved plan of stack `{}`",
             path.display(),
             s.desired.name
+        );
+    }
+    if saved["target"] != json!(s.target_label) {
+        bail!(
+            "{}: the plan was made against {}, this apply targets {}; give the same target options",
+            path.display(),
+            saved["target"].as_str().unwrap_or("an unknown target"),
+            s.target_label
         );
     }
     if saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial) {

@@ -57,7 +57,8 @@ enum Command {
         /// Refuse any plan that stops a running channel.
         #[arg(long)]
         no_interrupt: bool,
-        /// A plan saved by `plan --out` to apply instead of planning again.
+        /// A plan saved by `plan --out` to apply instead of planning again (the same as
+        /// giving the saved plan in place of the stack file).
         #[arg(long, value_name = "FILE")]
         plan_file: Option<PathBuf>,
     },
@@ -139,8 +140,12 @@ struct TargetArgs {
     /// Speed factor of the embedded sandbox.
     #[arg(long, default_value_t = 20.0, hide = true)]
     sandbox_speed: f64,
+    /// Run against a sandbox already serving at URL (`livestack sandbox serve`), with dummy
+    /// credentials.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sandbox", "endpoint_url"])]
+    sandbox_url: Option<String>,
     /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "sandbox")]
     endpoint_url: Option<String>,
     /// The region (default: the stack file's, then the AWS configuration's).
     #[arg(long)]
@@ -204,9 +209,8 @@ async fn run(cli: Cli) -> Result<u8> {
             if let Some(out) = out {
                 exec::save_plan(&out, &plan, &session, &observed)?;
                 eprintln!(
-                    "saved the plan to {}; apply it with `livestack apply {} --plan-file {}`",
+                    "saved the plan to {}; apply it with `livestack apply {}`",
                     out.display(),
-                    target.stack.display(),
                     out.display()
                 );
             }
@@ -217,11 +221,18 @@ async fn run(cli: Cli) -> Result<u8> {
             })
         }
         Command::Apply {
-            target,
+            mut target,
             auto_approve,
             no_interrupt,
-            plan_file,
+            mut plan_file,
         } => {
+            // `livestack apply FILE.plan`: the saved plan names its stack and state files.
+            if plan_file.is_none() {
+                if let Some(saved) = exec::saved_plan_files(&target.stack)? {
+                    plan_file = Some(std::mem::replace(&mut target.stack, saved.stack));
+                    target.state.get_or_insert(saved.state);
+                }
+            }
             let mut session = Session::open(&target, "apply").await?;
             let (plan, observed) = session.plan(Mode::Apply).await?;
             let plan = match plan_file {
@@ -230,6 +241,7 @@ async fn run(cli: Cli) -> Result<u8> {
             };
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
+                exec::remember(&mut session, &plan, &observed).await?;
                 return Ok(0);
             }
             if no_interrupt && plan.summary.interrupted > 0 {
@@ -347,6 +359,9 @@ fn default_state_path(stack: &ValidatedStack) -> PathBuf {
 
 /// A stack, its state (locked for the whole plan+apply) and the cloud it talks to.
 pub struct Session {
+    pub stack_path: PathBuf,
+    /// Where the calls go, in words (a saved plan is refused elsewhere).
+    pub target_label: String,
     pub desired: ValidatedStack,
     pub state_path: PathBuf,
     pub state: State,
@@ -388,6 +403,15 @@ impl Session {
                 },
                 Some(running),
             )
+        } else if let Some(url) = &t.sandbox_url {
+            (
+                livestack_aws::Target {
+                    region,
+                    endpoint_url: Some(url.clone()),
+                    dummy_credentials: true,
+                },
+                None,
+            )
         } else {
             (
                 livestack_aws::Target {
@@ -401,7 +425,19 @@ impl Session {
         let clients = livestack_aws::connect(&target)
             .await?
             .with_hasher(state.hasher());
+        let target_label = match (&target.endpoint_url, t.sandbox, &t.sandbox_url) {
+            (_, true, _) => "the embedded sandbox".to_string(),
+            (_, _, Some(url)) => format!("the sandbox at {url}"),
+            (Some(url), _, _) => format!("the endpoint {url}"),
+            (None, _, _) => "AWS".to_string(),
+        };
+        let target_label = match clients.region() {
+            Some(r) => format!("{target_label} ({r})"),
+            None => target_label,
+        };
         Ok(Session {
+            target_label,
+            stack_path: t.stack.clone(),
             desired,
             state_path,
             state,

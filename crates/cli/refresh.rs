@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use livestack_aws::SecretSource;
 use livestack_model::{Address, Kind};
 use livestack_plan::{secret_key, Mode, Observed};
@@ -31,6 +31,8 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         .iter()
         .filter(|r| !ids.contains_key(&r.address))
         .collect();
+    // Looked up by their unique name only: taken over only if their tags say they are ours.
+    let mut by_name = std::collections::BTreeSet::new();
     if !missing.is_empty() || mode == Mode::Destroy {
         tracing::debug!(stack = %s.desired.name, "refresh: finding resources by ownership tags");
         let found = s
@@ -46,14 +48,9 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
             if ids.contains_key(&r.address) {
                 continue;
             }
-            let natural = match r.address.kind {
-                Kind::IamRole => r.spec["RoleName"].as_str(),
-                Kind::MediapackageChannel | Kind::MediapackageEndpoint => r.spec["Id"].as_str(),
-                Kind::SsmParameter => r.spec["Name"].as_str(),
-                _ => None,
-            };
-            if let Some(n) = natural {
-                ids.insert(r.address.clone(), n.to_string());
+            if let Some(n) = natural_id(r.address.kind, &r.spec) {
+                by_name.insert(r.address.clone());
+                ids.insert(r.address.clone(), n);
             }
         }
     }
@@ -74,6 +71,16 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     while let Some(joined) = set.join_next().await {
         let (a, r) = joined.context("refresh task failed")?;
         if let Some(o) = r.with_context(|| format!("refresh: reading {a}"))? {
+            if by_name.contains(&a) && !owned_by(&o, &s.desired.name, &a) {
+                if mode == Mode::Destroy {
+                    continue; // not ours to delete
+                }
+                bail!(
+                    "refresh: {a}: `{}` already exists and is not livestack's ({})",
+                    o.id,
+                    not_owned_hint(&a, &o.id, &s.desired.name)
+                );
+            }
             observed.resources.insert(a, o);
         }
     }
@@ -86,6 +93,33 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         "refresh done"
     );
     Ok(observed)
+}
+
+/// The unique name a kind's resources are created under (and can be found by), if it has one.
+pub fn natural_id(kind: Kind, spec: &Json) -> Option<String> {
+    let member = match kind {
+        Kind::IamRole => "RoleName",
+        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
+        Kind::SsmParameter => "Name",
+        _ => return None,
+    };
+    spec[member].as_str().map(String::from)
+}
+
+/// Whether the resource carries this stack's ownership tags for this address.
+pub fn owned_by(o: &livestack_plan::ObservedResource, stack: &str, a: &Address) -> bool {
+    let tags = &o.spec["Tags"];
+    tags[livestack_model::STACK_TAG] == stack && tags[livestack_model::ADDRESS_TAG] == a.to_string()
+}
+
+/// What to do about a resource of the stack's name that is not the stack's.
+pub fn not_owned_hint(a: &Address, id: &str, stack: &str) -> String {
+    format!(
+        "no tags {}={stack} and {}={a}: rename it in the stack, delete `{id}`, or add those \
+         two tags to it to let this stack manage it",
+        livestack_model::STACK_TAG,
+        livestack_model::ADDRESS_TAG
+    )
 }
 
 /// The keyed hashes of every `$secret` the stack uses that can be resolved now.

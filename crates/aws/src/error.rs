@@ -118,6 +118,16 @@ impl Error {
         }
     }
 
+    /// The call may have been carried out although it failed: a 5xx answer, no answer at all,
+    /// or a timeout (as opposed to a 4xx, which AWS sends for calls it refused).
+    pub fn may_have_been_carried_out(&self) -> bool {
+        match self {
+            Error::Service { status, .. } => status.is_none_or(|s| s >= 500),
+            Error::Transport { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Throttled (429, TooManyRequestsException, Throttling), after the SDK's own retries.
     pub fn is_throttling(&self) -> bool {
         match self {

@@ -118,10 +118,13 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
     use aws_config::retry::RetryConfig;
     use aws_config::{BehaviorVersion, Region};
 
-    let mut retry = RetryConfig::adaptive().with_max_attempts(8);
-    if target.dummy_credentials {
-        retry = retry.with_max_backoff(Duration::from_secs(1));
-    }
+    let retry = if target.dummy_credentials {
+        RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_max_backoff(Duration::from_secs(1))
+    } else {
+        RetryConfig::adaptive().with_max_attempts(8)
+    };
     // A hung connection fails the attempt (and is retried) instead of hanging the apply.
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .operation_attempt_timeout(Duration::from_secs(60))
@@ -186,6 +189,11 @@ impl Clients {
         self
     }
 
+    /// The region the clients sign for.
+    pub fn region(&self) -> Option<String> {
+        self.ml.config().region().map(|r| r.to_string())
+    }
+
     /// The resource as the cloud has it; `None` when it does not exist (404, or a channel,
     /// input or security group in state DELETED).
     pub async fn read(
@@ -243,7 +251,7 @@ impl Clients {
                 mediapackage::create_endpoint(&self.mp, &res, spec).await?
             }
             Kind::SsmParameter => ssm::create(&self.ssm, &res, spec, h).await?,
-            Kind::MedialiveInputSecurityGroup => medialive::create_sg(&self.ml, &res, spec).await?,
+            Kind::MedialiveInputSecurityGroup => self.create_sg(&res, spec).await?,
             Kind::MedialiveInput => medialive::create_input(&self.ml, &res, spec, token).await?,
             Kind::MedialiveChannel => {
                 medialive::create_channel(&self.ml, &res, spec, token, h).await?
@@ -281,7 +289,16 @@ impl Clients {
                 medialive::update_input(&self.ml, &res, id, spec, current).await
             }
             Kind::MedialiveChannel => {
-                medialive::update_channel(&self.ml, &res, id, spec, current, h).await
+                match medialive::update_channel(&self.ml, &res, id, spec, current, h).await {
+                    // The SDK's retry of an update whose answer was lost meets the channel
+                    // UPDATING: wait for it, then send the (idempotent) update again.
+                    Err(e) if e.is_conflict() && self.channel_in(id, &["UPDATING"]).await => {
+                        self.wait_channel(id, ChannelWait::Idle, LOST_ANSWER_WAIT)
+                            .await?;
+                        medialive::update_channel(&self.ml, &res, id, spec, current, h).await
+                    }
+                    other => other,
+                }
             }
         }
     }
@@ -335,30 +352,120 @@ impl Clients {
         };
         match result {
             Err(e) if e.is_not_found() => Ok(()),
+            // The SDK's retry of a delete whose answer was lost meets the resource on its way
+            // out.
+            Err(e) if e.is_conflict() && self.on_its_way_out(address, id).await => Ok(()),
             other => other,
         }
     }
 
-    /// StartChannel (does not wait).
-    pub async fn start_channel(&self, id: &str) -> Result<(), Error> {
-        medialive::start_channel(&self.ml, id).await
+    /// Whether a MediaLive resource is DELETING or gone.
+    async fn on_its_way_out(&self, address: &Address, id: &str) -> bool {
+        let hasher = Hasher::new(b"livestack-state-check");
+        match self.read(address, id, &hasher).await {
+            Ok(None) => true,
+            Ok(Some(o)) => o.status.as_deref() == Some("DELETING"),
+            Err(_) => false,
+        }
     }
 
-    /// StopChannel (does not wait).
+    /// StartChannel (does not wait). A channel already STARTING or RUNNING is success: the
+    /// SDK's retry of a start whose answer was lost meets it so.
+    pub async fn start_channel(&self, id: &str) -> Result<(), Error> {
+        match medialive::start_channel(&self.ml, id).await {
+            Err(e) if e.is_conflict() && self.channel_in(id, &["STARTING", "RUNNING"]).await => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// StopChannel (does not wait). A channel already STOPPING or IDLE is success.
     pub async fn stop_channel(&self, id: &str) -> Result<(), Error> {
-        medialive::stop_channel(&self.ml, id).await
+        match medialive::stop_channel(&self.ml, id).await {
+            Err(e) if e.is_conflict() && self.channel_in(id, &["STOPPING", "IDLE"]).await => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn channel_in(&self, id: &str, states: &[&str]) -> bool {
+        medialive::channel_state(&self.ml, id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|s| states.contains(&s.as_str()))
     }
 
     /// UpdateChannelClass: `class` is STANDARD or SINGLE_PIPELINE, `destinations` the
     /// channel's Destinations (PascalCase, secrets resolved) with one setting per pipeline of
-    /// the new class. Does not wait.
+    /// the new class. Does not wait. A conflict with a channel UPDATING (the SDK's retry of a
+    /// call whose answer was lost) waits for IDLE: done if the class is now `class`, else sent
+    /// again.
     pub async fn update_channel_class(
         &self,
         id: &str,
         class: &str,
         destinations: &Json,
     ) -> Result<(), Error> {
-        medialive::update_channel_class(&self.ml, id, class, destinations).await
+        match medialive::update_channel_class(&self.ml, id, class, destinations).await {
+            Err(e) if e.is_conflict() && self.channel_in(id, &["UPDATING"]).await => {
+                self.wait_channel(id, ChannelWait::Idle, LOST_ANSWER_WAIT)
+                    .await?;
+                if medialive::channel_class(&self.ml, id).await?.as_deref() == Some(class) {
+                    return Ok(());
+                }
+                medialive::update_channel_class(&self.ml, id, class, destinations).await
+            }
+            other => other,
+        }
+    }
+
+    /// CreateInputSecurityGroup takes no idempotency token: the SDK's retry after an answer
+    /// that never came would make a second group. So it is sent without the SDK's retries;
+    /// after a throttle (refused, not carried out) it is sent again, after a 5xx or no answer
+    /// the group is first looked for by its ownership tags among the ones that were not there
+    /// before.
+    async fn create_sg(&self, res: &str, spec: &Json) -> Result<ObservedResource, Error> {
+        let t = tags::of(spec);
+        let owner = (
+            t.get(livestack_model::STACK_TAG).cloned(),
+            t.get(livestack_model::ADDRESS_TAG).cloned(),
+        );
+        let ours = || async {
+            let (Some(stack), Some(address)) = &owner else {
+                return Ok(Vec::new());
+            };
+            Ok::<_, Error>(
+                medialive::discover_sgs(&self.ml, stack)
+                    .await?
+                    .into_iter()
+                    .filter(|(a, _)| a.to_string() == *address)
+                    .map(|(_, id)| id)
+                    .collect::<Vec<String>>(),
+            )
+        };
+        let before = ours().await?;
+        let deadline = tokio::time::Instant::now() + LOST_ANSWER_WAIT;
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let e = match medialive::create_sg(&self.ml, res, spec).await {
+                Ok(o) => return Ok(o),
+                Err(e) => e,
+            };
+            let retry = attempts < 8 && (e.is_throttling() || e.may_have_been_carried_out());
+            if !retry || !backoff.sleep(deadline).await {
+                return Err(e);
+            }
+            if e.may_have_been_carried_out() {
+                if let Some(id) = ours().await?.into_iter().find(|id| !before.contains(id)) {
+                    if let Some(o) = medialive::read_sg(&self.ml, res, &id).await? {
+                        return Ok(o);
+                    }
+                }
+            }
+        }
     }
 
     /// Waits until the channel is `want`: the SDK waiters for CREATING, STARTING, STOPPING
@@ -459,6 +566,9 @@ fn placeholder(v: &Json) -> Option<&'static str> {
 fn str_member(spec: &Json, name: &str) -> Option<String> {
     spec.get(name).and_then(Json::as_str).map(String::from)
 }
+
+/// How long a call whose answer was lost is given to settle before it is sent again.
+const LOST_ANSWER_WAIT: Duration = Duration::from_secs(120);
 
 /// How long a call that meets eventual consistency (see [`Error::is_not_visible_yet`]) is
 /// tried again before its error is returned.

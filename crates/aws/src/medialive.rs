@@ -279,8 +279,16 @@ fn stream_names(destinations: Option<&Json>) -> Vec<String> {
     out
 }
 
+/// A channel's class: `None` when it is not found.
+pub(crate) async fn channel_class(c: &Client, id: &str) -> Result<Option<String>, Error> {
+    match c.describe_channel().channel_id(id).send().await {
+        Ok(o) => Ok(o.channel_class().map(|s| s.as_str().to_string())),
+        Err(e) => none_if_not_found(error::sdk("DescribeChannel", &channel_res(id), e, &[])),
+    }
+}
+
 /// A channel's state: `None` when it is not found.
-async fn channel_state(c: &Client, id: &str) -> Result<Option<String>, Error> {
+pub(crate) async fn channel_state(c: &Client, id: &str) -> Result<Option<String>, Error> {
     match c.describe_channel().channel_id(id).send().await {
         Ok(o) => Ok(Some(
             o.state()
@@ -663,10 +671,14 @@ pub(crate) async fn create_sg(
     spec: &Json,
 ) -> Result<ObservedResource, Error> {
     let cap = Capture::default();
+    // No idempotency token: the caller retries (see `Clients::create_sg`), not the SDK.
+    let no_retries = aws_sdk_medialive::config::Builder::default()
+        .retry_config(aws_sdk_medialive::config::retry::RetryConfig::disabled());
     c.create_input_security_group()
         .set_whitelist_rules(Some(whitelist(spec)))
         .set_tags(Some(tags::of(spec)))
         .customize()
+        .config_override(no_retries)
         .interceptor(cap.clone())
         .send()
         .await
@@ -816,6 +828,13 @@ pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, St
             out.push((a, id.to_string()));
         }
     }
+    out.extend(discover_sgs(c, stack).await?);
+    Ok(out)
+}
+
+/// The input security groups carrying `stack`'s ownership tags.
+pub(crate) async fn discover_sgs(c: &Client, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+    let mut out = Vec::new();
     let groups = c
         .list_input_security_groups()
         .into_paginator()

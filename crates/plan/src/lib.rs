@@ -264,7 +264,8 @@ pub fn plan(
     for d in &prior.deposed {
         b.delete_deposed(d);
     }
-    b.order_deletes(wanted);
+    // The stack's graph orders deletes in destroy mode too (the state may have lost it).
+    b.order_deletes(&desired.resources);
     Ok(b.finish(&desired.name, mode))
 }
 
@@ -777,28 +778,13 @@ impl Builder<'_> {
                     .insert(r.address.clone());
             }
         }
-        // Channels refer to inputs by id: an input attached to an observed channel is used by it.
-        for (ca, obs) in self
-            .observed
-            .resources
-            .iter()
-            .filter(|(a, _)| a.kind == Kind::MedialiveChannel)
-        {
-            for att in obs.spec["InputAttachments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let Some(id) = att["InputId"].as_str() {
-                    for (ia, io) in self
-                        .observed
-                        .resources
-                        .iter()
-                        .filter(|(a, _)| a.kind == Kind::MedialiveInput)
-                    {
-                        if io.id == id {
-                            users.entry(ia.clone()).or_default().insert(ca.clone());
-                        }
+        // What the cloud says refers to what, by id: a channel to its attached inputs, an
+        // input to its security groups, an endpoint to its MediaPackage channel.
+        for (ua, uo) in &self.observed.resources {
+            for (kind, id) in referenced_ids(ua.kind, &uo.spec) {
+                for (a, o) in &self.observed.resources {
+                    if a.kind == kind && (o.id == id || o.arn.as_deref() == Some(id.as_str())) {
+                        users.entry(a.clone()).or_default().insert(ua.clone());
                     }
                 }
             }
@@ -1014,4 +1000,40 @@ pub fn redact(v: &Json) -> Json {
         Json::Array(a) => Json::Array(a.iter().map(redact).collect()),
         other => other.clone(),
     }
+}
+
+/// The ids (or ARNs) an observed resource of `kind` refers to, with their kinds: a channel
+/// its inputs, role, password parameters and MediaPackage channels; an input its security
+/// groups; an endpoint its channel. What is used is deleted after its users.
+fn referenced_ids(kind: Kind, spec: &Json) -> Vec<(Kind, String)> {
+    let mut out = Vec::new();
+    let mut push = |kind: Kind, v: &Json| {
+        if let Some(s) = v.as_str() {
+            out.push((kind, s.to_string()));
+        }
+    };
+    match kind {
+        Kind::MedialiveChannel => {
+            for a in spec["InputAttachments"].as_array().into_iter().flatten() {
+                push(Kind::MedialiveInput, &a["InputId"]);
+            }
+            push(Kind::IamRole, &spec["RoleArn"]);
+            for d in spec["Destinations"].as_array().into_iter().flatten() {
+                for st in d["Settings"].as_array().into_iter().flatten() {
+                    push(Kind::SsmParameter, &st["PasswordParam"]);
+                }
+                for mp in d["MediaPackageSettings"].as_array().into_iter().flatten() {
+                    push(Kind::MediapackageChannel, &mp["ChannelId"]);
+                }
+            }
+        }
+        Kind::MedialiveInput => {
+            for g in spec["InputSecurityGroups"].as_array().into_iter().flatten() {
+                push(Kind::MedialiveInputSecurityGroup, g);
+            }
+        }
+        Kind::MediapackageEndpoint => push(Kind::MediapackageChannel, &spec["ChannelId"]),
+        _ => {}
+    }
+    out
 }

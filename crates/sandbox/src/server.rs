@@ -72,6 +72,9 @@ pub struct Faults {
     pub throttle_rate: f64,
     /// Fraction of AWS calls answered 500 (internal error), 0.0 to 1.0.
     pub error_rate: f64,
+    /// Fraction of AWS calls carried out and then answered 500, as when the answer of a
+    /// call that succeeded is lost on the way back: what idempotency tokens are for.
+    pub lost_response_rate: f64,
     /// How long a new MediaPackage channel stays invisible to MediaLive.
     pub consistency_ms: u64,
 }
@@ -117,6 +120,20 @@ impl Running {
     /// The request log so far (the same as `GET /_sandbox/requests`).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.app.lock().log.clone()
+    }
+
+    /// The simulated cloud as it is now (the same as `GET /_sandbox/cloud`).
+    pub fn cloud(&self) -> Cloud {
+        self.app.lock().cloud.clone()
+    }
+
+    /// Replaces the faults (the same as `PUT /_sandbox/faults`).
+    pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
+        check_faults(&faults).map_err(Error::InvalidConfig)?;
+        let mut inner = self.app.lock();
+        inner.fault_rng = StdRng::seed_from_u64(faults.seed);
+        inner.faults = faults;
+        Ok(())
     }
 
     /// Stops accepting connections, lets the calls in flight finish, and returns.
@@ -289,6 +306,7 @@ fn check_faults(faults: &Faults) -> Result<(), String> {
     for (name, rate) in [
         ("throttle_rate", faults.throttle_rate),
         ("error_rate", faults.error_rate),
+        ("lost_response_rate", faults.lost_response_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
             return Err(format!("{name} must be between 0 and 1, got {rate}"));
@@ -458,6 +476,8 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
             Some(Fault::Throttle)
         } else if draw < f.throttle_rate + f.error_rate {
             Some(Fault::Error)
+        } else if draw < f.throttle_rate + f.error_rate + f.lost_response_rate {
+            Some(Fault::LostResponse)
         } else {
             None
         };
@@ -470,8 +490,8 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
     let mut inner = app.lock();
     let now = now_ms();
     let resp = match fault {
-        Some(fault) => fault_response(service, fault, &req),
-        None => {
+        Some(fault @ (Fault::Throttle | Fault::Error)) => fault_response(service, fault, &req),
+        Some(Fault::LostResponse) | None => {
             let inner = &mut *inner;
             let consistency_ms = inner.faults.consistency_ms;
             let mut ctx = Ctx {
@@ -494,9 +514,17 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
             handled.unwrap_or_else(|_| fault_response(service, Fault::Error, &req))
         }
     };
-    if fault.is_none() {
-        persist(&app, &mut inner);
-    }
+    let resp = match fault {
+        None => {
+            persist(&app, &mut inner);
+            resp
+        }
+        Some(Fault::LostResponse) => {
+            persist(&app, &mut inner);
+            fault_response(service, Fault::Error, &req)
+        }
+        Some(_) => resp,
+    };
     let seq = inner.log.len() as u64 + 1;
     inner.log.push(LoggedRequest {
         seq,
@@ -516,6 +544,8 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
 enum Fault {
     Throttle,
     Error,
+    /// Carried out, then answered as [`Fault::Error`].
+    LostResponse,
 }
 
 /// A throttle or internal error in the protocol's own shape, so the SDKs and the CLI
@@ -529,16 +559,20 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
             "TooManyRequestsException",
             "Too Many Requests",
         ),
-        (Service::MediaLive | Service::MediaPackage, Fault::Error) => Resp::rest_error(
-            500,
-            &operation,
-            "InternalServerErrorException",
-            "Internal Server Error",
-        ),
+        (Service::MediaLive | Service::MediaPackage, Fault::Error | Fault::LostResponse) => {
+            Resp::rest_error(
+                500,
+                &operation,
+                "InternalServerErrorException",
+                "Internal Server Error",
+            )
+        }
         (Service::Ssm, _) => {
             let (status, kind, message) = match fault {
                 Fault::Throttle => (429, "ThrottlingException", "Rate exceeded"),
-                Fault::Error => (500, "InternalServerError", "An internal error occurred"),
+                Fault::Error | Fault::LostResponse => {
+                    (500, "InternalServerError", "An internal error occurred")
+                }
             };
             let mut r = Resp::json(
                 status,
@@ -551,7 +585,7 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
         (Service::Iam, _) => {
             let (status, kind, code, message) = match fault {
                 Fault::Throttle => (429, "Sender", "Throttling", "Rate exceeded"),
-                Fault::Error => (
+                Fault::Error | Fault::LostResponse => (
                     500,
                     "Receiver",
                     "ServiceFailure",
@@ -698,6 +732,7 @@ fn admin(app: &App, req: &Req) -> Response {
             let mut inner = app.lock();
             inner.fault_rng = StdRng::seed_from_u64(faults.seed);
             inner.faults = faults.clone();
+            drop(inner);
             json_response(
                 StatusCode::OK,
                 &serde_json::to_value(faults).expect("faults serialize"),

@@ -79,8 +79,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("stack is locked by {holder} (lock id {id}, {operation} since {since}); wait for it to finish, or if it died run `livestack force-unlock {id}`")]
+    #[error("{}: the stack is locked by {holder} (lock id {id}, {operation} started {since}); wait for it to finish, or if that process died run `livestack force-unlock STACK_FILE {id}`", path.display())]
     Locked {
+        path: PathBuf,
         id: String,
         holder: String,
         operation: String,
@@ -222,10 +223,7 @@ impl Lock {
                 .unwrap_or_else(|_| "localhost".into()),
             pid: std::process::id(),
             operation: operation.to_string(),
-            since: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            since: unix_now(),
         };
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(mut f) => {
@@ -244,16 +242,18 @@ impl Lock {
                     .and_then(|t| serde_json::from_str(&t).ok());
                 Err(match held {
                     Some(h) => Error::Locked {
+                        path: state_path.to_path_buf(),
                         id: h.id,
                         holder: format!("{}@{} (pid {})", h.holder, h.host, h.pid),
                         operation: h.operation,
-                        since: format!("unix time {}", h.since),
+                        since: format!("{} s ago", unix_now().saturating_sub(h.since)),
                     },
                     None => Error::Locked {
+                        path: state_path.to_path_buf(),
                         id: "unknown".into(),
                         holder: format!("an unreadable lock file {}", path.display()),
                         operation: "unknown".into(),
-                        since: "unknown".into(),
+                        since: "at an unknown time".into(),
                     },
                 })
             }
@@ -293,6 +293,13 @@ pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, Error> {
             actual: "not held".into(),
         }),
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn random_hex(bytes: usize) -> String {

@@ -1,0 +1,278 @@
+//! One test's world: a sandbox serving over HTTP on loopback (started in this test process),
+//! a scratch directory for the state file, and the real `livestack` binary run against the
+//! sandbox with `--sandbox-url`, as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use livestack_sandbox::{Faults, LoggedRequest, Running};
+use serde_json::Value as Json;
+
+/// The sandbox's speed factor in these tests: a channel starts in 0.3 s.
+pub const SPEED: f64 = 200.0;
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// What a run of the binary showed the user.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub struct World {
+    pub dir: PathBuf,
+    pub sandbox: Running,
+    /// Extra environment for every run (e.g. FACEBOOK_STREAM_KEY).
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    /// A fresh sandbox and an empty scratch directory named after the test.
+    pub fn new(name: &str) -> World {
+        World::with_faults(name, Faults::default())
+    }
+
+    pub fn with_faults(name: &str, faults: Faults) -> World {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let sandbox = runtime()
+            .block_on(livestack_sandbox::start(livestack_sandbox::Config {
+                port: 0,
+                speed: SPEED,
+                faults,
+                ..Default::default()
+            }))
+            .expect("sandbox starts");
+        World {
+            dir,
+            sandbox,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// `livestack <args> --state <dir>/state.json --sandbox-url <sandbox>` for the
+    /// subcommands that take a target; other argument lists are passed as they are.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_livestack"));
+        c.args(args);
+        if matches!(
+            args.first(),
+            Some(&("plan" | "apply" | "destroy" | "outputs"))
+        ) {
+            c.arg("--state").arg(self.state_path());
+            c.arg("--sandbox-url").arg(self.sandbox.endpoint_url());
+        }
+        // Nothing from the machine's AWS setup may leak in.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("AWS_CONFIG_FILE", self.dir.join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.join("no-aws-credentials"),
+            )
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs the binary to its end.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("livestack runs"))
+    }
+
+    /// Starts the binary without waiting for it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("livestack starts")
+    }
+
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.sandbox.requests()
+    }
+
+    /// The operations logged after the first `since` requests that changed something
+    /// (everything but Describe/Get/List), with their resource and status.
+    pub fn mutations_since(&self, since: usize) -> Vec<(String, String, u16)> {
+        self.requests()
+            .into_iter()
+            .skip(since)
+            .filter(|r| !is_read(&r.operation))
+            .map(|r| (r.operation, r.resource.unwrap_or_default(), r.status))
+            .collect()
+    }
+
+    pub fn cloud(&self) -> Json {
+        serde_json::to_value(self.sandbox.cloud()).expect("cloud serializes")
+    }
+
+    /// What the sandbox holds, per kind: the live resources' names (MediaLive channels and
+    /// inputs in state DELETED are gone).
+    pub fn inventory(&self) -> Inventory {
+        let c = self.cloud();
+        let names = |m: &Json, key: &str| -> Vec<String> {
+            let mut v: Vec<String> = m
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, r)| r["state"] != "DELETED" && r["state"] != "DELETING")
+                .map(|(id, r)| r[key].as_str().unwrap_or(id).to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        Inventory {
+            roles: names(&c["iam"]["roles"], "name"),
+            mp_channels: names(&c["mediapackage"]["channels"], "id"),
+            mp_endpoints: names(&c["mediapackage"]["origin_endpoints"], "id"),
+            ssm_parameters: names(&c["ssm"]["parameters"], "name"),
+            inputs: names(&c["medialive"]["inputs"], "name"),
+            security_groups: names(&c["medialive"]["input_security_groups"], "id"),
+            channels: names(&c["medialive"]["channels"], "name"),
+        }
+    }
+
+    /// The only live MediaLive channel: (id, the stored channel).
+    pub fn channel(&self) -> (String, Json) {
+        let c = self.cloud();
+        let live: Vec<(String, Json)> = c["medialive"]["channels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, ch)| ch["state"] != "DELETED" && ch["state"] != "DELETING")
+            .map(|(id, ch)| (id.clone(), ch.clone()))
+            .collect();
+        assert_eq!(live.len(), 1, "one live channel wanted: {live:?}");
+        live.into_iter().next().expect("one channel")
+    }
+
+    /// The state file as JSON, and its raw text.
+    pub fn state(&self) -> (Json, String) {
+        let text = std::fs::read_to_string(self.state_path()).expect("state file exists");
+        (
+            serde_json::from_str(&text).expect("state file is JSON"),
+            text,
+        )
+    }
+
+    /// Runs a future on the tests' runtime (out-of-band changes through the SDK).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        runtime().block_on(f)
+    }
+
+    /// The livestack AWS clients pointed at this sandbox: the "someone else" who changes the
+    /// cloud behind livestack's back.
+    pub fn clients(&self) -> livestack_aws::Clients {
+        self.block_on(livestack_aws::connect(&livestack_aws::Target {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(self.sandbox.endpoint_url()),
+            dummy_credentials: true,
+        }))
+        .expect("clients")
+    }
+}
+
+fn is_read(op: &str) -> bool {
+    ["Describe", "Get", "List"]
+        .iter()
+        .any(|p| op.starts_with(p))
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub roles: Vec<String>,
+    pub mp_channels: Vec<String>,
+    pub mp_endpoints: Vec<String>,
+    pub ssm_parameters: Vec<String>,
+    pub inputs: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub channels: Vec<String>,
+}
+
+impl Inventory {
+    pub fn is_empty(&self) -> bool {
+        *self == Inventory::default()
+    }
+}
+
+/// The inventory of the workshop's section 1 (and 3): one of each.
+pub fn section_1_inventory() -> Inventory {
+    Inventory {
+        roles: vec!["MediaLiveAccessRole".into()],
+        mp_channels: vec!["imday-mp-channel".into()],
+        mp_endpoints: vec!["imday-mp-hlsendpoint".into()],
+        ssm_parameters: vec![
+            "/livestack/imday/imday-mp/ingest-1".into(),
+            "/livestack/imday/imday-mp/ingest-2".into(),
+        ],
+        inputs: vec!["imday-hls-input".into()],
+        security_groups: vec![],
+        channels: vec!["imday".into()],
+    }
+}
+
+/// Asserts that `text` (what the user saw) shows every one of `needles`.
+#[track_caller]
+pub fn assert_shows(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "`{n}` is not shown in:\n{text}");
+    }
+}

@@ -1,0 +1,197 @@
+//! The full life of each workshop example: apply from empty, nothing left to change, (for
+//! section 1) section 3's edit, destroy, and nothing of the stack left in the cloud.
+
+use crate::harness::{assert_shows, example, section_1_inventory, World};
+
+const STREAM_KEY: &str = "fb-stream-key-e2e-0001";
+
+#[test]
+fn section_1_applied_then_edited_into_section_3_then_destroyed() {
+    let mut w = World::new("section-1-3");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), STREAM_KEY.into()));
+    let s1 = example("s3-loop.toml");
+    let s1 = s1.to_str().unwrap();
+    let s3 = example("s3-loop-facebook.toml");
+    let s3 = s3.to_str().unwrap();
+
+    let applied = w.run(&["apply", s1, "--auto-approve"]).expect(0);
+    assert_shows(&applied.stdout, &["Plan: 7 to create"]);
+    assert_shows(&applied.stderr, &["Done: 8 steps"]);
+    assert_eq!(w.inventory(), section_1_inventory());
+    let (id, ch) = w.channel();
+    assert_eq!(ch["state"], "RUNNING");
+    assert_eq!(ch["channel_class"], "STANDARD");
+
+    // Nothing to change, and CI sees it in the exit code.
+    let again = w.run(&["plan", s1, "--detailed-exitcode"]).expect(0);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+
+    // Section 3 is shown as the dance on the same channel, marked as an interruption.
+    let plan = w.run(&["plan", s3, "--detailed-exitcode"]).expect(2);
+    assert!(
+        plan.stdout.contains("medialive_channel.imday"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.to_lowercase().contains("interrupt"),
+        "the plan must say the running channel goes off air: {}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("will be replaced"), "{}", plan.stdout);
+
+    let before = w.requests().len();
+    w.run(&["apply", s3, "--auto-approve"]).expect(0);
+    let channel_calls: Vec<(String, String, u16)> = w
+        .mutations_since(before)
+        .into_iter()
+        .filter(|(op, _, _)| op.contains("Channel"))
+        .collect();
+    let res = id.clone();
+    let expected: Vec<(String, String, u16)> = [
+        "StopChannel",
+        "UpdateChannelClass",
+        "UpdateChannel",
+        "StartChannel",
+    ]
+    .iter()
+    .map(|op| (op.to_string(), res.clone(), 0))
+    .collect();
+    let got: Vec<(String, String, u16)> = channel_calls
+        .iter()
+        .map(|(op, r, _)| (op.clone(), r.clone(), 0))
+        .collect();
+    assert_eq!(got, expected, "section 3's calls on the channel");
+    assert!(
+        channel_calls.iter().all(|(_, _, s)| (200..300).contains(s)),
+        "every call of the dance succeeded first time (each waited for IDLE): {channel_calls:?}"
+    );
+    // Between each call of the dance, livestack waited: the channel was described.
+    let log: Vec<String> = w
+        .requests()
+        .into_iter()
+        .skip(before)
+        .map(|r| r.operation)
+        .collect();
+    let dance: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| expected.iter().any(|(e, _, _)| e == *op))
+        .map(|(i, _)| i)
+        .collect();
+    for pair in dance.windows(2) {
+        assert!(
+            log[pair[0] + 1..pair[1]]
+                .iter()
+                .any(|op| op == "DescribeChannel"),
+            "no wait between {} and {}: {log:?}",
+            log[pair[0]],
+            log[pair[1]]
+        );
+    }
+
+    let (same_id, ch) = w.channel();
+    assert_eq!(same_id, id, "the channel keeps its id");
+    assert_eq!(ch["state"], "RUNNING");
+    assert_eq!(ch["channel_class"], "SINGLE_PIPELINE");
+    let dests = ch["destinations"].as_array().unwrap();
+    assert_eq!(
+        dests.len(),
+        2,
+        "the MediaPackage and facebook destinations: {dests:?}"
+    );
+    for d in dests {
+        assert_eq!(d["settings"].as_array().map(Vec::len), Some(1), "{d}");
+    }
+    assert_eq!(w.inventory(), section_1_inventory());
+    w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
+
+    // Destroy: everything, in an order AWS accepts (any refusal would fail the command).
+    let destroyed = w.run(&["destroy", s3, "--auto-approve"]).expect(0);
+    assert!(
+        destroyed.stdout.contains("7 to delete"),
+        "{}",
+        destroyed.stdout
+    );
+    assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+    let (state, _) = w.state();
+    assert_eq!(
+        state["resources"].as_object().map(|m| m.len()),
+        Some(0),
+        "{state}"
+    );
+    w.run(&["plan", s1, "--detailed-exitcode"]).expect(2);
+}
+
+#[test]
+fn section_2_laptop_rtmp_full_life() {
+    let w = World::new("section-2");
+    let s2 = example("laptop-rtmp.toml");
+    let s2 = s2.to_str().unwrap();
+    w.run(&["apply", s2, "--auto-approve"]).expect(0);
+    let inv = w.inventory();
+    assert_eq!(inv.inputs, vec!["live-camera"]);
+    assert_eq!(inv.security_groups.len(), 1);
+    assert_eq!(inv.channels, vec!["imday-live"]);
+    assert_eq!(inv.mp_channels, vec!["imday-live-channel"]);
+    w.run(&["plan", s2, "--detailed-exitcode"]).expect(0);
+
+    // What OBS needs, as the sandbox made it.
+    let cloud = w.cloud();
+    let input = cloud["medialive"]["inputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    let urls: Vec<String> = input["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "rtmp://{}:1935/{}",
+                d["ip"].as_str().unwrap(),
+                d["stream_name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(urls.len(), 2, "{input}");
+    let out = w.run(&["outputs", s2]).expect(0);
+    for url in &urls {
+        let (server, key) = url.rsplit_once('/').unwrap();
+        assert!(
+            out.stdout.contains(&format!("OBS Server: {server}/"))
+                && out.stdout.contains(&format!("Stream key: {key}")),
+            "outputs must show OBS's server and key for {url}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.contains("RUNNING"), "{}", out.stdout);
+    let json = w.run(&["outputs", s2, "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("outputs --json");
+    assert_eq!(json["inputs"].as_array().map(Vec::len), Some(2), "{json}");
+    assert_eq!(json["channels"][0]["state"], "RUNNING", "{json}");
+
+    w.run(&["destroy", s2, "--auto-approve"]).expect(0);
+    assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+}
+
+#[test]
+fn section_3_from_empty_full_life() {
+    let mut w = World::new("section-3");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), STREAM_KEY.into()));
+    let s3 = example("s3-loop-facebook.toml");
+    let s3 = s3.to_str().unwrap();
+    w.run(&["apply", s3, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+    let (_, ch) = w.channel();
+    assert_eq!(ch["channel_class"], "SINGLE_PIPELINE");
+    assert_eq!(ch["state"], "RUNNING");
+    w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
+    w.run(&["destroy", s3, "--auto-approve"]).expect(0);
+    assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+}

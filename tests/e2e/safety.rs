@@ -1,0 +1,362 @@
+//! What keeps a channel that is on air safe: drift corrected, lost state adopted, a crashed
+//! apply resumed, concurrent applies refused, stale saved plans refused, `--no-interrupt`.
+
+use std::time::{Duration, Instant};
+
+use livestack_model::Address;
+use livestack_sandbox::Faults;
+use serde_json::json;
+
+use crate::harness::{assert_shows, example, section_1_inventory, World};
+
+fn s1() -> String {
+    example("s3-loop.toml").to_str().unwrap().to_string()
+}
+
+fn s3() -> String {
+    example("s3-loop-facebook.toml")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn resource_id(w: &World, address: &str) -> String {
+    let (state, _) = w.state();
+    state["resources"][address]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{address} not in the state: {state}"))
+        .to_string()
+}
+
+/// Waits (at most 30 s) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn drift_is_shown_and_corrected() {
+    let w = World::new("drift");
+    let s1 = s1();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let channel = resource_id(&w, "medialive_channel.imday");
+    let input = resource_id(&w, "medialive_input.imday-hls");
+
+    // Someone stops the channel and points the input elsewhere, behind livestack's back.
+    let c = w.clients();
+    let hasher = livestack_plan::Hasher::new(b"out-of-band");
+    let input_addr = Address::parse("medialive_input.imday-hls").unwrap();
+    w.block_on(async {
+        c.stop_channel(&channel).await.unwrap();
+        c.wait_channel(
+            &channel,
+            livestack_aws::ChannelWait::Idle,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        let current = c.read(&input_addr, &input, &hasher).await.unwrap().unwrap();
+        let mut spec = current.spec.clone();
+        spec["Sources"] = json!([
+            { "Url": "https://example.com/elsewhere.m3u8" },
+            { "Url": "https://example.com/elsewhere.m3u8" }
+        ]);
+        c.update(&input_addr, &input, &spec, &current)
+            .await
+            .unwrap();
+    });
+    assert_eq!(w.channel().1["state"], "IDLE");
+
+    let plan = w.run(&["plan", &s1, "--detailed-exitcode"]).expect(2);
+    // The drift is shown, and the stopped channel is started again.
+    assert_shows(
+        &plan.stdout,
+        &["medialive_input.imday-hls", "elsewhere.m3u8", "start"],
+    );
+
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let cloud = w.cloud();
+    let sources = &cloud["medialive"]["inputs"][&input]["sources"];
+    assert!(
+        sources.to_string().contains("vanlife.m3u8") && !sources.to_string().contains("elsewhere"),
+        "the input's sources are the stack's again: {sources}"
+    );
+    let (id, ch) = w.channel();
+    assert_eq!(
+        (id.as_str(), ch["state"].as_str()),
+        (channel.as_str(), Some("RUNNING"))
+    );
+    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn a_lost_state_file_is_rebuilt_from_the_ownership_tags_without_duplicates() {
+    let w = World::new("lost-state");
+    let s1 = s1();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let (before_state, _) = w.state();
+    std::fs::remove_file(w.state_path()).unwrap();
+    let _ = std::fs::remove_file(w.state_path().with_extension("json.bak"));
+
+    let plan = w.run(&["plan", &s1]).expect(0);
+    assert!(
+        !plan.stdout.contains("will be created"),
+        "nothing is created again: {}",
+        plan.stdout
+    );
+    let before = w.requests().len();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let created: Vec<_> = w
+        .mutations_since(before)
+        .into_iter()
+        .filter(|(op, _, _)| op.starts_with("Create") || op.starts_with("Put"))
+        .collect();
+    assert!(created.is_empty(), "no resource made twice: {created:?}");
+    assert_eq!(w.inventory(), section_1_inventory());
+    let (state, _) = w.state();
+    for (address, r) in before_state["resources"].as_object().unwrap() {
+        assert_eq!(
+            state["resources"][address]["id"], r["id"],
+            "{address} adopted with its id"
+        );
+    }
+    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+
+    // Lost again: destroy still finds everything by its tags.
+    std::fs::remove_file(w.state_path()).unwrap();
+    let destroyed = w.run(&["destroy", &s1, "--auto-approve"]).expect(0);
+    assert!(
+        destroyed.stdout.contains("7 to delete"),
+        "{}",
+        destroyed.stdout
+    );
+    assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+}
+
+#[test]
+fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed() {
+    // Every call takes 100 ms: the apply is slow enough to be killed in the middle.
+    let w = World::with_faults(
+        "killed",
+        Faults {
+            latency_ms: 100,
+            ..Default::default()
+        },
+    );
+    let s1 = s1();
+    let mut first = w.spawn(&["apply", &s1, "--auto-approve"]);
+    let lock = w.state_path().with_extension("json.lock");
+    wait_until("the apply has saved some steps", || {
+        std::fs::read_to_string(w.state_path())
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|s| s["resources"].as_object().is_some_and(|m| m.len() >= 3))
+    });
+
+    // A second apply while the first runs is refused at once, naming the holder.
+    let t0 = Instant::now();
+    let second = w.run(&["apply", &s1, "--auto-approve"]).expect(1);
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(second.stderr.contains("locked by"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "the holder is named: {}",
+        second.stderr
+    );
+    assert_eq!(
+        second.stderr.lines().count(),
+        1,
+        "one line: {}",
+        second.stderr
+    );
+
+    first.kill().unwrap(); // SIGKILL: no clean-up at all
+    first.wait().unwrap();
+    assert!(lock.exists(), "a killed apply leaves its lock");
+    let (state, _) = w.state(); // still a valid state file
+    let saved = state["resources"].as_object().unwrap().len();
+    assert!(saved >= 3, "{state}");
+
+    let refused = w.run(&["apply", &s1, "--auto-approve"]).expect(1);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    let id = info["id"].as_str().unwrap();
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("force-unlock STACK_FILE {id}")),
+        "{}",
+        refused.stderr
+    );
+    let state_arg = w.state_path();
+    let unlocked = w
+        .run(&[
+            "force-unlock",
+            &s1,
+            id,
+            "--state",
+            state_arg.to_str().unwrap(),
+        ])
+        .expect(0);
+    assert!(unlocked.stdout.contains(id), "{}", unlocked.stdout);
+
+    w.sandbox.set_faults(Faults::default()).unwrap();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory(), "nothing made twice");
+    assert_eq!(w.channel().1["state"], "RUNNING");
+    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+    assert!(!lock.exists());
+}
+
+#[test]
+fn a_saved_plan_is_applied_only_while_nothing_changed() {
+    let mut w = World::new("saved-plan");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), "saved-plan-key".into()));
+    let (s1, s3) = (s1(), s3());
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let plan_file = w.dir.join("section3.plan");
+    let plan_arg = plan_file.to_str().unwrap().to_string();
+
+    // The cloud changed since the plan was made.
+    w.run(&["plan", &s3, "--out", &plan_arg]).expect(0);
+    let channel = resource_id(&w, "medialive_channel.imday");
+    let c = w.clients();
+    w.block_on(async { c.stop_channel(&channel).await.unwrap() });
+    let before = w.requests().len();
+    let stale = w.run(&["apply", &plan_arg, "--auto-approve"]).expect(1);
+    assert!(stale.stderr.contains("stale plan"), "{}", stale.stderr);
+    assert!(stale.stderr.contains("cloud changed"), "{}", stale.stderr);
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
+
+    // The state changed since the plan was made (another apply ran).
+    w.run(&["plan", &s3, "--out", &plan_arg]).expect(0);
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let stale = w.run(&["apply", &plan_arg, "--auto-approve"]).expect(1);
+    assert!(stale.stderr.contains("state changed"), "{}", stale.stderr);
+
+    // A fresh plan is applied as saved, given in place of the stack file.
+    let made = w.run(&["plan", &s3, "--out", &plan_arg]).expect(0);
+    assert!(
+        made.stderr.contains(&format!("livestack apply {plan_arg}")),
+        "{}",
+        made.stderr
+    );
+    let before = w.requests().len();
+    w.run(&["apply", &plan_arg, "--auto-approve"]).expect(0);
+    let ops: Vec<String> = w
+        .mutations_since(before)
+        .into_iter()
+        .map(|(op, _, _)| op)
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "StopChannel",
+            "UpdateChannelClass",
+            "UpdateChannel",
+            "StartChannel"
+        ]
+    );
+    w.run(&["plan", &s3, "--detailed-exitcode"]).expect(0);
+
+    // Something that is not a saved plan is refused as such.
+    std::fs::write(&plan_file, "{\"hello\": 1}").unwrap();
+    let bad = w.run(&["apply", &plan_arg, "--auto-approve"]).expect(1);
+    assert!(
+        bad.stderr.contains("not a saved livestack plan"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn no_interrupt_refuses_to_stop_a_running_channel_and_allows_the_rest() {
+    let mut w = World::new("no-interrupt");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), "no-interrupt-key".into()));
+    let (s1, s3) = (s1(), s3());
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+
+    let before = w.requests().len();
+    let refused = w
+        .run(&["apply", &s3, "--auto-approve", "--no-interrupt"])
+        .expect(1);
+    assert!(
+        refused.stderr.contains("--no-interrupt")
+            && refused.stderr.contains("medialive_channel.imday"),
+        "{}",
+        refused.stderr
+    );
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
+    let (_, ch) = w.channel();
+    assert_eq!(
+        (ch["state"].as_str(), ch["channel_class"].as_str()),
+        (Some("RUNNING"), Some("STANDARD"))
+    );
+
+    // A change that keeps the channel on air (its tags) goes through.
+    let retagged = std::fs::read_to_string(&s1).unwrap().replace(
+        "tags = { workshop = \"imday\" }",
+        "tags = { workshop = \"imday\", team = \"live\" }",
+    );
+    let retagged_path = w.dir.join("retagged.toml");
+    std::fs::write(&retagged_path, retagged).unwrap();
+    let before = w.requests().len();
+    w.run(&[
+        "apply",
+        retagged_path.to_str().unwrap(),
+        "--auto-approve",
+        "--no-interrupt",
+    ])
+    .expect(0);
+    let ops: Vec<String> = w
+        .mutations_since(before)
+        .into_iter()
+        .map(|(op, _, _)| op)
+        .collect();
+    assert!(!ops.is_empty(), "the tags were changed");
+    assert!(
+        !ops.iter()
+            .any(|op| op == "StopChannel" || op == "UpdateChannel"),
+        "{ops:?}"
+    );
+    let (_, ch) = w.channel();
+    assert_eq!(ch["state"], "RUNNING");
+    assert_eq!(ch["tags"]["team"], "live");
+}
+
+#[test]
+fn a_resource_of_the_same_name_that_is_not_ours_is_never_taken_over() {
+    let w = World::new("not-ours");
+    let s1 = s1();
+    // Someone else's MediaPackage channel, with the id the stack wants.
+    let c = w.clients();
+    let addr = Address::parse("mediapackage_channel.someone-else").unwrap();
+    w.block_on(c.create(&addr, &json!({ "Id": "imday-mp-channel" }), "t"))
+        .unwrap();
+
+    let before = w.requests().len();
+    for cmd in ["plan", "apply"] {
+        let refused = w.run(&[cmd, &s1, "--auto-approve"][..if cmd == "plan" { 2 } else { 3 }]);
+        let refused = refused.expect(1);
+        assert_eq!(
+            refused.stderr.lines().count(),
+            1,
+            "one line: {}",
+            refused.stderr
+        );
+        assert!(
+            refused.stderr.contains("mediapackage_channel.imday-mp")
+                && refused.stderr.contains("imday-mp-channel")
+                && refused.stderr.contains("not livestack's"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
+    assert!(!w.state_path().exists() || w.state().0["resources"].as_object().unwrap().is_empty());
+}
