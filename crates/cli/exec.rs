@@ -36,6 +36,7 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failure: Option<anyhow::Error> = None;
+    let mut interrupted = false;
     let mut set = tokio::task::JoinSet::new();
     let by_id: BTreeMap<usize, &Step> = plan.steps.iter().map(|st| (st.id, st)).collect();
     loop {
@@ -61,7 +62,28 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                 });
             }
         }
-        let Some(joined) = set.join_next().await else {
+        let joined = tokio::select! {
+            joined = set.join_next() => joined,
+            // Ctrl-C: no new step; the ones in flight (an AWS call and its wait) finish and
+            // are recorded, then the state is saved and the lock released. A second Ctrl-C
+            // leaves at once: every finished step is already in the state, and what the
+            // steps in flight made is found again by its ownership tags.
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    progress.note("Interrupted again: leaving now; the state holds every finished step.");
+                    s._lock.take(); // released: nothing runs any more
+                    std::process::exit(130);
+                }
+                interrupted = true;
+                progress.note(&format!(
+                    "Interrupted: no new step will start; finishing the {} in flight (Ctrl-C again to leave now).",
+                    set.len()
+                ));
+                failure.get_or_insert_with(|| anyhow::anyhow!("interrupted (Ctrl-C)"));
+                continue;
+            }
+        };
+        let Some(joined) = joined else {
             break;
         };
         let (id, r, took) = joined.context("a step's task failed")?;

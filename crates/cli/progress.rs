@@ -161,6 +161,16 @@ impl Progress {
         handle
     }
 
+    /// A message between the step lines (above the live display on a terminal).
+    pub fn note(&self, message: &str) {
+        match &self.live {
+            Some((multi, _)) => {
+                let _ = multi.println(message);
+            }
+            None => eprintln!("{message}"),
+        }
+    }
+
     /// The last line: every step done.
     pub fn finish(&self, steps: usize) {
         eprintln!(

@@ -360,3 +360,56 @@ fn a_resource_of_the_same_name_that_is_not_ours_is_never_taken_over() {
     assert!(w.mutations_since(before).is_empty(), "nothing was changed");
     assert!(!w.state_path().exists() || w.state().0["resources"].as_object().unwrap().is_empty());
 }
+
+#[test]
+fn ctrl_c_finishes_the_steps_in_flight_saves_and_releases_the_lock() {
+    let w = World::with_faults(
+        "ctrl-c",
+        Faults {
+            latency_ms: 100,
+            ..Default::default()
+        },
+    );
+    let s1 = s1();
+    let apply = w.spawn(&["apply", &s1, "--auto-approve"]);
+    wait_until("the apply has saved a step", || {
+        std::fs::read_to_string(w.state_path())
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|s| s["resources"].as_object().is_some_and(|m| !m.is_empty()))
+    });
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &apply.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = apply.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_shows(
+        &stderr,
+        &[
+            "Interrupted",
+            "interrupted (Ctrl-C)",
+            "run the same command again",
+        ],
+    );
+    // Every step that started also finished: as many "done" lines as "..." lines.
+    let started = stderr.lines().filter(|l| l.ends_with("...")).count();
+    let finished = stderr.lines().filter(|l| l.contains(" done (")).count();
+    assert_eq!(started, finished, "{stderr}");
+    assert!(finished < 8, "interrupted before the end: {stderr}");
+    assert!(!w.state_path().with_extension("json.lock").exists());
+    let (state, _) = w.state();
+    assert_eq!(
+        state["resources"].as_object().unwrap().len(),
+        // The channel's start is a step of the same resource as its create.
+        finished.min(7),
+        "{stderr}"
+    );
+
+    w.sandbox.set_faults(Faults::default()).unwrap();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+}
