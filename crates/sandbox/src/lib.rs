@@ -22,7 +22,9 @@
 //!   own error shape (restJson1 `TooManyRequestsException` / `InternalServerErrorException`,
 //!   awsJson `ThrottlingException` / `InternalServerError`, IAM `Throttling` /
 //!   `ServiceFailure`). AWS answers SSM and IAM throttles with 400; the sandbox uses 429 for
-//!   all, which the SDKs and the CLI retry alike.
+//!   all, which the SDKs and the CLI retry alike. A throttle or an error is answered before
+//!   the call is carried out; a "lost response" (`lost_response_rate`) is carried out and then
+//!   answered as an error, as when AWS's answer never reaches the client.
 //! - Every modelled duration is AWS time divided by the speed factor; transitions settle
 //!   lazily when the resource is next read, so nothing moves while nobody asks.
 //!

@@ -1773,6 +1773,35 @@ async fn fault_rates_are_the_fractions_of_calls_answered_429_and_500() {
 }
 
 #[tokio::test]
+async fn a_lost_response_is_carried_out_then_answered_500() {
+    let sandbox = common::sandbox_with(Faults {
+        lost_response_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let url = sandbox.endpoint_url();
+    let body = r#"{"whitelistRules":[{"cidr":"10.0.0.0/8"}]}"#;
+    let (status, _) = common::http(&url, "POST", "/prod/inputSecurityGroups", body).await;
+    assert_eq!(status, 500, "the answer is an error");
+    let log = common::request_log(&url).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["operation"], "CreateInputSecurityGroup");
+    assert_eq!(log[0]["status"], 500);
+
+    // ... yet the group was made, as when AWS's answer is lost on the way back.
+    common::put_faults(&url, "{}").await;
+    let (status, listed) = common::http(&url, "GET", "/prod/inputSecurityGroups", "").await;
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed["inputSecurityGroups"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn latency_is_added_to_every_call_and_faults_change_at_runtime() {
     // 1 s of latency: far more than three throttled calls take once it is removed.
     let sandbox = common::sandbox_with(Faults {
