@@ -3,7 +3,7 @@
 //! sandbox with `--sandbox-url`, as a user would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use livestack_sandbox::{Faults, LoggedRequest, Running};
@@ -38,14 +38,6 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
     /// Panics with the whole output unless the exit code is `code`.
     #[track_caller]
     pub fn expect(self, code: i32) -> Run {
@@ -131,9 +123,43 @@ impl World {
         c
     }
 
-    /// Runs the binary to its end.
+    /// Runs the binary to its end; one that runs for more than 3 minutes is killed and the
+    /// test fails (a hang must not hold CI for the executor's 15-minute waits).
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("livestack runs"))
+        use std::io::Read;
+        let mut child = self.spawn(args);
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = r.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("livestack runs") {
+                break Some(status);
+            }
+            if t0.elapsed() > std::time::Duration::from_secs(180) {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let run = Run {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: stdout.join().expect("stdout read"),
+            stderr: stderr.join().expect("stderr read"),
+        };
+        assert!(
+            status.is_some(),
+            "livestack {args:?} hung; killed after 180 s\n{}",
+            run.all()
+        );
+        run
     }
 
     /// Starts the binary without waiting for it.

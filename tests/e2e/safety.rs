@@ -102,6 +102,10 @@ fn a_lost_state_file_is_rebuilt_from_the_ownership_tags_without_duplicates() {
     let _ = std::fs::remove_file(w.state_path().with_extension("json.bak"));
 
     let plan = w.run(&["plan", &s1]).expect(0);
+    assert_shows(
+        &plan.stdout,
+        &["ownership tags", "= medialive_channel.imday", "No changes"],
+    );
     assert!(
         !plan.stdout.contains("will be created"),
         "nothing is created again: {}",
@@ -123,7 +127,12 @@ fn a_lost_state_file_is_rebuilt_from_the_ownership_tags_without_duplicates() {
             "{address} adopted with its id"
         );
     }
-    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+    let after = w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+    assert!(
+        !after.stdout.contains("ownership tags"),
+        "recorded: {}",
+        after.stdout
+    );
 
     // Lost again: destroy still finds everything by its tags.
     std::fs::remove_file(w.state_path()).unwrap();

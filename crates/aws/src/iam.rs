@@ -152,7 +152,9 @@ pub(crate) async fn update(
             .policy_name(policy)
             .send()
             .await
-            .map_err(|e| error::sdk("DeleteRolePolicy", res, e, &[]))?;
+            .map(|_| ())
+            .map_err(|e| error::sdk("DeleteRolePolicy", res, e, &[]))
+            .or_else(already_done)?;
     }
     let (have, want) = (managed_of(cur), managed_of(spec));
     for arn in want.iter().filter(|a| !have.contains(a)) {
@@ -169,7 +171,9 @@ pub(crate) async fn update(
             .policy_arn(arn)
             .send()
             .await
-            .map_err(|e| error::sdk("DetachRolePolicy", res, e, &[]))?;
+            .map(|_| ())
+            .map_err(|e| error::sdk("DetachRolePolicy", res, e, &[]))
+            .or_else(already_done)?;
     }
     reconcile_tags(c, res, name, cur, spec).await?;
     Ok(observed_from_spec(name, current.arn.clone(), spec))
@@ -209,6 +213,16 @@ pub(crate) async fn reconcile_tags(
 }
 
 /// Inline policies deleted and managed ones detached, then DeleteRole.
+/// A removal that finds nothing to remove is done: the SDK's retry of a call whose answer was
+/// lost meets NoSuchEntity.
+fn already_done(e: Error) -> Result<(), Error> {
+    if e.is_not_found() {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 pub(crate) async fn delete(c: &Client, res: &str, name: &str) -> Result<(), Error> {
     for policy in inline_names(c, res, name).await? {
         c.delete_role_policy()
@@ -216,7 +230,9 @@ pub(crate) async fn delete(c: &Client, res: &str, name: &str) -> Result<(), Erro
             .policy_name(&policy)
             .send()
             .await
-            .map_err(|e| error::sdk("DeleteRolePolicy", res, e, &[]))?;
+            .map(|_| ())
+            .map_err(|e| error::sdk("DeleteRolePolicy", res, e, &[]))
+            .or_else(already_done)?;
     }
     for arn in managed_arns(c, res, name).await? {
         c.detach_role_policy()
@@ -224,7 +240,9 @@ pub(crate) async fn delete(c: &Client, res: &str, name: &str) -> Result<(), Erro
             .policy_arn(&arn)
             .send()
             .await
-            .map_err(|e| error::sdk("DetachRolePolicy", res, e, &[]))?;
+            .map(|_| ())
+            .map_err(|e| error::sdk("DetachRolePolicy", res, e, &[]))
+            .or_else(already_done)?;
     }
     c.delete_role()
         .role_name(name)

@@ -173,6 +173,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub steps: Vec<Step>,
     pub summary: Summary,
+    /// Resources of the stack found in the cloud (by their ownership tags or unique name)
+    /// that the state lacks: apply records them in the state, with no AWS call of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<Address>,
 }
 
 impl Plan {
@@ -266,7 +270,14 @@ pub fn plan(
     }
     // The stack's graph orders deletes in destroy mode too (the state may have lost it).
     b.order_deletes(&desired.resources);
-    Ok(b.finish(&desired.name, mode))
+    let mut plan = b.finish(&desired.name, mode);
+    plan.adopted = wanted
+        .iter()
+        .map(|r| &r.address)
+        .filter(|a| !prior.resources.contains_key(*a) && observed.resources.contains_key(*a))
+        .cloned()
+        .collect();
+    Ok(plan)
 }
 
 fn prior_before(prior: &Prior, a: &Address) -> Json {
@@ -913,6 +924,7 @@ impl Builder<'_> {
             changes,
             steps,
             summary,
+            adopted: Vec::new(),
         }
     }
 }

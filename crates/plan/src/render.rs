@@ -23,6 +23,16 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         Mode::Destroy => "destroy",
     };
     let _ = writeln!(out, "livestack {verb} plan for stack \"{}\"", plan.stack);
+    if !plan.adopted.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFound in the cloud by their ownership tags, missing from the state (apply records \
+             them; no AWS call):"
+        );
+        for a in &plan.adopted {
+            let _ = writeln!(out, "  = {a}");
+        }
+    }
     if plan.is_empty() {
         let _ = writeln!(out, "\nNo changes: the cloud matches the stack.");
         let _ = writeln!(out, "\n{}", summary_line(plan));
