@@ -71,7 +71,7 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
             _ = tokio::signal::ctrl_c() => {
                 if interrupted {
                     progress.note("Interrupted again: leaving now; the state holds every finished step.");
-                    s._lock.take(); // released: nothing runs any more
+                    s.lock.take(); // released: nothing runs any more
                     std::process::exit(130);
                 }
                 interrupted = true;
@@ -496,7 +496,8 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
 
 /// Brings the state to what refresh found before anything runs, and saves it if that changed
 /// it: forgets what is gone from the cloud, and records what was found by ownership tags or
-/// name but missing from the state (a lost state file, a create whose answer never came).
+/// name but missing from the state (the plan's `adopted`: a lost state file, a create whose
+/// answer never came).
 /// An adopted resource that no step will touch gets the stack's spec as its last-applied
 /// spec (refresh found it equal); one a step will change gets it from that step.
 pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
@@ -512,14 +513,10 @@ pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Resu
     for a in gone {
         s.state.prior.resources.remove(&a);
     }
-    let adopted: Vec<Address> = observed
-        .resources
-        .keys()
-        .filter(|a| !s.state.prior.resources.contains_key(*a) && s.desired.get(a).is_some())
-        .cloned()
-        .collect();
-    for a in &adopted {
-        let (o, r) = (&observed.resources[a], s.desired.get(a).expect("filtered"));
+    for a in &plan.adopted {
+        let (Some(o), Some(r)) = (observed.resources.get(a), s.desired.get(a)) else {
+            continue;
+        };
         tracing::info!(address = %a, id = %o.id, "adopting into the state");
         s.state.prior.resources.insert(
             a.clone(),
@@ -534,14 +531,15 @@ pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Resu
         );
     }
     let hasher = s.state.hasher();
-    for a in &adopted {
+    for a in &plan.adopted {
+        let Some(r) = s.desired.get(a) else { continue };
         if plan.steps.iter().any(|st| &st.address == a) {
             continue;
         }
-        let spec = resolve_refs(&s.desired.get(a).expect("filtered").spec, s)?;
+        let spec = resolve_refs(&r.spec, s)?;
         let (_, hashed) = resolve_secrets(&spec, &s.clients, &hasher).await?;
-        if let Some(r) = s.state.prior.resources.get_mut(a) {
-            r.applied = hashed;
+        if let Some(p) = s.state.prior.resources.get_mut(a) {
+            p.applied = hashed;
         }
     }
     if s.state.prior != before {

@@ -366,7 +366,8 @@ pub struct Session {
     pub state_path: PathBuf,
     pub state: State,
     pub clients: livestack_aws::Clients,
-    _lock: Option<livestack_state::Lock>,
+    /// Held for the whole plan+apply; released on drop.
+    lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
 }
 
@@ -442,7 +443,7 @@ impl Session {
             state_path,
             state,
             clients,
-            _lock: lock,
+            lock,
             _sandbox: sandbox,
         })
     }

@@ -48,20 +48,17 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
         .into_iter()
         .filter(|(op, _, _)| op.contains("Channel"))
         .collect();
-    let res = id.clone();
-    let expected: Vec<(String, String, u16)> = [
+    const DANCE: [&str; 4] = [
         "StopChannel",
         "UpdateChannelClass",
         "UpdateChannel",
         "StartChannel",
-    ]
-    .iter()
-    .map(|op| (op.to_string(), res.clone(), 0))
-    .collect();
-    let got: Vec<(String, String, u16)> = channel_calls
+    ];
+    let got: Vec<(&str, &str)> = channel_calls
         .iter()
-        .map(|(op, r, _)| (op.clone(), r.clone(), 0))
+        .map(|(op, r, _)| (op.as_str(), r.as_str()))
         .collect();
+    let expected: Vec<(&str, &str)> = DANCE.iter().map(|op| (*op, id.as_str())).collect();
     assert_eq!(got, expected, "section 3's calls on the channel");
     assert!(
         channel_calls.iter().all(|(_, _, s)| (200..300).contains(s)),
@@ -77,7 +74,7 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
     let dance: Vec<usize> = log
         .iter()
         .enumerate()
-        .filter(|(_, op)| expected.iter().any(|(e, _, _)| e == *op))
+        .filter(|(_, op)| DANCE.contains(&op.as_str()))
         .map(|(i, _)| i)
         .collect();
     for pair in dance.windows(2) {

@@ -349,9 +349,8 @@ fn a_resource_of_the_same_name_that_is_not_ours_is_never_taken_over() {
         .unwrap();
 
     let before = w.requests().len();
-    for cmd in ["plan", "apply"] {
-        let refused = w.run(&[cmd, &s1, "--auto-approve"][..if cmd == "plan" { 2 } else { 3 }]);
-        let refused = refused.expect(1);
+    for args in [vec!["plan", &s1], vec!["apply", &s1, "--auto-approve"]] {
+        let refused = w.run(&args).expect(1);
         assert_eq!(
             refused.stderr.lines().count(),
             1,

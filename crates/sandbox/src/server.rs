@@ -129,11 +129,7 @@ impl Running {
 
     /// Replaces the faults (the same as `PUT /_sandbox/faults`).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
-        check_faults(&faults).map_err(Error::InvalidConfig)?;
-        let mut inner = self.app.lock();
-        inner.fault_rng = StdRng::seed_from_u64(faults.seed);
-        inner.faults = faults;
-        Ok(())
+        replace_faults(&self.app, faults).map_err(Error::InvalidConfig)
     }
 
     /// Stops accepting connections, lets the calls in flight finish, and returns.
@@ -300,6 +296,15 @@ fn check_config(config: &Config) -> Result<(), Error> {
         )));
     }
     check_faults(&config.faults).map_err(Error::InvalidConfig)
+}
+
+/// Checks and installs new faults, reseeding their pattern.
+fn replace_faults(app: &App, faults: Faults) -> Result<(), String> {
+    check_faults(&faults)?;
+    let mut inner = app.lock();
+    inner.fault_rng = StdRng::seed_from_u64(faults.seed);
+    inner.faults = faults;
+    Ok(())
 }
 
 fn check_faults(faults: &Faults) -> Result<(), String> {
@@ -726,13 +731,9 @@ fn admin(app: &App, req: &Req) -> Response {
                     )
                 }
             };
-            if let Err(e) = check_faults(&faults) {
+            if let Err(e) = replace_faults(app, faults.clone()) {
                 return plain(StatusCode::BAD_REQUEST, &e);
             }
-            let mut inner = app.lock();
-            inner.fault_rng = StdRng::seed_from_u64(faults.seed);
-            inner.faults = faults.clone();
-            drop(inner);
             json_response(
                 StatusCode::OK,
                 &serde_json::to_value(faults).expect("faults serialize"),
