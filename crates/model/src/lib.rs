@@ -181,11 +181,35 @@ pub struct ValidatedStack {
     pub tags: BTreeMap<String, String>,
     /// In declaration order, derived resources after the one they derive from.
     pub resources: Vec<Resource>,
+    /// `[[moved]]` entries: resources renamed in the file, known in the state (and in their
+    /// ownership tags) by their old address. Each `to` is a resource of the stack; no `from`
+    /// is.
+    pub moved: Vec<Moved>,
+}
+
+/// A `[[moved]]` entry: the resource once at `from` is now `to` (as Terraform's `moved`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub from: Address,
+    pub to: Address,
+    pub location: Location,
 }
 
 impl ValidatedStack {
     pub fn get(&self, address: &Address) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.address == address)
+    }
+
+    /// The address a `[[moved]]` entry renamed `old` to, following chains (a -> b, b -> c).
+    pub fn moved_to(&self, old: &Address) -> Option<&Address> {
+        let mut at = self.moved.iter().find(|m| &m.from == old)?;
+        for _ in 0..self.moved.len() {
+            match self.moved.iter().find(|m| m.from == at.to) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        Some(&at.to)
     }
 }
 

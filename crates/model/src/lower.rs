@@ -88,7 +88,7 @@ pub(crate) fn lower(
         .iter()
         .filter(|k| k.user_written())
         .map(|k| k.as_str())
-        .chain(["stack"])
+        .chain(["stack", "moved"])
         .collect();
     let mut decls = Vec::new();
     for kind in Kind::ALL.iter().filter(|k| k.user_written()) {
@@ -196,6 +196,10 @@ pub(crate) fn lower(
 
     check_duplicates(&decls, &resources, &mut diags);
     check_cycles(&ctx, &resources, &mut diags);
+    let moved = match top.get("moved") {
+        Some(n) => moved_entries(n, &ctx, &mut diags),
+        None => Vec::new(),
+    };
 
     if !diags.is_empty() {
         return (None, diags);
@@ -208,6 +212,7 @@ pub(crate) fn lower(
         path: path.to_path_buf(),
         tags,
         resources,
+        moved,
     };
     (Some(stack), diags)
 }
@@ -1416,6 +1421,101 @@ fn check_duplicates(decls: &[Decl<'_>], resources: &[Resource], diags: &mut Diag
             }
         }
     }
+}
+
+const MOVED_KEYS: &[&str] = &["from", "to"];
+
+/// `[[moved]]`: each `from` an address no longer declared, each `to` one declared, of the same
+/// kind; a `from` or a `to` named once.
+fn moved_entries(n: &Node, ctx: &Ctx<'_, '_>, diags: &mut Diags) -> Vec<crate::Moved> {
+    let Some(items) = array(n, diags) else {
+        return Vec::new();
+    };
+    let address = |n: &Node, d: &mut Diags| -> Option<(Address, Span)> {
+        let (s, span) = spanned_string(n, d)?;
+        match Address::parse(&s) {
+            Some(a) if a.kind.user_written() => Some((a, span)),
+            _ => {
+                d.push(
+                    Diagnostic::new(span, format!("`{s}` is not a resource address"))
+                        .hint("write kind.label, e.g. \"medialive_channel.main\""),
+                );
+                None
+            }
+        }
+    };
+    let mut out: Vec<crate::Moved> = Vec::new();
+    let mut spans = Vec::new();
+    for item in &items {
+        let Some(mut t) = Table::new(item, "[[moved]]", diags) else {
+            continue;
+        };
+        let from = t.req("from", diags, address);
+        let to = t.req("to", diags, address);
+        t.finish(MOVED_KEYS, diags);
+        let (Some((from, from_span)), Some((to, to_span))) = (from, to) else {
+            continue;
+        };
+        let mut ok = true;
+        if from.kind != to.kind {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    to_span,
+                    format!("[[moved]]: {from} cannot become a {}", to.kind),
+                )
+                .hint("a move renames a resource's label; its kind stays"),
+            );
+        }
+        if ctx.decls.contains_key(&from) {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    from_span,
+                    format!("[[moved]]: {from} is still declared in the stack"),
+                )
+                .hint("`from` is the old address, which the stack no longer declares"),
+            );
+        }
+        if out.iter().any(|m| m.from == from) {
+            ok = false;
+            diags.push(Diagnostic::new(
+                from_span,
+                format!("[[moved]]: {from} is moved twice"),
+            ));
+        }
+        if out.iter().any(|m| m.to == to) {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    to_span,
+                    format!("[[moved]]: two entries move a resource to {to}"),
+                )
+                .hint("one resource can be renamed to an address"),
+            );
+        }
+        if ok {
+            out.push(crate::Moved {
+                from,
+                to,
+                location: (ctx.locate)(from_span),
+            });
+            spans.push(to_span);
+        }
+    }
+    // A `to` is declared, or moved on by another entry (a chain a -> b, b -> c).
+    for (m, span) in out.iter().zip(&spans) {
+        if !ctx.decls.contains_key(&m.to) && !out.iter().any(|x| x.from == m.to) {
+            diags.push(
+                Diagnostic::new(
+                    *span,
+                    format!("[[moved]]: {} is not declared in the stack", m.to),
+                )
+                .hint("`to` is the new address of a resource the stack declares"),
+            );
+        }
+    }
+    out
 }
 
 /// Reports a dependency cycle, naming every resource in it.

@@ -33,19 +33,42 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "  = {a}");
         }
     }
+    if !plan.moved.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRenamed by [[moved]] entries (apply renames them in the state; no AWS call):"
+        );
+        for m in &plan.moved {
+            let _ = writeln!(out, "  > {} -> {}", m.from, m.to);
+        }
+    }
+    if !plan.forgotten.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nIn the state but already gone from the cloud (apply drops them from the state; no \
+             AWS call):"
+        );
+        for a in &plan.forgotten {
+            let _ = writeln!(out, "  x {a}");
+        }
+    }
     if plan.is_empty() {
         let _ = writeln!(out, "\nNo changes: the cloud matches the stack.");
         let _ = writeln!(out, "\n{}", summary_line(plan));
         return out;
     }
     out.push('\n');
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || !c.steps.is_empty())
+    {
         let (marker, code, what) = match c.action {
             Action::Create => ("+", "32", "will be created".to_string()),
             Action::Update => ("~", "33", "will be updated in place".to_string()),
             Action::Replace => ("-/+", "35", "must be replaced".to_string()),
             Action::Delete => ("-", "31", "will be deleted".to_string()),
-            Action::NoOp => unreachable!(),
+            Action::NoOp => ("-", "31", "stays; an old copy will be deleted".to_string()),
         };
         let _ = write!(
             out,
@@ -57,6 +80,9 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             let _ = write!(out, "  {}", paint("1;31", "[interrupts the live channel]"));
         }
         out.push('\n');
+        if let Some(from) = &c.moved_from {
+            let _ = writeln!(out, "      # renamed from {from} ([[moved]])");
+        }
         if let Some(r) = &c.reason {
             let _ = writeln!(out, "      # {r}");
         }
@@ -93,11 +119,14 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                     .join(", ")
             )
         };
-        let old = if s.deposed {
+        let mut old = if s.deposed {
             format!(" (old copy {})", s.target_id.as_deref().unwrap_or("?"))
         } else {
             String::new()
         };
+        if s.interrupts {
+            old.push_str("  [off air]");
+        }
         let _ = writeln!(
             out,
             "    {:>3}  {:<12}  {}{old}{after}",
