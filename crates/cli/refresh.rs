@@ -41,14 +41,21 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         .await
         .context("refresh: finding resources by ownership tags")?;
     let mut to_read: Vec<(Address, String)> = Vec::new();
+    // A resource known to the state under one address is never seen under another (its tag
+    // may still name an address it had before `state mv`).
+    let known: std::collections::BTreeSet<(Kind, String)> = observed
+        .resources
+        .iter()
+        .map(|(a, o)| (a.kind, o.id.clone()))
+        .collect();
     for (tagged, id) in found {
+        if known.contains(&(tagged.kind, id.clone())) {
+            continue;
+        }
         if prior.released.iter().any(|r| r.id == id) {
             continue; // let go of by `state rm`
         }
         let a = s.desired.moved_to(&tagged).cloned().unwrap_or(tagged);
-        if observed.resources.get(&a).is_some_and(|o| o.id == id) {
-            continue;
-        }
         tracing::debug!(address = %a, id = %id, "refresh: found by tags");
         to_read.push((a, id));
     }

@@ -120,6 +120,7 @@ pub(crate) fn lower(
             });
         }
     }
+    let moved_node = top.get("moved");
     top.finish(&kinds, &mut diags);
 
     let mut ctx = Ctx {
@@ -196,7 +197,7 @@ pub(crate) fn lower(
 
     check_duplicates(&decls, &resources, &mut diags);
     check_cycles(&ctx, &resources, &mut diags);
-    let moved = match top.get("moved") {
+    let moved = match moved_node {
         Some(n) => moved_entries(n, &ctx, &mut diags),
         None => Vec::new(),
     };

@@ -56,3 +56,29 @@ fn section_three_is_section_one_single_pipeline_with_facebook() {
     let dests = serde_json::to_string(&three.get(&ch).unwrap().spec["Destinations"]).unwrap();
     assert!(dests.contains(r#"{"$secret":{"env":"FACEBOOK_STREAM_KEY"}}"#));
 }
+
+#[test]
+fn moved_entries_follow_chains_to_a_declared_resource() {
+    let text = r#"
+[stack]
+name = "chain"
+
+[mediapackage_channel.c]
+id = "c"
+
+[[moved]]
+from = "mediapackage_channel.a"
+to = "mediapackage_channel.b"
+
+[[moved]]
+from = "mediapackage_channel.b"
+to = "mediapackage_channel.c"
+"#;
+    let stack =
+        livestack_model::parse(Path::new("chain.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let a = livestack_model::Address::parse("mediapackage_channel.a").unwrap();
+    let c = livestack_model::Address::parse("mediapackage_channel.c").unwrap();
+    assert_eq!(stack.moved_to(&a), Some(&c));
+    assert_eq!(stack.moved_to(&c), None);
+    assert_eq!(stack.moved[0].location.line, 9);
+}
