@@ -269,7 +269,8 @@ async fn run(cli: Cli) -> Result<u8> {
                     .map(|c| c.address.to_string())
                     .collect();
                 bail!(
-                    "--no-interrupt: the plan stops running channel(s) {}; nothing was changed",
+                    "--no-interrupt: the plan takes running channel(s) or what viewers watch of \
+                     them off air ({}); nothing was changed",
                     chans.join(", ")
                 );
             }

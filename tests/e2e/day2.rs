@@ -422,3 +422,38 @@ fn a_second_copy_left_by_an_interrupted_apply_is_deleted() {
     assert_eq!(live[0].0, id, "the channel on air is kept");
     w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
 }
+
+#[test]
+fn no_interrupt_refuses_deleting_the_endpoint_viewers_watch() {
+    let w = World::new("no-interrupt-endpoint");
+    let s1 = s1(&w);
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let without = stack(&w, "without.toml", |t| {
+        let start = t.find("[mediapackage_endpoint.imday-hls]").unwrap();
+        let end = t[start..].find("packaging = \"hls\"").unwrap() + start + 17;
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    let plan = plan_json(&w, &without);
+    let step = &plan["steps"][0];
+    assert_eq!(
+        (&step["op"], &step["address"], &step["interrupts"]),
+        (
+            &json!("delete"),
+            &json!("mediapackage_endpoint.imday-hls"),
+            &json!(true)
+        ),
+        "{plan:#}"
+    );
+    assert_eq!(plan["summary"]["interrupted"], 1);
+    let before = w.requests().len();
+    let refused = w
+        .run(&["apply", &without, "--auto-approve", "--no-interrupt"])
+        .expect(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: --no-interrupt: the plan takes running channel(s) or what viewers watch of them \
+         off air (mediapackage_endpoint.imday-hls); nothing was changed"
+    );
+    assert!(w.mutations_since(before).is_empty());
+    assert_eq!(w.inventory(), section_1_inventory());
+}
