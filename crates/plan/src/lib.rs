@@ -1066,6 +1066,43 @@ impl Builder<'_> {
         }
     }
 
+    /// Stops running channel `ch` before step `i` and starts it after (a wanted channel whose
+    /// plan has no stop of its own).
+    fn restart_around(&mut self, ch: &Address, i: usize) {
+        let Some(id) = self.observed.resources.get(ch).map(|o| o.id.clone()) else {
+            return;
+        };
+        if self.desired.get(ch).is_none() || self.find(ch, Op::Delete).is_some() {
+            return;
+        }
+        let stop = self.step(ch, Op::Stop, Some(id.clone()), None, false);
+        let start = self.step(ch, Op::Start, Some(id), None, false);
+        let own: Vec<usize> = [Op::UpdateTags]
+            .iter()
+            .filter_map(|&op| self.find(ch, op))
+            .collect();
+        self.edge(stop, i);
+        self.edge(i, start);
+        for s in own {
+            self.edge(stop, s);
+            self.edge(s, start);
+        }
+        if let Some(c) = self.changes.get_mut(ch) {
+            c.interrupts = true;
+            if c.action == Action::NoOp {
+                c.action = Action::Update;
+            }
+            let why = format!(
+                "restarted to read the new ingest password in `{}`",
+                self.steps[i].target_id.as_deref().unwrap_or("?")
+            );
+            c.reason = Some(match c.reason.take() {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
+        }
+    }
+
     /// Whether step `from` leads to step `to` through the edges so far.
     fn reaches(&self, from: usize, to: usize) -> bool {
         let mut next: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -1185,6 +1222,13 @@ impl Builder<'_> {
         for (i, channels, what) in candidates {
             let mut off_air = Vec::new();
             for ch in channels {
+                // MediaLive reads an ingest password when the channel starts: a channel that
+                // keeps running after its password is overwritten is restarted around the
+                // overwrite.
+                let overwrite = self.steps[i].op == Op::Update;
+                if overwrite && self.find(&ch, Op::Stop).is_none() {
+                    self.restart_around(&ch, i);
+                }
                 // A channel that this plan stops anyway: the step runs between its stop and
                 // its next step, and takes nothing more away.
                 let Some(stop) = self.find(&ch, Op::Stop) else {
