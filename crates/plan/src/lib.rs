@@ -19,7 +19,7 @@ use serde_json::{json, Value as Json};
 
 pub use diff::FieldChange;
 pub use observed::{Observed, ObservedResource};
-pub use render::{render_json, render_text};
+pub use render::{plural, render_json, render_text, render_text_with, summary_line, TextOptions};
 pub use secret::{secret_key, Hasher};
 
 /// The JSON plan's format version.
@@ -574,7 +574,7 @@ impl Builder<'_> {
         let mut fields = diff::diff(&resolved, &obs.spec, applied);
         let force = forces_replacement(a.kind);
         for f in &mut fields {
-            let top = f.path.split('.').next().unwrap_or("");
+            let top = f.path.split(['.', '[', ' ']).next().unwrap_or("");
             f.forces_replacement = force.contains(&top);
         }
         let class_change =
@@ -921,8 +921,8 @@ impl Builder<'_> {
                 for &op in ops {
                     let theirs: Vec<usize> = self
                         .by_op
-                        .iter()
-                        .filter(|((ua, uop, _), _)| ua == &u && *uop == op)
+                        .range((u.clone(), op, None)..)
+                        .take_while(|((ua, uop, _), _)| ua == &u && *uop == op)
                         .map(|(_, &s)| s)
                         .collect();
                     for s in theirs {
