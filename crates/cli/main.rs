@@ -46,6 +46,9 @@ enum Command {
         /// Exit 0 when nothing changes, 2 when something does (1 is an error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Show new and removed objects whole, not one line of their key members.
+        #[arg(long)]
+        full: bool,
     },
     /// Converge the cloud to the stack (or apply a saved plan).
     Apply {
@@ -215,13 +218,15 @@ async fn run(cli: Cli) -> Result<u8> {
             json,
             out,
             detailed_exitcode,
+            full,
         } => {
             let session = Session::open(&target, "plan").await?;
             let (plan, observed) = session.plan(Mode::Apply).await?;
             if json {
                 println!("{}", livestack_plan::render_json(&plan));
             } else {
-                print!("{}", livestack_plan::render_text(&plan, color));
+                let options = livestack_plan::TextOptions { color, full };
+                print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
                 exec::save_plan(&out, &plan, &session, &observed)?;
