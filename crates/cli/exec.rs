@@ -367,10 +367,13 @@ async fn run_step(
             )
             .await?;
             let class = plain["ChannelClass"].as_str().context("no ChannelClass")?;
-            // Only the destinations the channel already has: new ones come with the update.
-            let existing: BTreeSet<String> = p
-                .current
+            // Only the destinations the channel has now (an update before this step may have
+            // added some): new ones come with the update after it.
+            line.phase("reading the channel");
+            let now = c.read(a, &id, hasher).await?;
+            let existing: BTreeSet<String> = now
                 .as_ref()
+                .or(p.current.as_ref())
                 .and_then(|o| o.spec["Destinations"].as_array().cloned())
                 .unwrap_or_default()
                 .iter()

@@ -682,23 +682,33 @@ impl Builder<'_> {
         if running_now && (edit || !want_running) {
             ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
         }
-        if class_differs {
-            ids.push(self.step(
+        // Up to STANDARD, the channel first takes its new inputs and settings as a
+        // SINGLE_PIPELINE channel (which may read a STANDARD input, with one setting per
+        // destination), then the class with both pipelines' destinations; down to
+        // SINGLE_PIPELINE, the class first (dropping pipeline B), then the rest.
+        let upgrade = class_differs && resolved["ChannelClass"] == "STANDARD";
+        let class_step = |b: &mut Self| {
+            b.step(
                 a,
                 Op::UpdateClass,
                 Some(obs.id.clone()),
                 Some(r.spec.clone()),
                 false,
-            ));
+            )
+        };
+        if class_differs && !(upgrade && needs_update) {
+            ids.push(class_step(self));
         }
         if needs_update {
-            ids.push(self.step(
-                a,
-                Op::Update,
-                Some(obs.id.clone()),
-                Some(r.spec.clone()),
-                false,
-            ));
+            let spec = if upgrade {
+                one_pipeline(&r.spec)
+            } else {
+                r.spec.clone()
+            };
+            ids.push(self.step(a, Op::Update, Some(obs.id.clone()), Some(spec), false));
+            if upgrade {
+                ids.push(class_step(self));
+            }
         } else if only_tags && !fields.is_empty() {
             ids.push(self.step(
                 a,
@@ -733,12 +743,21 @@ impl Builder<'_> {
     }
 
     /// Makes `ids[0]` wait for the create/update/start steps of what `r` depends on.
+    /// A channel's stop waits only for its dependencies' creates (so the time off air
+    /// starts when what it needs is ready); the step that uses them waits for their updates
+    /// too (an input edited while attached must wait for the stop instead).
     fn after_dependencies(&mut self, r: &Resource, ids: &[usize]) {
         let Some(&first) = ids.first() else { return };
+        let user = ids.iter().copied().find(|&i| self.steps[i].op != Op::Stop);
         for d in &r.depends_on {
             for op in [Op::Create, Op::Update, Op::UpdateClass, Op::UpdateTags] {
                 if let Some(s) = self.find(d, op) {
-                    self.edge(s, first);
+                    if op == Op::Create && self.steps[first].op == Op::Stop {
+                        self.edge(s, first);
+                    }
+                    if let Some(u) = user {
+                        self.edge(s, u);
+                    }
                 }
             }
         }
@@ -1429,6 +1448,18 @@ pub fn lookup<'v>(v: &'v Json, path: &str) -> Option<&'v Json> {
             Ok(i) => cur.get(i),
             Err(_) => cur.get(seg),
         })
+}
+
+/// A channel spec with one setting per destination (pipeline A's), as a SINGLE_PIPELINE
+/// channel takes it.
+fn one_pipeline(spec: &Json) -> Json {
+    let mut out = spec.clone();
+    for d in out["Destinations"].as_array_mut().into_iter().flatten() {
+        if let Some(settings) = d.get_mut("Settings").and_then(Json::as_array_mut) {
+            settings.truncate(1);
+        }
+    }
+    out
 }
 
 /// A channel state in which it is on air.
