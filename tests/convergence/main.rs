@@ -63,7 +63,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 
 fn out_of_band() -> impl Strategy<Value = Oob> {
     prop_oneof![
-        4 => (any::<u8>(), any::<u8>()).prop_map(|(kind, which)| Oob::Delete { kind, which }),
+        5 => any::<u8>().prop_map(|which| Oob::Delete { which, only: None }),
         2 => any::<u8>().prop_map(|which| Oob::StopChannel { which }),
         1 => any::<u8>().prop_map(|which| Oob::StartChannel { which }),
         1 => any::<u8>().prop_map(|which| Oob::EditInput { which }),
@@ -79,7 +79,7 @@ fn out_of_band() -> impl Strategy<Value = Oob> {
 }
 
 fn sequence() -> impl Strategy<Value = Sequence> {
-    let step = (vec(out_of_band(), 0..=1), vec(edit(), 0..=2))
+    let step = (vec(out_of_band(), 0..=2), vec(edit(), 0..=2))
         .prop_map(|(oob, edits)| Step { oob, edits });
     (vec(add_edit(), 1..=6), vec(step, 1..=3))
         .prop_map(|(initial, steps)| Sequence { initial, steps })

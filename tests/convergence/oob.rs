@@ -16,10 +16,11 @@ use crate::stack::STACK;
 /// One change made behind livestack's back; the numbers pick among what exists.
 #[derive(Clone, Debug)]
 pub enum Oob {
-    /// Deletes a resource of the stack (what uses it first, as AWS insists).
+    /// Deletes a resource of the stack (what uses it first, as AWS insists): any one, or one
+    /// of kind `only`.
     Delete {
-        kind: u8,
         which: u8,
+        only: Option<Kind>,
     },
     StopChannel {
         which: u8,
@@ -51,6 +52,14 @@ pub enum Oob {
     /// Copies the state's `.bak` over it (a stale state).
     RestoreBackup,
 }
+
+/// Kinds whose out-of-band delete the bounded run does not make yet, each waiting on an
+/// engine fix (see /work/convergence-findings.md and the `#[ignore]`d test in
+/// regressions.rs): remove a kind from here once its fix is on main.
+pub const DISABLED_DELETES: &[Kind] = &[
+    // Findings #4: plan fails resolving the ingest password of the missing channel.
+    Kind::MediapackageChannel,
+];
 
 /// A live resource of the stack in the sandbox's cloud.
 #[derive(Clone, Debug)]
@@ -137,15 +146,21 @@ pub fn apply(w: &World, oob: &Oob) -> String {
     let state = w.state_path();
     let bak = state.with_extension("json.bak");
     match *oob {
-        Oob::Delete { kind, which } => {
-            let k = Kind::ALL[kind as usize % Kind::ALL.len()];
-            match pick(&of_kind(&cloud, k), which) {
+        Oob::Delete { which, only } => {
+            let candidates: Vec<Owned> = owned(&cloud)
+                .into_iter()
+                .filter(|o| only.is_none_or(|k| k == o.kind))
+                .collect();
+            match pick(&candidates, which) {
+                Some(o) if only.is_none() && DISABLED_DELETES.contains(&o.kind) => {
+                    format!("no delete of {} (its kind is disabled)", o.address)
+                }
                 Some(o) => {
                     let o = o.clone();
                     delete_cascading(w, &cloud, &o);
                     format!("deleted {} {} (and what used it)", o.address, o.id)
                 }
-                None => format!("nothing of kind {k} to delete"),
+                None => "nothing to delete".into(),
             }
         }
         Oob::StopChannel { which } => match pick(&of_kind(&cloud, Kind::MedialiveChannel), which) {
@@ -246,7 +261,7 @@ pub fn apply(w: &World, oob: &Oob) -> String {
                 .as_object()
                 .and_then(|m| m.keys().next().cloned())
             else {
-                return "the role has no inline policy".into();
+                return "no inline policy on the role".into();
             };
             let form = format!(
                 "Action=DeleteRolePolicy&Version=2010-05-08&RoleName={}&PolicyName={policy}",

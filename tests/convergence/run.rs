@@ -31,6 +31,7 @@ pub struct Step {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Figures {
     pub applies: usize,
+    /// Out-of-band changes made (not counting those that found nothing to change).
     pub oob: usize,
 }
 
@@ -41,7 +42,10 @@ pub type Script = Vec<(Vec<Oob>, String)>;
 /// The script of a generated sequence.
 pub fn script(seq: &Sequence) -> Script {
     let mut s = Stack::default();
-    seq.initial.iter().for_each(|e| s.edit(e));
+    // What others refer to first, so that groups can send to MediaPackage channels.
+    let mut initial = seq.initial.clone();
+    initial.sort_by_key(Edit::rank);
+    initial.iter().for_each(|e| s.edit(e));
     let mut out = vec![(Vec::new(), s.render())];
     for step in &seq.steps {
         step.edits.iter().for_each(|e| s.edit(e));
@@ -89,7 +93,12 @@ impl Ctx<'_> {
             for o in oob {
                 let done = oob::apply(self.w, o);
                 let _ = writeln!(self.history, "--- out of band: {done}");
-                self.figures.oob += 1;
+                if !done.starts_with("no ") && !done.starts_with("nothing") {
+                    self.figures.oob += 1;
+                }
+                if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
+                    eprintln!("convergence: out of band: {done}");
+                }
                 if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
                     self.corrupt_state_is_refused()?;
                 }
@@ -230,6 +239,7 @@ impl Ctx<'_> {
         self.check_run("plan --detailed-exitcode after the apply", &again, 0)?;
 
         self.check_cloud(&stack)?;
+        check_references(&self.w.cloud())?;
         self.check_state_files()
     }
 
@@ -329,4 +339,85 @@ fn moved_entries(text: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// What the stack's resources point at exists and matches: a channel's HLS destinations are
+/// ingest endpoints of a live MediaPackage channel with their username, and the SSM
+/// parameter each names holds that endpoint's current password; a MediaPackage destination's
+/// channel exists; an endpoint's channel and an input's security groups exist.
+fn check_references(cloud: &Json) -> Result<(), String> {
+    let live = owned(cloud);
+    let mut ingest: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for ch in cloud["mediapackage"]["channels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        for ep in ch.1["ingest_endpoints"].as_array().into_iter().flatten() {
+            let s = |k: &str| ep[k].as_str().unwrap_or("");
+            ingest.insert(s("url"), (s("username"), s("password")));
+        }
+    }
+    let mp_channels = &cloud["mediapackage"]["channels"];
+    let params = &cloud["ssm"]["parameters"];
+    for o in &live {
+        match o.kind {
+            Kind::MedialiveChannel => {
+                for d in o.raw["destinations"].as_array().into_iter().flatten() {
+                    for m in d["mediaPackageSettings"].as_array().into_iter().flatten() {
+                        let id = m["channelId"].as_str().unwrap_or("");
+                        if mp_channels.get(id).is_none() {
+                            return Err(format!(
+                                "{} sends to MediaPackage channel {id}, which does not exist",
+                                o.address
+                            ));
+                        }
+                    }
+                    for st in d["settings"].as_array().into_iter().flatten() {
+                        let Some(param) = st["passwordParam"].as_str() else {
+                            continue;
+                        };
+                        let url = st["url"].as_str().unwrap_or("");
+                        let Some((user, password)) = ingest.get(url) else {
+                            return Err(format!(
+                                "{} sends HLS to {url}, no ingest endpoint of a live MediaPackage channel",
+                                o.address
+                            ));
+                        };
+                        if st["username"].as_str() != Some(*user) {
+                            return Err(format!(
+                                "{} sends to {url} as another user than the endpoint's",
+                                o.address
+                            ));
+                        }
+                        if params[param]["value"].as_str() != Some(*password) {
+                            return Err(format!(
+                                "{}: SSM parameter {param} does not hold the current ingest password of {url} (missing or stale)",
+                                o.address
+                            ));
+                        }
+                    }
+                }
+            }
+            Kind::MediapackageEndpoint => {
+                let id = o.raw["channel_id"].as_str().unwrap_or("");
+                if mp_channels.get(id).is_none() {
+                    return Err(format!("{}: its channel {id} does not exist", o.address));
+                }
+            }
+            Kind::MedialiveInput => {
+                let groups = &cloud["medialive"]["input_security_groups"];
+                for g in o.raw["security_groups"].as_array().into_iter().flatten() {
+                    if groups.get(g.as_str().unwrap_or("")).is_none() {
+                        return Err(format!(
+                            "{}: its security group {g} does not exist",
+                            o.address
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -228,6 +228,17 @@ pub enum Edit {
 }
 
 impl Edit {
+    /// Adds in the order references go (MediaPackage channels before what sends to them).
+    pub fn rank(&self) -> u8 {
+        match self {
+            Edit::AddMpChannel { .. } => 0,
+            Edit::AddEndpoint { .. } => 1,
+            Edit::AddSecurityGroup { .. } => 2,
+            Edit::AddInput { .. } => 3,
+            _ => 4,
+        }
+    }
+
     pub fn kind(&self) -> EditKind {
         match self {
             Edit::AddMpChannel { .. }
