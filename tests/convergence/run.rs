@@ -262,8 +262,14 @@ impl Ctx<'_> {
             .iter()
             .map(|r| r.address.to_string())
             .collect();
+        // A resource renamed by `[[moved]]` keeps its old address tag until its next update.
+        let renamed = |a: &str| {
+            livestack_model::Address::parse(a)
+                .and_then(|a| stack.moved_to(&a).cloned())
+                .is_some_and(|to| declared.contains(&to.to_string()))
+        };
         for o in &live {
-            if !declared.contains(&o.address) {
+            if !declared.contains(&o.address) && !renamed(&o.address) {
                 return Err(format!(
                     "{} ({}) is left in the cloud though the stack no longer declares it",
                     o.address, o.id
