@@ -328,6 +328,7 @@ pub fn plan(
     // The stack's graph orders deletes in destroy mode too (the state may have lost it).
     b.order_deletes(&desired.resources);
     b.free_inputs();
+    b.edit_inputs_apart_from_their_channels();
     b.mark_interruptions();
     let mut plan = b.finish(&desired.name, mode)?;
     // Found in the cloud but not under this id in the state: a lost state, or a stale id.
@@ -1125,8 +1126,67 @@ impl Builder<'_> {
         }
     }
 
+    /// MediaLive edits an attached input only while its channel is IDLE: an input update
+    /// waits for the delete of a channel that holds it, and goes before an update of a
+    /// channel that holds it (never while that channel is DELETING or UPDATING).
+    fn edit_inputs_apart_from_their_channels(&mut self) {
+        let updates: Vec<(usize, String)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.address.kind == Kind::MedialiveInput && st.op == Op::Update)
+            .filter_map(|(i, st)| Some((i, st.target_id.clone()?)))
+            .collect();
+        let channels: Vec<(Address, String, bool)> = self
+            .observed
+            .resources
+            .iter()
+            .map(|(a, o)| (a, o, false))
+            .chain(self.observed.extra.iter().map(|(a, o)| (a, o, true)))
+            .filter(|(a, _, _)| a.kind == Kind::MedialiveChannel)
+            .map(|(a, o, extra)| {
+                let inputs = o.spec["InputAttachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["InputId"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (a.clone(), format!("{}|{inputs}", o.id), extra)
+            })
+            .collect();
+        for (u, input_id) in updates {
+            for (ch, ids, extra) in &channels {
+                let (ch_id, inputs) = ids.split_once('|').unwrap_or_default();
+                if !inputs.split(',').any(|x| x == input_id) {
+                    continue;
+                }
+                let copy = extra.then(|| ch_id.to_string());
+                let on = |b: &Self, op: Op| b.by_op.get(&(ch.clone(), op, copy.clone())).copied();
+                if let Some(del) = on(self, Op::Delete) {
+                    if !self.reaches(u, del) {
+                        self.edge(del, u);
+                    }
+                    continue;
+                }
+                for op in [Op::UpdateClass, Op::Update] {
+                    if let Some(x) = on(self, op) {
+                        if !self.reaches(x, u) {
+                            self.edge(u, x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether step `from` leads to step `to` through the edges so far.
     fn reaches(&self, from: usize, to: usize) -> bool {
+        self.descendants(from).contains(&to)
+    }
+
+    /// `from` and every step that follows from it through the edges so far.
+    fn descendants(&self, from: usize) -> BTreeSet<usize> {
         let mut next: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for &(b, a) in &self.edges {
             next.entry(b).or_default().push(a);
@@ -1134,14 +1194,11 @@ impl Builder<'_> {
         let mut seen = BTreeSet::new();
         let mut todo = vec![from];
         while let Some(i) = todo.pop() {
-            if i == to {
-                return true;
-            }
             if seen.insert(i) {
                 todo.extend(next.get(&i).into_iter().flatten().copied());
             }
         }
-        false
+        seen
     }
 
     /// Marks the steps that take away what a running channel's viewers get: its stop, a
@@ -1295,13 +1352,13 @@ impl Builder<'_> {
                 });
             }
             // Everything that can be made ready first is made ready first.
+            let after_i = self.descendants(i);
             let creates: Vec<usize> = (0..self.steps.len())
                 .filter(|&j| self.steps[j].op == Op::Create && !self.steps[j].interrupts)
+                .filter(|j| !after_i.contains(j))
                 .collect();
             for c in creates {
-                if c != i && !self.reaches(i, c) {
-                    self.edge(c, i);
-                }
+                self.edge(c, i);
             }
         }
         let stopped: Vec<(usize, Address)> = self
