@@ -35,9 +35,8 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     let mut by_name = std::collections::BTreeSet::new();
     if !missing.is_empty() || mode == Mode::Destroy {
         tracing::debug!(stack = %s.desired.name, "refresh: finding resources by ownership tags");
-        let found = s
-            .clients
-            .discover(&s.desired.name)
+        let tagged = format!("resources tagged livestack:stack={}", s.desired.name);
+        let found = livestack_aws::about(tagged, s.clients.discover(&s.desired.name))
             .await
             .context("refresh: finding resources by ownership tags")?;
         for (a, id) in found {
@@ -63,7 +62,7 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             tracing::debug!(address = %a, id = %id, "refresh: reading");
-            let r = clients.read(&a, &id, &hasher).await;
+            let r = livestack_aws::about(a.to_string(), clients.read(&a, &id, &hasher)).await;
             (a, r)
         });
     }
