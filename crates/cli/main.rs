@@ -336,12 +336,8 @@ async fn run(cli: Cli) -> Result<u8> {
                     target.state.get_or_insert(saved.state);
                 }
             }
-            let mut signals = signals::Signals::install().context("installing signal handlers")?;
-            let stopped = "apply stopped while planning";
-            let mut session = signals
-                .guard(stopped, Session::open(&target, "apply"))
-                .await?;
-            let (plan, observed) = signals.guard(stopped, session.plan(Mode::Apply)).await?;
+            let (mut signals, mut session, plan, observed) =
+                open_and_plan(&target, "apply", Mode::Apply).await?;
             let plan = match plan_file {
                 Some(f) => exec::check_saved_plan(&f, &plan, &session, &observed)?,
                 None => plan,
@@ -349,7 +345,10 @@ async fn run(cli: Cli) -> Result<u8> {
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 signals
-                    .guard(stopped, exec::remember(&mut session, &plan, &observed))
+                    .guard(
+                        "apply stopped while planning",
+                        exec::remember(&mut session, &plan, &observed),
+                    )
                     .await?;
                 return Ok(0);
             }
@@ -373,12 +372,8 @@ async fn run(cli: Cli) -> Result<u8> {
             target,
             auto_approve,
         } => {
-            let mut signals = signals::Signals::install().context("installing signal handlers")?;
-            let stopped = "destroy stopped while planning";
-            let mut session = signals
-                .guard(stopped, Session::open(&target, "destroy"))
-                .await?;
-            let (plan, observed) = signals.guard(stopped, session.plan(Mode::Destroy)).await?;
+            let (mut signals, mut session, plan, observed) =
+                open_and_plan(&target, "destroy", Mode::Destroy).await?;
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 return Ok(0);
@@ -453,6 +448,22 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// For apply and destroy: installs the one signal handler of the run, then opens the session
+/// (taking the lock) and plans; a signal meanwhile stops the run, the lock released.
+async fn open_and_plan(
+    target: &TargetArgs,
+    operation: &str,
+    mode: Mode,
+) -> Result<(signals::Signals, Session, Plan, livestack_plan::Observed)> {
+    let mut signals = signals::Signals::install().context("installing signal handlers")?;
+    let stopped = format!("{operation} stopped while planning");
+    let session = signals
+        .guard(&stopped, Session::open(target, operation))
+        .await?;
+    let (plan, observed) = signals.guard(&stopped, session.plan(mode)).await?;
+    Ok((signals, session, plan, observed))
 }
 
 /// Asks for "yes" on the terminal. Reading stdin blocks, so it is read on a thread of its own

@@ -1,7 +1,9 @@
 //! End to end: the real `livestack` binary against the sandbox over HTTP, with the real
 //! aws-sdk clients inside it. Each test has its own sandbox and scratch directory.
 
+mod exits;
 mod harness;
 mod lifecycle;
+mod pty;
 mod safety;
 mod secrets_and_faults;
