@@ -79,14 +79,14 @@ fn ctrl_c_at_the_prompt_releases_the_lock() {
     let w = World::new("prompt-ctrl-c");
     let s1 = s1();
     // Ctrl-C typed at the terminal, and SIGTERM (a CI job cancelled).
-    for (name, code) in [("Ctrl-C", 130), ("SIGTERM", 143)] {
+    for (name, code) in [("Ctrl-C", 130), ("SIGTERM", 143), ("SIGHUP", 129)] {
         let before = w.requests().len();
         let mut pty = Pty::spawn(w.command(&["apply", &s1]), 50, 120);
         pty.wait_for("Only 'yes' is accepted: ");
         assert!(lock_path(&w).exists(), "the lock is held at the prompt");
         match name {
             "Ctrl-C" => pty.type_keys(b"\x03"),
-            _ => signal("TERM", pty.id()),
+            other => signal(other.trim_start_matches("SIG"), pty.id()),
         }
         let (exit, screen) = pty.finish();
         assert_eq!(exit, code, "{name}:\n{screen}");
@@ -105,17 +105,17 @@ fn ctrl_c_at_the_prompt_releases_the_lock() {
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
 }
 
-#[test]
-fn sigterm_during_apply_releases_the_lock_and_names_channels_off_air() {
-    let mut w = World::new("sigterm-off-air");
-    w.env
-        .push(("FACEBOOK_STREAM_KEY".into(), "sigterm-key-123".into()));
+/// Section 1 applied, then section 3 (stop, update_class, update, start) applied with slow
+/// calls, and `interrupt` done to that apply once the class change is answered (the stop is
+/// done). Returns the channel's id and what the apply showed on stderr, after checking that
+/// it ended before the channel's start and released the lock.
+fn section_3_stopped_midway(
+    w: &World,
+    interrupt: impl FnOnce(&std::process::Child),
+) -> (String, Option<i32>, String) {
     let (s1, s3) = (s1(), s3());
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
-    let channel = resource_id(&w, "medialive_channel.imday");
-
-    // Section 3 stops the channel, changes its class, updates it and starts it again: slow
-    // calls, and SIGTERM once the class change is under way (the stop is done).
+    let channel = resource_id(w, "medialive_channel.imday");
     w.sandbox
         .set_faults(Faults {
             latency_ms: 300,
@@ -125,17 +125,24 @@ fn sigterm_during_apply_releases_the_lock_and_names_channels_off_air() {
     let before = w.requests().len();
     let apply = w.spawn(&["apply", &s3, "--auto-approve"]);
     wait_until("the channel's class is being changed", || {
-        ops_since(&w, before).contains(&"UpdateChannelClass".to_string())
+        ops_since(w, before).contains(&"UpdateChannelClass".to_string())
     });
-    signal("TERM", apply.id());
+    interrupt(&apply);
     let out = apply.wait_with_output().unwrap();
     let stderr = stderr_of(&out);
     assert!(
-        !ops_since(&w, before).contains(&"StartChannel".to_string()),
-        "SIGTERM came before the channel's start: {stderr}"
+        !ops_since(w, before).contains(&"StartChannel".to_string()),
+        "the apply ended before the channel's start: {stderr}"
     );
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(!lock_path(&w).exists(), "the lock is released");
+    assert!(!lock_path(w).exists(), "the lock is released");
+    assert_ne!(w.channel().1["state"], "RUNNING");
+    (channel, out.status.code(), stderr)
+}
+
+/// The last lines name the channel off air and the command that starts it again; that
+/// command puts it back on air.
+fn assert_off_air_then_restored(w: &World, channel: &str, stderr: &str) {
+    let s3 = s3();
     let lines: Vec<&str> = stderr.lines().collect();
     let apply_command = format!(
         "livestack apply {s3} --state {} --sandbox-url {}",
@@ -152,18 +159,54 @@ fn sigterm_during_apply_releases_the_lock_and_names_channels_off_air() {
         ],
         "the last lines name the channel off air:\n{stderr}"
     );
-    assert_shows(&stderr, &["SIGTERM", "left unfinished"]);
-    assert_ne!(w.channel().1["state"], "RUNNING");
-
-    // The command it names puts the channel back on air.
     w.sandbox.set_faults(Faults::default()).unwrap();
     w.run(&["apply", &s3, "--auto-approve"]).expect(0);
     let (id, ch) = w.channel();
     assert_eq!(
         (id.as_str(), ch["state"].as_str()),
-        (channel.as_str(), Some("RUNNING"))
+        (channel, Some("RUNNING"))
     );
     w.run(&["plan", &s3, "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn sigterm_during_apply_releases_the_lock_and_names_channels_off_air() {
+    let mut w = World::new("sigterm-off-air");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), "sigterm-key-123".into()));
+    let (channel, code, stderr) = section_3_stopped_midway(&w, |apply| signal("TERM", apply.id()));
+    assert_eq!(code, Some(143), "{stderr}");
+    assert_shows(&stderr, &["SIGTERM", "left unfinished"]);
+    // One end line per step started, in plain mode too.
+    let lines: Vec<&str> = stderr.lines().collect();
+    for started in lines.iter().filter_map(|l| l.strip_suffix("...")) {
+        let label = started.split_once("] ").unwrap().1;
+        let ends = lines
+            .iter()
+            .filter(|l| l.contains(&format!("] {label} ")))
+            .count();
+        assert_eq!(ends, 1, "`{label}` ends once:\n{stderr}");
+    }
+    assert_off_air_then_restored(&w, &channel, &stderr);
+}
+
+#[test]
+fn failed_step_between_stop_and_start_names_channels_off_air() {
+    let mut w = World::new("failed-off-air");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), "failed-key-123".into()));
+    // Every call fails from the class change on: the step in flight fails after its retries.
+    let (channel, code, stderr) = section_3_stopped_midway(&w, |_| {
+        w.sandbox
+            .set_faults(Faults {
+                error_rate: 1.0,
+                ..Default::default()
+            })
+            .unwrap()
+    });
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_shows(&stderr, &["FAILED", "run the same command again"]);
+    assert_off_air_then_restored(&w, &channel, &stderr);
 }
 
 #[test]
@@ -210,6 +253,7 @@ fn ctrl_c_on_a_terminal_leaves_one_line_per_step_and_no_frozen_spinner() {
     );
     let s1 = s1();
     let mut pty = Pty::spawn(w.command(&["apply", &s1, "--auto-approve"]), 200, 100);
+    let echoes = pty.echoes();
     wait_until("the apply has saved two steps", || {
         std::fs::read_to_string(w.state_path())
             .ok()
@@ -222,6 +266,7 @@ fn ctrl_c_on_a_terminal_leaves_one_line_per_step_and_no_frozen_spinner() {
     pty.type_keys(b"\x03");
     let (exit, screen) = pty.finish();
     assert_eq!(exit, 130, "{screen}");
+    assert_eq!(pty.echoes(), echoes, "the terminal's echo is as it was");
 
     let spinner = |l: &str| l.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c));
     assert!(

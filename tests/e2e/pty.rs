@@ -102,6 +102,14 @@ impl Pty {
         }
     }
 
+    /// Whether the terminal echoes what is typed.
+    pub fn echoes(&self) -> bool {
+        rustix::termios::tcgetattr(&self.master)
+            .expect("the terminal's modes")
+            .local_modes
+            .contains(rustix::termios::LocalModes::ECHO)
+    }
+
     /// Types `bytes` (`b"\x03"` is Ctrl-C).
     pub fn type_keys(&mut self, bytes: &[u8]) {
         self.master.write_all(bytes).expect("write to the terminal");
@@ -109,7 +117,7 @@ impl Pty {
 
     /// Waits (at most 180 s) for the exit: its code, and the screen it left (every row, the
     /// screen being taller than what is printed).
-    pub fn finish(mut self) -> (i32, String) {
+    pub fn finish(&mut self) -> (i32, String) {
         let t0 = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("livestack runs") {
