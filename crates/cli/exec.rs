@@ -61,6 +61,7 @@ pub async fn execute(
         .await?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut failure: Option<anyhow::Error> = None;
     let mut stopped_by: Option<Received> = None;
     let mut set = tokio::task::JoinSet::new();
@@ -116,7 +117,14 @@ pub async fn execute(
         let Some(joined) = joined else {
             break;
         };
-        let (id, r, took) = joined.context("a step's task failed")?;
+        let (id, r, took) = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                // A step's task panicked: no new step; the rest are seen through.
+                failure.get_or_insert(anyhow::anyhow!("a step's task failed: {e}"));
+                continue;
+            }
+        };
         let st = by_id[&id];
         match r {
             Ok(outcome) => {
@@ -135,6 +143,7 @@ pub async fn execute(
                     st.address
                 ));
                 shown[&id].failed();
+                failed.insert(id);
                 failure.get_or_insert(e);
             }
         }
@@ -169,7 +178,7 @@ pub async fn execute(
             s.state_path.display()
         ),
         signal: stopped_by.map(|r| r.signal),
-        trailer: off_air(s, plan, &launched, &done),
+        trailer: off_air(s, plan, &launched, &done, &failed),
     }))
 }
 
@@ -180,6 +189,7 @@ fn off_air(
     plan: &Plan,
     launched: &BTreeSet<usize>,
     done: &BTreeSet<usize>,
+    failed: &BTreeSet<usize>,
 ) -> Vec<String> {
     let later = |a: &Address, op: Op| {
         plan.steps
@@ -209,6 +219,7 @@ fn off_air(
                 "was stopped and its start was sent but not seen through to RUNNING"
             }
             _ if done.contains(&st.id) => "was stopped and not started again",
+            _ if failed.contains(&st.id) => "may be off air: its stop failed",
             _ => "is stopping (its stop was sent)",
         };
         let id = s
