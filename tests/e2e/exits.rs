@@ -116,9 +116,11 @@ fn section_3_stopped_midway(
     let (s1, s3) = (s1(), s3());
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
     let channel = resource_id(w, "medialive_channel.imday");
+    // Slow enough that the class change, the update and the start leave a second or more
+    // between the class change's answer and the start.
     w.sandbox
         .set_faults(Faults {
-            latency_ms: 300,
+            latency_ms: 500,
             ..Default::default()
         })
         .unwrap();
@@ -211,17 +213,21 @@ fn failed_step_between_stop_and_start_names_channels_off_air() {
 
 #[test]
 fn finished_run_never_says_run_again() {
-    let w = World::with_faults(
-        "finished-run",
-        Faults {
-            latency_ms: 300,
-            ..Default::default()
-        },
-    );
+    let w = World::new("finished-run");
     let s1 = s1();
     // Ctrl-C while the last step (the channel's start) is in flight: it finishes, and with it
-    // the whole plan.
+    // the whole plan. Calls are slow from the channel's create on, so that the start's wait
+    // for RUNNING takes a second or more.
     let apply = w.spawn(&["apply", &s1, "--auto-approve"]);
+    wait_until("the channel is being created", || {
+        ops_since(&w, 0).contains(&"CreateChannel".to_string())
+    });
+    w.sandbox
+        .set_faults(Faults {
+            latency_ms: 1000,
+            ..Default::default()
+        })
+        .unwrap();
     wait_until("the channel's start, the last step, was sent", || {
         ops_since(&w, 0).contains(&"StartChannel".to_string())
     });
@@ -230,12 +236,7 @@ fn finished_run_never_says_run_again() {
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_shows(&stderr, &["Interrupted", "Done: 8 steps"]);
-    for said in [
-        "run again",
-        "run the same command again",
-        "error",
-        "Off air",
-    ] {
+    for said in ["run again", "run the same command again", "error", "Off air"] {
         assert!(!stderr.contains(said), "`{said}` in:\n{stderr}");
     }
     assert!(!lock_path(&w).exists());
