@@ -153,3 +153,40 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn send(signal: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::getpid(), signal).expect("kill");
+    }
+
+    async fn next(signals: &mut Signals) -> Received {
+        tokio::time::timeout(Duration::from_secs(30), signals.next())
+            .await
+            .expect("the signal is counted")
+    }
+
+    /// A `ctrl_c()` future made per loop pass missed the SIGINT that came between two polls.
+    #[tokio::test]
+    async fn a_signal_that_comes_while_nobody_waits_is_not_lost() {
+        let mut signals = Signals::install().unwrap();
+        send(rustix::process::Signal::INT);
+        tokio::time::sleep(Duration::from_millis(200)).await; // nobody waits meanwhile
+        let first = next(&mut signals).await;
+        assert_eq!((first.signal, first.count), (Signal::Interrupt, 1));
+        assert!(
+            !first.leaves_now(),
+            "a first Ctrl-C finishes the steps in flight"
+        );
+
+        send(rustix::process::Signal::INT);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = next(&mut signals).await;
+        assert_eq!((second.signal, second.count), (Signal::Interrupt, 2));
+        assert!(second.leaves_now(), "a second Ctrl-C leaves at once");
+    }
+}

@@ -236,7 +236,12 @@ fn finished_run_never_says_run_again() {
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_shows(&stderr, &["Interrupted", "Done: 8 steps"]);
-    for said in ["run again", "run the same command again", "error", "Off air"] {
+    for said in [
+        "run again",
+        "run the same command again",
+        "error",
+        "Off air",
+    ] {
         assert!(!stderr.contains(said), "`{said}` in:\n{stderr}");
     }
     assert!(!lock_path(&w).exists());
