@@ -155,6 +155,19 @@ pub async fn execute(
         }
     }
     drop(set);
+    if failure.is_none() && stopped_by.is_none() && done.len() < plan.steps.len() {
+        // A plan whose steps wait for each other never reports success.
+        let stuck: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|st| !done.contains(&st.id))
+            .map(|st| format!("{} ({} {})", st.id, st.op.as_str(), st.address))
+            .collect();
+        failure = Some(anyhow::anyhow!(
+            "steps {} could never start: they wait for each other",
+            stuck.join(", ")
+        ));
+    }
     let saved = livestack_state::save(&s.state_path, &mut s.state);
     progress.close();
     if failure.is_none() && done.len() == plan.steps.len() {
@@ -256,6 +269,8 @@ struct Prepared {
     current: Option<ObservedResource>,
     token: String,
     stack: String,
+    /// Its old addresses (`[[moved]]`), whose ownership tags are its own.
+    old: Vec<Address>,
 }
 
 fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
@@ -273,6 +288,7 @@ fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
         current: observed.resources.get(&st.address).cloned(),
         token: format!("{}-{}-{}", s.state.lineage, s.state.serial, st.id),
         stack: s.desired.name.clone(),
+        old: crate::refresh::old_addresses(&s.desired, &st.address),
     })
 }
 
@@ -413,7 +429,7 @@ async fn run_step(
                 Ok(created) => created,
                 Err(e) if e.is_already_exists() => {
                     line.phase("found it made already: checking its ownership tags");
-                    take_over_own(c, hasher, a, &plain, &p.stack, e).await?
+                    take_over_own(c, hasher, a, &plain, (&p.stack, &p.old), e).await?
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -491,10 +507,13 @@ async fn run_step(
             )
             .await?;
             let class = plain["ChannelClass"].as_str().context("no ChannelClass")?;
-            // Only the destinations the channel already has: new ones come with the update.
-            let existing: BTreeSet<String> = p
-                .current
+            // Only the destinations the channel has now (an update before this step may have
+            // added some): new ones come with the update after it.
+            line.phase("reading the channel");
+            let now = c.read(a, &id, hasher).await?;
+            let existing: BTreeSet<String> = now
                 .as_ref()
+                .or(p.current.as_ref())
                 .and_then(|o| o.spec["Destinations"].as_array().cloned())
                 .unwrap_or_default()
                 .iter()
@@ -556,14 +575,14 @@ async fn take_over_own(
     hasher: &Hasher,
     a: &Address,
     spec: &Json,
-    stack: &str,
+    (stack, old): (&str, &[Address]),
     exists: livestack_aws::Error,
 ) -> Result<(String, ObservedResource)> {
     let name = crate::refresh::natural_id(a.kind, spec).context(exists.to_string())?;
     let Some(current) = c.read(a, &name, hasher).await? else {
         return Err(exists.into());
     };
-    if !crate::refresh::owned_by(&current, stack, a) {
+    if !crate::refresh::owned_by(&current, stack, a, old) {
         bail!(
             "{exists}: it is not livestack's ({})",
             crate::refresh::not_owned_hint(a, &name, stack)
@@ -622,13 +641,18 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
 }
 
 /// Brings the state to what refresh found before anything runs, and saves it if that changed
-/// it: forgets what is gone from the cloud, and records what was found by ownership tags or
-/// name but missing from the state (the plan's `adopted`: a lost state file, a create whose
-/// answer never came).
+/// it: renames what `[[moved]]` entries rename, forgets what is gone from the cloud, and
+/// records what was found by ownership tags or name but missing from the state or known
+/// there under a stale id (the plan's `adopted`: a lost state file, a create whose answer
+/// never came, a state restored from its backup).
 /// An adopted resource that no step will touch gets the stack's spec as its last-applied
 /// spec (refresh found it equal); one a step will change gets it from that step.
 pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
     let before = s.state.prior.clone();
+    // Renamed by `[[moved]]` entries: the state follows the stack file.
+    if !plan.moved.is_empty() {
+        s.state.prior = livestack_plan::apply_moves(&s.desired, &s.state.prior).0;
+    }
     let gone: Vec<Address> = s
         .state
         .prior

@@ -47,6 +47,9 @@ enum Command {
         /// Exit 0 when nothing changes, 2 when something does (1 is an error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Show new and removed objects whole, not one line of their key members.
+        #[arg(long)]
+        full: bool,
     },
     /// Converge the cloud to the stack (or apply a saved plan).
     Apply {
@@ -106,6 +109,23 @@ enum StateCommand {
     },
     /// One resource in the state.
     Show {
+        stack: PathBuf,
+        address: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// Rename a resource in the state (a label renamed in the stack file); no AWS call. A
+    /// `[[moved]]` entry in the stack file does the same at the next apply.
+    Mv {
+        stack: PathBuf,
+        from: String,
+        to: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// Let go of a resource: it leaves the state and is never adopted or deleted by this
+    /// stack again; the cloud resource is untouched. No AWS call.
+    Rm {
         stack: PathBuf,
         address: String,
         #[arg(long, value_name = "PATH")]
@@ -301,13 +321,15 @@ async fn run(cli: Cli) -> Result<u8> {
             json,
             out,
             detailed_exitcode,
+            full,
         } => {
             let session = Session::open(&target, "plan").await?;
             let (plan, observed) = session.plan(Mode::Apply).await?;
             if json {
                 println!("{}", livestack_plan::render_json(&plan));
             } else {
-                print!("{}", livestack_plan::render_text(&plan, color));
+                let options = livestack_plan::TextOptions { color, full };
+                print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
                 exec::save_plan(&out, &plan, &session, &observed)?;
@@ -360,7 +382,8 @@ async fn run(cli: Cli) -> Result<u8> {
                     .map(|c| c.address.to_string())
                     .collect();
                 bail!(
-                    "--no-interrupt: the plan stops running channel(s) {}; nothing was changed",
+                    "--no-interrupt: the plan takes running channel(s) or what viewers watch of \
+                     them off air ({}); nothing was changed",
                     chans.join(", ")
                 );
             }
@@ -387,6 +410,62 @@ async fn run(cli: Cli) -> Result<u8> {
             exec::outputs(&session, json).await?;
             Ok(0)
         }
+        Command::State {
+            command:
+                StateCommand::Mv {
+                    stack,
+                    from,
+                    to,
+                    state,
+                },
+        } => state_edit(&stack, state, "state mv", |st| {
+            let from = parse_address(&from)?;
+            let to = parse_address(&to)?;
+            if from.kind != to.kind {
+                bail!("cannot move {from} to {to}: a move keeps the resource's kind");
+            }
+            if st.prior.resources.contains_key(&to) {
+                bail!("{to} is in the state already; `livestack state rm` it first");
+            }
+            let r = st
+                .prior
+                .resources
+                .remove(&from)
+                .with_context(|| format!("{from} is not in the state"))?;
+            for d in st.prior.deposed.iter_mut().filter(|d| d.address == from) {
+                d.address = to.clone();
+            }
+            let id = r.id.clone();
+            st.prior.resources.insert(to.clone(), r);
+            Ok(format!(
+                "moved {from} (id {id}) to {to} in the state; the next apply updates its \
+                     livestack:address tag (a tags-only call)"
+            ))
+        }),
+        Command::State {
+            command:
+                StateCommand::Rm {
+                    stack,
+                    address,
+                    state,
+                },
+        } => state_edit(&stack, state, "state rm", |st| {
+            let a = parse_address(&address)?;
+            let r = st
+                .prior
+                .resources
+                .remove(&a)
+                .with_context(|| format!("{a} is not in the state"))?;
+            st.prior.released.push(livestack_plan::Deposed {
+                address: a.clone(),
+                id: r.id.clone(),
+            });
+            Ok(format!(
+                "removed {a} (id {}) from the state; the cloud resource is untouched, and this \
+                 stack will neither adopt nor delete it again",
+                r.id
+            ))
+        }),
         Command::State { command } => {
             let (stack, state, address) = match command {
                 StateCommand::List { stack, state } => (stack, state, None),
@@ -395,6 +474,9 @@ async fn run(cli: Cli) -> Result<u8> {
                     address,
                     state,
                 } => (stack, state, Some(address)),
+                StateCommand::Mv { .. } | StateCommand::Rm { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let desired = livestack_model::load(&stack)?;
             let path = state.unwrap_or_else(|| default_state_path(&desired));
@@ -407,9 +489,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
                 Some(a) => {
-                    let addr = livestack_model::Address::parse(&a).with_context(|| {
-                        format!("`{a}` is not an address such as medialive_channel.imday")
-                    })?;
+                    let addr = parse_address(&a)?;
                     let r = st
                         .prior
                         .resources
@@ -448,6 +528,31 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+fn parse_address(a: &str) -> Result<livestack_model::Address> {
+    livestack_model::Address::parse(a)
+        .with_context(|| format!("`{a}` is not an address such as medialive_channel.imday"))
+}
+
+/// Edits the state by hand under its lock: `edit` changes it and says what it did.
+fn state_edit(
+    stack: &Path,
+    state: Option<PathBuf>,
+    operation: &str,
+    edit: impl FnOnce(&mut State) -> Result<String>,
+) -> Result<u8> {
+    let desired = livestack_model::load(stack)?;
+    let default_state = default_state_path(&desired);
+    let path = state.unwrap_or_else(|| default_state.clone());
+    let _lock = livestack_state::Lock::acquire(&path, operation)
+        .map_err(|e| lock_error(e, stack, &path, &default_state))?;
+    let mut st = livestack_state::load(&path, &desired.name)?
+        .with_context(|| format!("{}: no state yet", path.display()))?;
+    let said = edit(&mut st)?;
+    livestack_state::save(&path, &mut st)?;
+    println!("{said}");
+    Ok(0)
 }
 
 /// For apply and destroy: installs the one signal handler of the run, then opens the session

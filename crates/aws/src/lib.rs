@@ -576,6 +576,29 @@ fn placeholder(v: &Json) -> Option<&'static str> {
     }
 }
 
+/// What a read's 200 answer says: the resource, or `None` when its state is DELETED. An
+/// answer without the resource's id (an empty or unreadable body) is an error naming the call:
+/// only a 404 or a DELETED state mean gone, never an answer that makes no sense.
+pub(crate) fn read_answer(
+    operation: &'static str,
+    res: &str,
+    raw: &Json,
+    observed: Option<ObservedResource>,
+) -> Result<Option<ObservedResource>, Error> {
+    if observed.is_some() || raw.get("state").and_then(Json::as_str) == Some("DELETED") {
+        return Ok(observed);
+    }
+    let reason = match raw.as_object() {
+        Some(m) if m.is_empty() => "HTTP 200 with an empty or unreadable body".to_string(),
+        _ => "HTTP 200 without the resource's `id`".to_string(),
+    };
+    Err(Error::Unexpected {
+        operation,
+        resource: res.to_string(),
+        reason,
+    })
+}
+
 /// A member of a spec as a string.
 fn str_member(spec: &Json, name: &str) -> Option<String> {
     spec.get(name).and_then(Json::as_str).map(String::from)
