@@ -137,6 +137,7 @@ impl Display {
 pub struct Progress {
     started: Instant,
     live: Option<(MultiProgress, Arc<Styles>)>,
+    /// Held while the live display is up: restores the echo when dropped.
     _no_echo: Option<NoEcho>,
 }
 
