@@ -191,75 +191,28 @@ pub async fn execute(
             s.state_path.display()
         ),
         signal: stopped_by.map(|r| r.signal),
-        trailer: off_air(s, plan, &launched, &done, &failed),
+        trailer: crate::off_air::lines(
+            plan,
+            &crate::off_air::SoFar {
+                launched: &launched,
+                done: &done,
+                failed: &failed,
+            },
+            |st| {
+                s.state
+                    .prior
+                    .resources
+                    .get(&st.address)
+                    .map(|r| r.id.clone())
+                    .or_else(|| st.target_id.clone())
+                    .unwrap_or_else(|| "unknown id".into())
+            },
+            &crate::off_air::Again {
+                apply: &s.apply_command,
+                destroy: &s.destroy_command,
+            },
+        ),
     }))
-}
-
-/// The last lines of a run that stopped early: which channels it stopped and left off air
-/// (address and id), and the command that brings them back; nothing when it stopped none.
-fn off_air(
-    s: &Session,
-    plan: &Plan,
-    launched: &BTreeSet<usize>,
-    done: &BTreeSet<usize>,
-    failed: &BTreeSet<usize>,
-) -> Vec<String> {
-    let later = |a: &Address, op: Op| {
-        plan.steps
-            .iter()
-            .find(|x| &x.address == a && x.op == op)
-            .map(|x| x.id)
-    };
-    let destroying = plan
-        .steps
-        .iter()
-        .any(|st| st.op == Op::Delete && st.address.kind == Kind::MedialiveChannel)
-        && !plan.steps.iter().any(|st| st.op == Op::Start);
-    let mut stopped = 0;
-    let mut lines = Vec::new();
-    for st in plan.steps.iter().filter(|st| st.op == Op::Stop) {
-        if !launched.contains(&st.id) {
-            continue;
-        }
-        stopped += 1;
-        let a = &st.address;
-        if later(a, Op::Delete).is_some_and(|d| done.contains(&d)) {
-            continue; // deleted, as the plan said
-        }
-        let how = match later(a, Op::Start) {
-            Some(start) if done.contains(&start) => continue,
-            Some(start) if launched.contains(&start) => {
-                "was stopped and its start was sent but not seen through to RUNNING"
-            }
-            _ if done.contains(&st.id) => "was stopped and not started again",
-            _ if failed.contains(&st.id) => "may be off air: its stop failed",
-            _ => "is stopping (its stop was sent)",
-        };
-        let id = s
-            .state
-            .prior
-            .resources
-            .get(a)
-            .map(|r| r.id.clone())
-            .or_else(|| st.target_id.clone())
-            .unwrap_or_else(|| "unknown id".into());
-        lines.push(format!("Off air: {a} (channel {id}) {how}."));
-    }
-    if lines.is_empty() {
-        if stopped > 0 {
-            lines.push("No channel is left off air: every channel this run stopped was started again or deleted.".into());
-        }
-        return lines;
-    }
-    lines.push(if destroying {
-        format!(
-            "`{}` deletes them; `{}` starts them again.",
-            s.destroy_command, s.apply_command
-        )
-    } else {
-        format!("`{}` starts them again.", s.apply_command)
-    });
-    lines
 }
 
 /// What a step needs, taken from the state when it starts (its dependencies are done).

@@ -1,6 +1,7 @@
 //! The `livestack` binary: the only place that knows terminals, clap and anyhow.
 
 mod exec;
+mod off_air;
 mod progress;
 mod refresh;
 mod signals;
