@@ -720,3 +720,27 @@ impl Session {
         Ok((plan, observed))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_in_messages_are_quoted_as_a_shell_needs() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shell_line(&words(&[
+                "livestack",
+                "apply",
+                "stacks/s3-loop.toml",
+                "--state",
+                "st/x.json"
+            ])),
+            "livestack apply stacks/s3-loop.toml --state st/x.json"
+        );
+        assert_eq!(
+            shell_line(&words(&["livestack", "apply", "my stack.toml", "it's", ""])),
+            r#"livestack apply 'my stack.toml' 'it'\''s' ''"#
+        );
+    }
+}
