@@ -287,9 +287,14 @@ impl Ctx<'_> {
             } else {
                 "RUNNING"
             };
+            // Its tag may still name an old address `[[moved]]` renamed to it.
             let state = live
                 .iter()
-                .find(|o| o.address == addr)
+                .find(|o| {
+                    o.address == addr
+                        || livestack_model::Address::parse(&o.address)
+                            .is_some_and(|old| stack.moved_to(&old) == Some(&ch.address))
+                })
                 .and_then(|o| o.state.clone());
             if state.as_deref() != Some(want) {
                 return Err(format!(
