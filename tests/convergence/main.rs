@@ -7,7 +7,9 @@
 //!
 //! Seeded: `LIVESTACK_SEED` (printed; a fixed default) draws the sequences;
 //! `LIVESTACK_SOAK=N` runs N of them (default 40); `LIVESTACK_ONLY=I` runs only the I-th;
-//! `LIVESTACK_JOBS` sandboxes at a time (default 3). A failure is shrunk (proptest) to a
+//! `LIVESTACK_JOBS` sandboxes at a time (default 3); `LIVESTACK_ENABLE_ALL=1` also makes the
+//! edits and deletes disabled while their engine bugs are open; `LIVESTACK_VERBOSE=1` prints
+//! each out-of-band change; `LIVESTACK_SHRINK_RUNS` bounds shrinking (default 40 runs). A failure is shrunk (proptest) to a
 //! minimal sequence, printed with its stacks and the failing step's output; keep it in
 //! `regressions.rs` as a test named after what broke.
 

@@ -56,10 +56,7 @@ pub enum Oob {
 /// Kinds whose out-of-band delete the bounded run does not make yet, each waiting on an
 /// engine fix (see /work/convergence-findings.md and the `#[ignore]`d test in
 /// regressions.rs): remove a kind from here once its fix is on main.
-pub const DISABLED_DELETES: &[Kind] = &[
-    // Findings #4: plan fails resolving the ingest password of the missing channel.
-    Kind::MediapackageChannel,
-];
+pub const DISABLED_DELETES: &[Kind] = &[];
 
 /// A live resource of the stack in the sandbox's cloud.
 #[derive(Clone, Debug)]
@@ -152,7 +149,11 @@ pub fn apply(w: &World, oob: &Oob) -> String {
                 .filter(|o| only.is_none_or(|k| k == o.kind))
                 .collect();
             match pick(&candidates, which) {
-                Some(o) if only.is_none() && DISABLED_DELETES.contains(&o.kind) => {
+                Some(o)
+                    if only.is_none()
+                        && DISABLED_DELETES.contains(&o.kind)
+                        && !crate::stack::enable_all() =>
+                {
                     format!("no delete of {} (its kind is disabled)", o.address)
                 }
                 Some(o) => {

@@ -95,7 +95,6 @@ fn converges(script: Script, name: &str) {
 /// Findings #1: the plan renames nothing, so `main` is deleted and `news` created in one
 /// wave; CreateChannel fails with "input ... is already attached to channel ...".
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #1"]
 fn renaming_a_channel_label_releases_its_input_before_the_new_channel_is_created() {
     converges(
         vec![
@@ -110,7 +109,6 @@ fn renaming_a_channel_label_releases_its_input_before_the_new_channel_is_created
 /// update_class runs before the update that attaches the new input, and MediaLive refuses
 /// a STANDARD channel with a SINGLE_PIPELINE input.
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #2"]
 fn a_class_change_to_standard_attaches_the_new_standard_input_before_update_class() {
     converges(
         vec![
@@ -125,7 +123,6 @@ fn a_class_change_to_standard_attaches_the_new_standard_input_before_update_clas
 /// stop and input update wait on each other (a cycle), and apply exits 0 having done
 /// nothing; the next plan shows the same changes again.
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #3"]
 fn stopping_a_channel_while_its_input_changes_does_not_make_a_step_cycle() {
     converges(
         vec![
@@ -155,7 +152,6 @@ fn a_channel_stopped_out_of_band_is_started_again() {
 /// insists): plan fails for good resolving the SSM parameter's ingest password from the
 /// missing channel, instead of planning to create it, its endpoint and parameters again.
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #4"]
 fn a_mediapackage_channel_deleted_out_of_band_is_created_again_with_its_parameters() {
     let stack = hls_stack();
     converges(

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use livestack_model::{Kind, ValidatedStack};
+use livestack_model::{Address, Kind, ValidatedStack};
 use serde_json::Value as Json;
 
 use crate::harness::{Run, World};
@@ -181,7 +181,6 @@ impl Ctx<'_> {
         let v = self.run(&["validate", file]);
         self.check_run("validate", &v, 0)?;
         let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
-        let moved = moved_entries(text);
 
         let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
             .into_iter()
@@ -209,10 +208,6 @@ impl Ctx<'_> {
         let _ = writeln!(self.history, "--- apply:\n{}", a.stdout);
 
         // No channel the plan did not say it interrupts was stopped or deleted.
-        let moved: BTreeMap<&str, &str> = moved
-            .iter()
-            .map(|(f, t)| (f.as_str(), t.as_str()))
-            .collect();
         for r in self.w.requests().into_iter().skip(since) {
             if !matches!(r.operation.as_str(), "StopChannel" | "DeleteChannel") {
                 continue;
@@ -221,9 +216,9 @@ impl Ctx<'_> {
                 continue;
             };
             let announced = interrupted.contains(addr)
-                || moved
-                    .get(addr.as_str())
-                    .is_some_and(|to| interrupted.contains(*to));
+                || Address::parse(addr)
+                    .and_then(|a| stack.moved_to(&a).cloned())
+                    .is_some_and(|to| interrupted.contains(&to.to_string()));
             if !announced {
                 return Err(format!(
                     "{} on running channel {addr} ({}) that the plan did not say it interrupts\n--- plan\n{}\n--- apply\n{}",
@@ -263,7 +258,12 @@ impl Ctx<'_> {
             .map(|r| r.address.to_string())
             .collect();
         for o in &live {
-            if !declared.contains(&o.address) {
+            // A resource renamed by `[[moved]]` keeps its old address tag until its next
+            // update (README, "Renaming a resource").
+            let renamed = Address::parse(&o.address)
+                .and_then(|a| stack.moved_to(&a).cloned())
+                .is_some_and(|to| declared.contains(&to.to_string()));
+            if !declared.contains(&o.address) && !renamed {
                 return Err(format!(
                     "{} ({}) is left in the cloud though the stack no longer declares it",
                     o.address, o.id
@@ -319,26 +319,6 @@ impl Ctx<'_> {
         }
         self.check_state_files()
     }
-}
-
-/// The `[[moved]]` entries of a stack file: (from, to).
-fn moved_entries(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut from = None;
-    let value = |l: &str| {
-        l.split_once('=')
-            .map(|(_, v)| v.trim().trim_matches('"').to_string())
-    };
-    for l in text.lines().map(str::trim) {
-        if l.starts_with("from") {
-            from = value(l);
-        } else if l.starts_with("to") {
-            if let (Some(f), Some(t)) = (from.take(), value(l)) {
-                out.push((f, t));
-            }
-        }
-    }
-    out
 }
 
 /// What the stack's resources point at exists and matches: a channel's HLS destinations are
