@@ -283,7 +283,12 @@ impl Ctx<'_> {
             };
             let state = live
                 .iter()
-                .find(|o| o.address == addr)
+                .find(|o| {
+                    o.address == addr
+                        || Address::parse(&o.address)
+                            .and_then(|a| stack.moved_to(&a).cloned())
+                            .is_some_and(|to| to.to_string() == addr)
+                })
                 .and_then(|o| o.state.clone());
             if state.as_deref() != Some(want) {
                 return Err(format!(
