@@ -208,3 +208,80 @@ fn renaming_a_mediapackage_channel_label_that_a_channel_sends_to_does_not_make_a
         "regression-rename-mp-channel",
     );
 }
+
+/// A state restored from its `.bak` that names a channel deleted since, while the channel
+/// created in its place (with the stack's tags) is live: adopted, not created twice.
+#[test]
+fn a_restored_backup_naming_a_deleted_channel_adopts_the_live_one() {
+    let stack = one_channel("main", "single_pipeline", false, &[A]);
+    converges(
+        vec![
+            (vec![], stack.clone()),
+            (
+                vec![Oob::Delete {
+                    which: 0,
+                    only: Some(Kind::MedialiveChannel),
+                }],
+                stack.clone(),
+            ),
+            (vec![Oob::RestoreBackup], stack),
+        ],
+        "regression-stale-backup",
+    );
+}
+
+/// Two channels: `first` reads input in-a, `second` (when given) reads in-b.
+fn two_channels(first: &str, second: Option<&str>, moved: Option<(&str, &str)>) -> String {
+    let mut s = one_channel(first, "single_pipeline", true, &[A]);
+    s.push_str("\n[medialive_input.in-b]\nname = \"in-b\"\ntype = \"url_pull\"\n");
+    s.push_str(&format!("sources = [\"{B}\"]\n"));
+    if let Some(label) = second {
+        let other = one_channel(label, "single_pipeline", true, &[B]);
+        let at = other
+            .find(&format!("[medialive_channel.{label}]"))
+            .expect("channel");
+        s.push('\n');
+        s.push_str(
+            &other[at..]
+                .replace("in-a", "in-b")
+                .replace("name = \"main\"", "name = \"second\""),
+        );
+    }
+    if let Some((from, to)) = moved {
+        s.push_str(&format!(
+            "\n[[moved]]\nfrom = \"medialive_channel.{from}\"\nto = \"medialive_channel.{to}\"\n"
+        ));
+    }
+    s
+}
+
+/// A label freed by a `[[moved]]` rename and then given to a new resource (the entry dropped,
+/// as the model requires): the renamed channel must not still carry the label's address.
+#[test]
+fn a_label_freed_by_moved_and_reused_is_not_carried_by_two_resources() {
+    converges(
+        vec![
+            (vec![], two_channels("main", None, None)),
+            (vec![], two_channels("news", None, Some(("main", "news")))),
+            (vec![], two_channels("news", Some("main"), None)),
+        ],
+        "regression-moved-label-reused",
+    );
+}
+
+/// A `[[moved]]` rename, then the state lost: the renamed channel is adopted at its new
+/// address, not deleted and created again.
+#[test]
+fn a_moved_channel_is_adopted_at_its_new_address_after_the_state_is_lost() {
+    converges(
+        vec![
+            (vec![], two_channels("main", None, None)),
+            (vec![], two_channels("news", None, Some(("main", "news")))),
+            (
+                vec![Oob::DeleteState],
+                two_channels("news", None, Some(("main", "news"))),
+            ),
+        ],
+        "regression-moved-state-lost",
+    );
+}
