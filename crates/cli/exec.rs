@@ -110,6 +110,19 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
         }
     }
     livestack_state::save(&s.state_path, &mut s.state)?;
+    if failure.is_none() && done.len() < plan.steps.len() {
+        // A plan whose steps wait for each other never reports success.
+        let stuck: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|st| !done.contains(&st.id))
+            .map(|st| format!("{} ({} {})", st.id, st.op.as_str(), st.address))
+            .collect();
+        failure = Some(anyhow::anyhow!(
+            "steps {} could never start: they wait for each other",
+            stuck.join(", ")
+        ));
+    }
     if let Some(e) = failure {
         return Err(e.context(format!(
             "{} of {} steps done; the state is saved in {}: run the same command again to continue",

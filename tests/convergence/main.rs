@@ -83,8 +83,16 @@ fn out_of_band() -> impl Strategy<Value = Oob> {
 fn sequence() -> impl Strategy<Value = Sequence> {
     let step = (vec(out_of_band(), 0..=2), vec(edit(), 0..=2))
         .prop_map(|(oob, edits)| Step { oob, edits });
-    (vec(add_edit(), 1..=6), vec(step, 1..=3))
-        .prop_map(|(initial, steps)| Sequence { initial, steps })
+    (
+        vec(add_edit(), 1..=6),
+        vec(step, 1..=3),
+        vec(out_of_band(), 0..=1),
+    )
+        .prop_map(|(initial, steps, before_destroy)| Sequence {
+            initial,
+            steps,
+            before_destroy,
+        })
 }
 
 fn env_num(name: &str, default: u64) -> u64 {

@@ -90,8 +90,18 @@ ladder = "720p"
 const A: &str = "https://example.com/vod/a.m3u8";
 const B: &str = "https://example.com/vod/b.m3u8";
 
+/// Applies each stack after its out-of-band changes, then destroys, with the suite's checks.
 #[track_caller]
-fn converges(script: Script, name: &str) {
+fn converges(applies: Vec<(Vec<Oob>, String)>, name: &str) {
+    converges_then_destroy(applies, vec![], name);
+}
+
+#[track_caller]
+fn converges_then_destroy(applies: Vec<(Vec<Oob>, String)>, before_destroy: Vec<Oob>, name: &str) {
+    let script = Script {
+        applies,
+        before_destroy,
+    };
     if let Err(e) = run(&script, name) {
         panic!("{e}");
     }
@@ -283,5 +293,28 @@ fn a_moved_channel_is_adopted_at_its_new_address_after_the_state_is_lost() {
             ),
         ],
         "regression-moved-state-lost",
+    );
+}
+
+/// destroy without a state file: what the stack owns is found by its ownership tags.
+#[test]
+fn destroy_without_a_state_deletes_what_carries_the_stacks_tags() {
+    converges_then_destroy(
+        vec![(vec![], hls_stack())],
+        vec![Oob::DeleteState],
+        "regression-destroy-lost-state",
+    );
+}
+
+/// destroy after part of the stack was deleted out of band deletes the rest.
+#[test]
+fn destroy_after_an_out_of_band_delete_deletes_the_rest() {
+    converges_then_destroy(
+        vec![(vec![], hls_stack())],
+        vec![Oob::Delete {
+            which: 0,
+            only: Some(Kind::MediapackageChannel),
+        }],
+        "regression-destroy-after-oob-delete",
     );
 }

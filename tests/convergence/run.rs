@@ -18,6 +18,7 @@ pub struct Sequence {
     /// Edits from the empty stack to the first one applied.
     pub initial: Vec<Edit>,
     pub steps: Vec<Step>,
+    pub before_destroy: Vec<Oob>,
 }
 
 /// Between two applies: changes behind livestack's back, then edits to the stack file.
@@ -37,7 +38,12 @@ pub struct Figures {
 
 /// What a sequence does, spelled out: before each apply, the out-of-band changes, then the
 /// stack file applied. Regression tests are written in this form.
-pub type Script = Vec<(Vec<Oob>, String)>;
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    pub applies: Vec<(Vec<Oob>, String)>,
+    /// Out-of-band changes between the last apply and the destroy.
+    pub before_destroy: Vec<Oob>,
+}
 
 /// The script of a generated sequence.
 pub fn script(seq: &Sequence) -> Script {
@@ -46,12 +52,15 @@ pub fn script(seq: &Sequence) -> Script {
     let mut initial = seq.initial.clone();
     initial.sort_by_key(Edit::rank);
     initial.iter().for_each(|e| s.edit(e));
-    let mut out = vec![(Vec::new(), s.render())];
+    let mut applies = vec![(Vec::new(), s.render())];
     for step in &seq.steps {
         step.edits.iter().for_each(|e| s.edit(e));
-        out.push((step.oob.clone(), s.render()));
+        applies.push((step.oob.clone(), s.render()));
     }
-    out
+    Script {
+        applies,
+        before_destroy: seq.before_destroy.clone(),
+    }
 }
 
 struct Ctx<'w> {
@@ -89,23 +98,29 @@ pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
 
 impl Ctx<'_> {
     fn script(&mut self, script: &Script) -> Result<(), String> {
-        for (i, (oob, text)) in script.iter().enumerate() {
-            for o in oob {
-                let done = oob::apply(self.w, o);
-                let _ = writeln!(self.history, "--- out of band: {done}");
-                if !done.starts_with("no ") && !done.starts_with("nothing") {
-                    self.figures.oob += 1;
-                }
-                if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
-                    eprintln!("convergence: out of band: {done}");
-                }
-                if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
-                    self.corrupt_state_is_refused()?;
-                }
-            }
+        for (i, (oob, text)) in script.applies.iter().enumerate() {
+            self.out_of_band(oob)?;
             self.apply_step(i, text)?;
         }
+        self.out_of_band(&script.before_destroy)?;
         self.destroy()
+    }
+
+    fn out_of_band(&mut self, changes: &[Oob]) -> Result<(), String> {
+        for o in changes {
+            let done = oob::apply(self.w, o);
+            let _ = writeln!(self.history, "--- out of band: {done}");
+            if !done.starts_with("no ") && !done.starts_with("nothing") {
+                self.figures.oob += 1;
+            }
+            if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
+                eprintln!("convergence: out of band: {done}");
+            }
+            if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
+                self.corrupt_state_is_refused()?;
+            }
+        }
+        Ok(())
     }
 
     fn run(&mut self, args: &[&str]) -> Run {
@@ -216,9 +231,7 @@ impl Ctx<'_> {
                 continue;
             };
             let announced = interrupted.contains(addr)
-                || Address::parse(addr)
-                    .and_then(|a| stack.moved_to(&a).cloned())
-                    .is_some_and(|to| interrupted.contains(&to.to_string()));
+                || current_address(&stack, addr).is_some_and(|to| interrupted.contains(&to));
             if !announced {
                 return Err(format!(
                     "{} on running channel {addr} ({}) that the plan did not say it interrupts\n--- plan\n{}\n--- apply\n{}",
@@ -258,11 +271,7 @@ impl Ctx<'_> {
             .map(|r| r.address.to_string())
             .collect();
         for o in &live {
-            // A resource renamed by `[[moved]]` keeps its old address tag until its next
-            // update (README, "Renaming a resource").
-            let renamed = Address::parse(&o.address)
-                .and_then(|a| stack.moved_to(&a).cloned())
-                .is_some_and(|to| declared.contains(&to.to_string()));
+            let renamed = current_address(stack, &o.address).is_some_and(|a| declared.contains(&a));
             if !declared.contains(&o.address) && !renamed {
                 return Err(format!(
                     "{} ({}) is left in the cloud though the stack no longer declares it",
@@ -284,10 +293,7 @@ impl Ctx<'_> {
             let state = live
                 .iter()
                 .find(|o| {
-                    o.address == addr
-                        || Address::parse(&o.address)
-                            .and_then(|a| stack.moved_to(&a).cloned())
-                            .is_some_and(|to| to.to_string() == addr)
+                    o.address == addr || current_address(stack, &o.address).as_ref() == Some(&addr)
                 })
                 .and_then(|o| o.state.clone());
             if state.as_deref() != Some(want) {
@@ -310,8 +316,22 @@ impl Ctx<'_> {
     }
 
     fn destroy(&mut self) -> Result<(), String> {
+        let existing = owned(&self.w.cloud()).len();
         let d = self.run(&["destroy", "stack.toml", "--auto-approve"]);
         self.check_run("destroy --auto-approve", &d, 0)?;
+        // The plan counts what exists, not what the state remembers.
+        let counted = d
+            .stdout
+            .split(" to delete")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if d.stdout.contains(" to delete") && counted != Some(existing) {
+            return Err(format!(
+                "destroy counts {counted:?} deletes for {existing} resources of the stack in the cloud\n--- destroy\n{}",
+                d.all()
+            ));
+        }
         let left: Vec<String> = owned(&self.w.cloud())
             .into_iter()
             .map(|o| format!("{} ({})", o.address, o.id))
@@ -324,6 +344,13 @@ impl Ctx<'_> {
         }
         self.check_state_files()
     }
+}
+
+/// Where a `[[moved]]` entry took the resource whose ownership tag says `tag` (such a
+/// resource keeps its old address tag until its next update, as the README says).
+fn current_address(stack: &ValidatedStack, tag: &str) -> Option<String> {
+    let from = Address::parse(tag)?;
+    stack.moved_to(&from).map(|a| a.to_string())
 }
 
 /// What the stack's resources point at exists and matches: a channel's HLS destinations are

@@ -246,6 +246,9 @@ impl Plan {
 pub enum Error {
     #[error("dependency cycle between {}", .0.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> "))]
     Cycle(Vec<Address>),
+    /// Steps that would wait for each other (a planner bug: reported, never run).
+    #[error("the plan's steps wait for each other: {}; nothing was changed (please report this plan)", .0.join(", "))]
+    StepCycle(Vec<String>),
 }
 
 /// Members that force a replacement when they change, per kind.
@@ -326,7 +329,7 @@ pub fn plan(
     b.order_deletes(&desired.resources);
     b.free_inputs();
     b.mark_interruptions();
-    let mut plan = b.finish(&desired.name, mode);
+    let mut plan = b.finish(&desired.name, mode)?;
     // Found in the cloud but not under this id in the state: a lost state, or a stale id.
     plan.adopted = wanted
         .iter()
@@ -1322,7 +1325,7 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, stack: &str, mode: Mode) -> Plan {
+    fn finish(mut self, stack: &str, mode: Mode) -> Result<Plan, Error> {
         // Number the steps in a topological order: by wave, then kind order, then address.
         let n = self.steps.len();
         let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
@@ -1344,11 +1347,12 @@ impl Builder<'_> {
                 }
             }
             if !progressed {
-                // Unreachable for graphs built above; keep going rather than loop forever.
-                for w in wave.iter_mut().filter(|w| **w == usize::MAX) {
-                    *w = 0;
-                }
-                break;
+                // Steps that wait for each other: a planner bug, never a plan to run.
+                let stuck: Vec<String> = (0..n)
+                    .filter(|&i| wave[i] == usize::MAX)
+                    .map(|i| format!("{} {}", self.steps[i].op.as_str(), self.steps[i].address))
+                    .collect();
+                return Err(Error::StepCycle(stuck));
             }
         }
         let mut order: Vec<usize> = (0..n).collect();
@@ -1413,7 +1417,7 @@ impl Builder<'_> {
             }
         }
         summary.interrupted = self.interrupted.len();
-        Plan {
+        Ok(Plan {
             format_version: FORMAT_VERSION,
             stack: stack.to_string(),
             mode,
@@ -1423,7 +1427,7 @@ impl Builder<'_> {
             adopted: Vec::new(),
             moved: Vec::new(),
             forgotten: Vec::new(),
-        }
+        })
     }
 }
 
