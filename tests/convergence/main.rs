@@ -170,11 +170,12 @@ fn generated_histories_converge() {
     });
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|(i, _)| *i);
-    let (mut applies, mut oob) = (0, 0);
+    let (mut applies, mut oob, mut stops) = (0, 0, 0);
     for (_, r) in &results {
         if let Ok(f) = r {
             applies += f.applies;
             oob += f.oob;
+            stops += f.announced_interruptions;
         }
     }
     let failed: Vec<usize> = results
@@ -183,7 +184,7 @@ fn generated_histories_converge() {
         .map(|(i, _)| *i)
         .collect();
     eprintln!(
-        "convergence: {} sequences, {} passed ({applies} applies, {oob} out-of-band changes), {} failed {failed:?}, in {:.1} s",
+        "convergence: {} sequences, {} passed ({applies} applies, {oob} out-of-band changes, {stops} announced interruptions), {} failed {failed:?}, in {:.1} s",
         results.len(),
         results.len() - failed.len(),
         failed.len(),

@@ -318,3 +318,34 @@ fn destroy_after_an_out_of_band_delete_deletes_the_rest() {
         "regression-destroy-after-oob-delete",
     );
 }
+
+/// MediaPackage channel (id `mp-a`) at label `mp` with one HLS endpoint, nothing else.
+fn mp_with_endpoint(mp: &str) -> String {
+    format!(
+        r#"{HEAD}
+[mediapackage_channel.{mp}]
+id = "mp-a"
+
+[mediapackage_endpoint.ep-a]
+id = "ep-a"
+channel = "mediapackage_channel.{mp}"
+packaging = "hls"
+"#
+    )
+}
+
+/// Findings #6: a MediaPackage channel's label renamed (no `moved`) while it has an
+/// endpoint: the plan deletes the old channel first (the new copy reuses its id) but leaves
+/// the endpoint alone (its ChannelId is unchanged), and MediaPackage refuses to delete a
+/// channel that has endpoints.
+#[test]
+#[ignore = "engine bug, /work/convergence-findings.md #6"]
+fn renaming_a_mediapackage_channel_label_replaces_its_endpoints_around_it() {
+    converges(
+        vec![
+            (vec![], mp_with_endpoint("mp-a")),
+            (vec![], mp_with_endpoint("mp-b")),
+        ],
+        "regression-rename-mp-with-endpoint",
+    );
+}

@@ -34,6 +34,8 @@ pub struct Figures {
     pub applies: usize,
     /// Out-of-band changes made (not counting those that found nothing to change).
     pub oob: usize,
+    /// StopChannel/DeleteChannel calls on running channels, each announced by the plan.
+    pub announced_interruptions: usize,
 }
 
 /// What a sequence does, spelled out: before each apply, the out-of-band changes, then the
@@ -232,6 +234,7 @@ impl Ctx<'_> {
             };
             let announced = interrupted.contains(addr)
                 || current_address(&stack, addr).is_some_and(|to| interrupted.contains(&to));
+            self.figures.announced_interruptions += usize::from(announced);
             if !announced {
                 return Err(format!(
                     "{} on running channel {addr} ({}) that the plan did not say it interrupts\n--- plan\n{}\n--- apply\n{}",

@@ -168,7 +168,8 @@ pub const DISABLED_EDITS: &[EditKind] = &[];
 /// The kinds whose label renames (with or without `[[moved]]`) the bounded run does not make
 /// yet, as [`DISABLED_EDITS`].
 pub const DISABLED_RENAMES: &[&str] = &[
-    // Findings #5: a renamed MediaPackage channel a channel sends HLS to makes a step cycle.
+    // Findings #5: a renamed MediaPackage channel a channel sends HLS to makes a step cycle;
+    // #6: one with an endpoint is deleted before its endpoint.
     "mediapackage_channel",
 ];
 
