@@ -56,15 +56,7 @@ fn hls_stack() -> String {
 /// [`hls_stack`] with the MediaPackage channel (id `mp-a`) declared at label `mp`.
 fn hls_stack_at(mp: &str) -> String {
     format!(
-        r#"{HEAD}
-[mediapackage_channel.{mp}]
-id = "mp-a"
-
-[mediapackage_endpoint.ep-a]
-id = "ep-a"
-channel = "mediapackage_channel.{mp}"
-packaging = "hls"
-
+        r#"{}
 [medialive_input.in-a]
 name = "in-a"
 type = "url_pull"
@@ -83,7 +75,8 @@ name = "hls"
 type = "hls"
 destination = "mediapackage_channel.{mp}"
 ladder = "720p"
-"#
+"#,
+        mp_with_endpoint(mp)
     )
 }
 
