@@ -35,9 +35,8 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     // file, a create whose answer never came) or knows under a stale id is adopted before
     // anything is created; a second copy of one address is an extra, deleted by the plan.
     tracing::debug!(stack = %stack, "refresh: finding resources by ownership tags");
-    let found = s
-        .clients
-        .discover(stack)
+    let tagged = format!("resources tagged livestack:stack={stack}");
+    let found = livestack_aws::about(tagged, s.clients.discover(stack))
         .await
         .context("refresh: finding resources by ownership tags")?;
     let mut to_read: Vec<(Address, String)> = Vec::new();
@@ -167,7 +166,7 @@ async fn read_all(
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             tracing::debug!(address = %a, id = %id, "refresh: reading");
-            let r = clients.read(&a, &id, &hasher).await;
+            let r = livestack_aws::about(a.to_string(), clients.read(&a, &id, &hasher)).await;
             (i, a, r)
         });
     }

@@ -141,6 +141,24 @@ fn stopping_a_channel_while_its_input_changes_does_not_make_a_step_cycle() {
     );
 }
 
+/// Soak (seed 777, sequence 29): the channel removed from the stack and its input edited in
+/// one apply; the input's UpdateInput ran while the channel was DELETING and MediaLive
+/// refused it (an attached input is edited only while its channel is IDLE).
+#[test]
+fn an_input_edited_while_its_channel_is_deleted_waits_for_the_delete() {
+    let input_only = format!(
+        "{HEAD}\n[medialive_input.in-a]\nname = \"in-a\"\ntype = \"url_pull\"\nsources = {:?}\n",
+        [B]
+    );
+    converges(
+        vec![
+            (vec![], one_channel("main", "single_pipeline", false, &[A])),
+            (vec![], input_only),
+        ],
+        "regression-input-edit-channel-delete",
+    );
+}
+
 /// Out-of-band changes the engine already copes with stay covered by name.
 #[test]
 fn a_channel_stopped_out_of_band_is_started_again() {

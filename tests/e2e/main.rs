@@ -2,7 +2,9 @@
 //! aws-sdk clients inside it. Each test has its own sandbox and scratch directory.
 
 mod day2;
+mod exits;
 mod harness;
 mod lifecycle;
+mod pty;
 mod safety;
 mod secrets_and_faults;

@@ -9,18 +9,18 @@ use serde_json::json;
 
 use crate::harness::{assert_shows, example, section_1_inventory, World};
 
-fn s1() -> String {
+pub(crate) fn s1() -> String {
     example("s3-loop.toml").to_str().unwrap().to_string()
 }
 
-fn s3() -> String {
+pub(crate) fn s3() -> String {
     example("s3-loop-facebook.toml")
         .to_str()
         .unwrap()
         .to_string()
 }
 
-fn resource_id(w: &World, address: &str) -> String {
+pub(crate) fn resource_id(w: &World, address: &str) -> String {
     let (state, _) = w.state();
     state["resources"][address]["id"]
         .as_str()
@@ -29,7 +29,7 @@ fn resource_id(w: &World, address: &str) -> String {
 }
 
 /// Waits (at most 30 s) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !cond() {
         assert!(t0.elapsed() < Duration::from_secs(30), "timed out: {what}");
@@ -196,7 +196,7 @@ fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed(
     assert!(
         refused
             .stderr
-            .contains(&format!("force-unlock STACK_FILE {id}")),
+            .contains(&format!("`livestack force-unlock {s1} {id} --state ")),
         "{}",
         refused.stderr
     );
@@ -393,7 +393,7 @@ fn ctrl_c_finishes_the_steps_in_flight_saves_and_releases_the_lock() {
     assert!(sent.success());
     let out = apply.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert_shows(
         &stderr,
         &[

@@ -28,7 +28,7 @@ pub struct FieldChange {
 /// removals and drift apart.
 pub fn diff(desired: &Json, observed: &Json, applied: Option<&Json>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk(desired, observed, applied, String::new(), &mut out);
+    walk(desired, observed, applied, &mut String::new(), &mut out);
     out
 }
 
@@ -81,16 +81,17 @@ fn named<'a>(a: &'a [Json], key: &str, name: &str) -> Option<&'a Json> {
         .find(|e| e.get(key).and_then(Json::as_str) == Some(name))
 }
 
+/// `path` is where `desired` sits; it is extended in place for members and restored after.
 fn walk(
     desired: &Json,
     observed: &Json,
     applied: Option<&Json>,
-    path: String,
+    path: &mut String,
     out: &mut Vec<FieldChange>,
 ) {
     if is_placeholder(desired) || is_placeholder(observed) {
         if !same(desired, observed) {
-            out.push(change(&path, observed, desired, applied));
+            out.push(change(path, observed, desired, applied));
         }
         return;
     }
@@ -99,7 +100,13 @@ fn walk(
             for (k, dv) in d {
                 let ov = o.get(k).unwrap_or(&Json::Null);
                 let av = applied.and_then(|a| a.get(k));
-                walk(dv, ov, av, join(&path, k), out);
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(dv, ov, av, path, out);
+                path.truncate(len);
             }
             // Members the user removed since the last apply.
             if let Some(Json::Object(a)) = applied {
@@ -107,7 +114,7 @@ fn walk(
                     let ov = o.get(k).unwrap_or(&Json::Null);
                     if !is_empty(ov) {
                         out.push(FieldChange {
-                            path: join(&path, k),
+                            path: join(path, k),
                             before: ov.clone(),
                             after: Json::Null,
                             drift: false,
@@ -119,11 +126,11 @@ fn walk(
         }
         (Json::Array(d), Json::Array(o)) if !d.is_empty() && !o.is_empty() => {
             let a = applied.and_then(Json::as_array).map(Vec::as_slice);
-            walk_array(d, o, a, &path, out);
+            walk_array(d, o, a, path, out);
         }
         _ => {
             if !same(desired, observed) {
-                out.push(change(&path, observed, desired, applied));
+                out.push(change(path, observed, desired, applied));
             }
         }
     }
@@ -139,7 +146,7 @@ fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut 
             let n = name(dv);
             let av = a.and_then(|a| named(a, key, &n));
             match named(o, key, &n) {
-                Some(ov) => walk(dv, ov, av, keyed(path, &n), out),
+                Some(ov) => walk(dv, ov, av, &mut keyed(path, &n), out),
                 None => out.push(change(&keyed(path, &n), &Json::Null, dv, av)),
             }
         }
@@ -171,7 +178,7 @@ fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut 
     for (i, dv) in d.iter().enumerate() {
         let av = a.and_then(|a| a.get(i));
         match o.get(i) {
-            Some(ov) => walk(dv, ov, av, indexed(path, i), out),
+            Some(ov) => walk(dv, ov, av, &mut indexed(path, i), out),
             None => out.push(change(&indexed(path, i), &Json::Null, dv, av)),
         }
     }

@@ -211,6 +211,9 @@ pub struct Move {
 pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>) {
     let mut out = prior.clone();
     let mut moves = Vec::new();
+    if desired.moved.is_empty() {
+        return (out, moves);
+    }
     for from in prior.resources.keys() {
         if desired.get(from).is_some() {
             continue;
@@ -286,6 +289,7 @@ pub fn plan(
         changes: BTreeMap::new(),
         steps: Vec::new(),
         edges: Vec::new(),
+        next: Vec::new(),
         by_op: BTreeMap::new(),
         replaced: BTreeSet::new(),
         delete_first: BTreeSet::new(),
@@ -328,6 +332,7 @@ pub fn plan(
     // The stack's graph orders deletes in destroy mode too (the state may have lost it).
     b.order_deletes(&desired.resources);
     b.free_inputs();
+    b.edit_inputs_apart_from_their_channels();
     b.mark_interruptions();
     let mut plan = b.finish(&desired.name, mode)?;
     // Found in the cloud but not under this id in the state: a lost state, or a stale id.
@@ -402,6 +407,8 @@ struct Builder<'a> {
     steps: Vec<Step>,
     /// (before, after): step `after` must wait for step `before` (indices into `steps`).
     edges: Vec<(usize, usize)>,
+    /// The same edges by `before`: what follows each step.
+    next: Vec<Vec<usize>>,
     /// (address, op, the target id of an old copy): the step doing it.
     by_op: BTreeMap<(Address, Op, Option<String>), usize>,
     /// Addresses being created anew or replaced: their outputs are unknown until apply.
@@ -452,7 +459,22 @@ impl Builder<'_> {
     fn edge(&mut self, before: usize, after: usize) {
         if before != after {
             self.edges.push((before, after));
+            if self.next.len() <= before {
+                self.next.resize(before + 1, Vec::new());
+            }
+            self.next[before].push(after);
         }
+    }
+
+    fn remove_edge(&mut self, before: usize, after: usize) {
+        self.edges.retain(|&e| e != (before, after));
+        if let Some(n) = self.next.get_mut(before) {
+            n.retain(|&x| x != after);
+        }
+    }
+
+    fn has_edge(&self, before: usize, after: usize) -> bool {
+        self.next.get(before).is_some_and(|n| n.contains(&after))
     }
 
     fn chain(&mut self, ids: &[usize]) {
@@ -626,7 +648,8 @@ impl Builder<'_> {
             return;
         }
         if fields.is_empty() {
-            let c = self.change(a, Action::NoOp, None, obs.spec.clone(), resolved, fields);
+            // Nothing to show: no copy of what did not change.
+            let c = self.change(a, Action::NoOp, None, Json::Null, Json::Null, fields);
             self.changes.insert(a.clone(), c);
             return;
         }
@@ -740,7 +763,12 @@ impl Builder<'_> {
         } else {
             Action::Update
         };
-        let mut c = self.change(a, action, reason, obs.spec.clone(), resolved, fields);
+        let (before, after) = if action == Action::NoOp {
+            (Json::Null, Json::Null)
+        } else {
+            (obs.spec.clone(), resolved)
+        };
+        let mut c = self.change(a, action, reason, before, after, fields);
         c.interrupts = running_now && ids.iter().any(|&i| self.steps[i].op == Op::Stop);
         self.changes.insert(a.clone(), c);
     }
@@ -918,12 +946,17 @@ impl Builder<'_> {
         }
         // What the cloud says refers to what, by id: a channel to its attached inputs, an
         // input to its security groups, an endpoint to its MediaPackage channel.
+        let mut by_id: BTreeMap<(Kind, &str), Vec<&Address>> = BTreeMap::new();
+        for (a, o) in &self.observed.resources {
+            by_id.entry((a.kind, o.id.as_str())).or_default().push(a);
+            if let Some(arn) = o.arn.as_deref() {
+                by_id.entry((a.kind, arn)).or_default().push(a);
+            }
+        }
         for (ua, uo) in &self.observed.resources {
             for (kind, id) in referenced_ids(ua.kind, &uo.spec) {
-                for (a, o) in &self.observed.resources {
-                    if a.kind == kind && (o.id == id || o.arn.as_deref() == Some(id.as_str())) {
-                        users.entry(a.clone()).or_default().insert(ua.clone());
-                    }
+                for a in by_id.get(&(kind, id.as_str())).into_iter().flatten() {
+                    users.entry((*a).clone()).or_default().insert(ua.clone());
                 }
             }
         }
@@ -971,32 +1004,35 @@ impl Builder<'_> {
                 Some((i, st.address.clone(), name))
             })
             .collect();
+        let mut deletes: BTreeMap<(Kind, &str), Vec<(usize, Address)>> = BTreeMap::new();
+        for (i, st) in self.steps.iter().enumerate() {
+            if let (Op::Delete, Some(id)) = (st.op, st.target_id.as_deref()) {
+                deletes
+                    .entry((st.address.kind, id))
+                    .or_default()
+                    .push((i, st.address.clone()));
+            }
+        }
+        let mut order: Vec<(usize, usize, Address, Address, String)> = Vec::new();
         for (create, a, name) in creates {
-            let holders: Vec<(usize, Address)> = self
-                .steps
-                .iter()
-                .enumerate()
-                .filter(|(_, st)| {
-                    st.op == Op::Delete
-                        && st.address != a
-                        && st.address.kind == a.kind
-                        && st.target_id.as_deref() == Some(name.as_str())
-                })
-                .map(|(i, st)| (i, st.address.clone()))
-                .collect();
-            for (del, old) in holders {
-                self.edge(del, create);
-                self.delete_first.insert(old.clone());
-                if let Some(c) = self.changes.get_mut(&a) {
-                    let why = format!(
-                        "takes the name `{name}` from {old}, which is deleted first (to keep \
-                         it instead, add [[moved]] from = \"{old}\", to = \"{a}\")"
-                    );
-                    c.reason = Some(match c.reason.take() {
-                        Some(r) => format!("{r}; {why}"),
-                        None => why,
-                    });
+            for (del, old) in deletes.get(&(a.kind, name.as_str())).into_iter().flatten() {
+                if old != &a {
+                    order.push((*del, create, old.clone(), a.clone(), name.clone()));
                 }
+            }
+        }
+        for (del, create, old, a, name) in order {
+            self.edge(del, create);
+            self.delete_first.insert(old.clone());
+            if let Some(c) = self.changes.get_mut(&a) {
+                let why = format!(
+                    "takes the name `{name}` from {old}, which is deleted first (to keep it \
+                     instead, add [[moved]] from = \"{old}\", to = \"{a}\")"
+                );
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
             }
         }
     }
@@ -1125,23 +1161,75 @@ impl Builder<'_> {
         }
     }
 
+    /// MediaLive edits an attached input only while its channel is IDLE: an input update
+    /// waits for the delete of a channel that holds it, and goes before an update of a
+    /// channel that holds it (never while that channel is DELETING or UPDATING).
+    fn edit_inputs_apart_from_their_channels(&mut self) {
+        let updates: Vec<(usize, String)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.address.kind == Kind::MedialiveInput && st.op == Op::Update)
+            .filter_map(|(i, st)| Some((i, st.target_id.clone()?)))
+            .collect();
+        let channels: Vec<(Address, String, bool)> = self
+            .observed
+            .resources
+            .iter()
+            .map(|(a, o)| (a, o, false))
+            .chain(self.observed.extra.iter().map(|(a, o)| (a, o, true)))
+            .filter(|(a, _, _)| a.kind == Kind::MedialiveChannel)
+            .map(|(a, o, extra)| {
+                let inputs = o.spec["InputAttachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["InputId"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (a.clone(), format!("{}|{inputs}", o.id), extra)
+            })
+            .collect();
+        for (u, input_id) in updates {
+            for (ch, ids, extra) in &channels {
+                let (ch_id, inputs) = ids.split_once('|').unwrap_or_default();
+                if !inputs.split(',').any(|x| x == input_id) {
+                    continue;
+                }
+                let copy = extra.then(|| ch_id.to_string());
+                let on = |b: &Self, op: Op| b.by_op.get(&(ch.clone(), op, copy.clone())).copied();
+                if let Some(del) = on(self, Op::Delete) {
+                    if !self.reaches(u, del) {
+                        self.edge(del, u);
+                    }
+                    continue;
+                }
+                for op in [Op::UpdateClass, Op::Update] {
+                    if let Some(x) = on(self, op) {
+                        if !self.reaches(x, u) {
+                            self.edge(u, x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether step `from` leads to step `to` through the edges so far.
     fn reaches(&self, from: usize, to: usize) -> bool {
-        let mut next: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for &(b, a) in &self.edges {
-            next.entry(b).or_default().push(a);
-        }
+        self.descendants(from).contains(&to)
+    }
+
+    /// `from` and every step that follows from it through the edges so far.
+    fn descendants(&self, from: usize) -> BTreeSet<usize> {
         let mut seen = BTreeSet::new();
         let mut todo = vec![from];
         while let Some(i) = todo.pop() {
-            if i == to {
-                return true;
-            }
             if seen.insert(i) {
-                todo.extend(next.get(&i).into_iter().flatten().copied());
+                todo.extend(self.next.get(i).into_iter().flatten().copied());
             }
         }
-        false
+        seen
     }
 
     /// Marks the steps that take away what a running channel's viewers get: its stop, a
@@ -1153,6 +1241,22 @@ impl Builder<'_> {
         let mut fed_mp: BTreeSet<String> = BTreeSet::new();
         let mut params: BTreeSet<String> = BTreeSet::new();
         let mut fed_by: BTreeMap<String, BTreeSet<Address>> = BTreeMap::new();
+        // Each MediaPackage channel by its ingest URLs.
+        let mut ingest: BTreeMap<&str, &str> = BTreeMap::new();
+        for (a, o) in &self.observed.resources {
+            if a.kind != Kind::MediapackageChannel {
+                continue;
+            }
+            for e in o.outputs["HlsIngest"]["IngestEndpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(u) = e["Url"].as_str() {
+                    ingest.insert(u.trim_end_matches('/'), o.id.as_str());
+                }
+            }
+        }
         for (ca, co) in &self.observed.resources {
             if ca.kind != Kind::MedialiveChannel || !is_running(co.status.as_deref()) {
                 continue;
@@ -1171,26 +1275,16 @@ impl Builder<'_> {
                 }
             }
             // HLS over WebDAV to MediaPackage: the destination URLs are its ingest URLs.
-            let urls: BTreeSet<&str> = co.spec["Destinations"]
+            let urls = co.spec["Destinations"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .flat_map(|d| d["Settings"].as_array().into_iter().flatten())
-                .filter_map(|st| st["Url"].as_str())
-                .collect();
-            for (ma, mo) in &self.observed.resources {
-                if ma.kind != Kind::MediapackageChannel {
-                    continue;
-                }
-                let ingest = mo.outputs["HlsIngest"]["IngestEndpoints"].as_array();
-                if ingest.into_iter().flatten().any(|e| {
-                    e["Url"].as_str().is_some_and(|u| {
-                        urls.iter()
-                            .any(|x| x.trim_end_matches('/') == u.trim_end_matches('/'))
-                    })
-                }) {
-                    fed_by.entry(mo.id.clone()).or_default().insert(ca.clone());
-                    fed_mp.insert(mo.id.clone());
+                .filter_map(|st| st["Url"].as_str());
+            for url in urls {
+                if let Some(mp) = ingest.get(url.trim_end_matches('/')) {
+                    fed_by.entry(mp.to_string()).or_default().insert(ca.clone());
+                    fed_mp.insert(mp.to_string());
                 }
             }
         }
@@ -1262,8 +1356,8 @@ impl Builder<'_> {
                     .find_map(|op| self.find(&ch, op));
                 // A dependency of the channel made the stop wait for it: the channel's next
                 // step waits for it instead.
-                if self.edges.contains(&(i, stop)) {
-                    self.edges.retain(|&e| e != (i, stop));
+                if self.has_edge(i, stop) {
+                    self.remove_edge(i, stop);
                     if let Some(n) = next {
                         self.edge(i, n);
                     }
@@ -1295,13 +1389,13 @@ impl Builder<'_> {
                 });
             }
             // Everything that can be made ready first is made ready first.
+            let after_i = self.descendants(i);
             let creates: Vec<usize> = (0..self.steps.len())
                 .filter(|&j| self.steps[j].op == Op::Create && !self.steps[j].interrupts)
+                .filter(|j| !after_i.contains(j))
                 .collect();
             for c in creates {
-                if c != i && !self.reaches(i, c) {
-                    self.edge(c, i);
-                }
+                self.edge(c, i);
             }
         }
         let stopped: Vec<(usize, Address)> = self
