@@ -7,7 +7,10 @@
 //!
 //! Seeded: `LIVESTACK_SEED` (printed; a fixed default) draws the sequences;
 //! `LIVESTACK_SOAK=N` runs N of them (default 40); `LIVESTACK_ONLY=I` runs only the I-th;
-//! `LIVESTACK_JOBS` sandboxes at a time (default 3). A failure is shrunk (proptest) to a
+//! `LIVESTACK_JOBS` sandboxes at a time (default 3); `LIVESTACK_ENABLE_ALL=1` also makes the
+//! edits and deletes disabled while their engine bugs are open; `LIVESTACK_VERBOSE=1` prints
+//! each out-of-band change; `LIVESTACK_SHRINK_RUNS` bounds shrinking (default 40 runs);
+//! `LIVESTACK_STEPS` is the most steps after the first apply (default 3). A failure is shrunk (proptest) to a
 //! minimal sequence, printed with its stacks and the failing step's output; keep it in
 //! `regressions.rs` as a test named after what broke.
 
@@ -78,11 +81,20 @@ fn out_of_band() -> impl Strategy<Value = Oob> {
     ]
 }
 
-fn sequence() -> impl Strategy<Value = Sequence> {
+/// Sequences of 1 to `max_steps` steps after the first apply.
+fn sequence(max_steps: usize) -> impl Strategy<Value = Sequence> {
     let step = (vec(out_of_band(), 0..=2), vec(edit(), 0..=2))
         .prop_map(|(oob, edits)| Step { oob, edits });
-    (vec(add_edit(), 1..=6), vec(step, 1..=3))
-        .prop_map(|(initial, steps)| Sequence { initial, steps })
+    (
+        vec(add_edit(), 1..=6),
+        vec(step, 1..=max_steps),
+        vec(out_of_band(), 0..=1),
+    )
+        .prop_map(|(initial, steps, before_destroy)| Sequence {
+            initial,
+            steps,
+            before_destroy,
+        })
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -134,7 +146,7 @@ fn generated_histories_converge() {
         config,
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
     );
-    let strategy = sequence();
+    let strategy = sequence(env_num("LIVESTACK_STEPS", 3).max(1) as usize);
     let mut trees: Vec<_> = (0..count)
         .map(|_| strategy.new_tree(&mut runner).expect("a sequence"))
         .collect();
@@ -160,11 +172,12 @@ fn generated_histories_converge() {
     });
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|(i, _)| *i);
-    let (mut applies, mut oob) = (0, 0);
+    let (mut applies, mut oob, mut stops) = (0, 0, 0);
     for (_, r) in &results {
         if let Ok(f) = r {
             applies += f.applies;
             oob += f.oob;
+            stops += f.announced_interruptions;
         }
     }
     let failed: Vec<usize> = results
@@ -173,7 +186,7 @@ fn generated_histories_converge() {
         .map(|(i, _)| *i)
         .collect();
     eprintln!(
-        "convergence: {} sequences, {} passed ({applies} applies, {oob} out-of-band changes), {} failed {failed:?}, in {:.1} s",
+        "convergence: {} sequences, {} passed ({applies} applies, {oob} out-of-band changes, {stops} announced interruptions), {} failed {failed:?}, in {:.1} s",
         results.len(),
         results.len() - failed.len(),
         failed.len(),

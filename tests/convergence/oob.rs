@@ -149,7 +149,11 @@ pub fn apply(w: &World, oob: &Oob) -> String {
                 .filter(|o| only.is_none_or(|k| k == o.kind))
                 .collect();
             match pick(&candidates, which) {
-                Some(o) if only.is_none() && DISABLED_DELETES.contains(&o.kind) => {
+                Some(o)
+                    if only.is_none()
+                        && DISABLED_DELETES.contains(&o.kind)
+                        && !crate::stack::enable_all() =>
+                {
                     format!("no delete of {} (its kind is disabled)", o.address)
                 }
                 Some(o) => {

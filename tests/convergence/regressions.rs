@@ -48,16 +48,13 @@ video = {{ width = 1280, height = 720, codec = "h264", bitrate = 3000000 }}
 
 /// A single-pipeline channel sending HLS to MediaPackage channel `mp-a` (endpoint `ep-a`).
 fn hls_stack() -> String {
+    hls_stack_at("mp-a")
+}
+
+/// [`hls_stack`] with the MediaPackage channel (id `mp-a`) declared at label `mp`.
+fn hls_stack_at(mp: &str) -> String {
     format!(
-        r#"{HEAD}
-[mediapackage_channel.mp-a]
-id = "mp-a"
-
-[mediapackage_endpoint.ep-a]
-id = "ep-a"
-channel = "mediapackage_channel.mp-a"
-packaging = "hls"
-
+        r#"{}
 [medialive_input.in-a]
 name = "in-a"
 type = "url_pull"
@@ -74,17 +71,28 @@ input = "medialive_input.in-a"
 [[medialive_channel.main.output_groups]]
 name = "hls"
 type = "hls"
-destination = "mediapackage_channel.mp-a"
+destination = "mediapackage_channel.{mp}"
 ladder = "720p"
-"#
+"#,
+        mp_with_endpoint(mp)
     )
 }
 
 const A: &str = "https://example.com/vod/a.m3u8";
 const B: &str = "https://example.com/vod/b.m3u8";
 
+/// Applies each stack after its out-of-band changes, then destroys, with the suite's checks.
 #[track_caller]
-fn converges(script: Script, name: &str) {
+fn converges(applies: Vec<(Vec<Oob>, String)>, name: &str) {
+    converges_then_destroy(applies, vec![], name);
+}
+
+#[track_caller]
+fn converges_then_destroy(applies: Vec<(Vec<Oob>, String)>, before_destroy: Vec<Oob>, name: &str) {
+    let script = Script {
+        applies,
+        before_destroy,
+    };
     if let Err(e) = run(&script, name) {
         panic!("{e}");
     }
@@ -201,5 +209,150 @@ fn a_rotated_ingest_password_reaches_the_ssm_parameter() {
             ),
         ],
         "regression-oob-rotate",
+    );
+}
+
+/// Findings #5: a MediaPackage channel's label renamed (no `moved`) while a channel sends HLS
+/// to it: the new copy reuses the id, so the old one is deleted first, after its SSM
+/// parameters, after the channel's update, which waits on the new copy: a cycle; apply
+/// exits 0 having done nothing and the next plan shows it all again.
+#[test]
+fn renaming_a_mediapackage_channel_label_that_a_channel_sends_to_does_not_make_a_step_cycle() {
+    converges(
+        vec![
+            (vec![], hls_stack_at("mp-a")),
+            (vec![], hls_stack_at("mp-b")),
+        ],
+        "regression-rename-mp-channel",
+    );
+}
+
+/// A state restored from its `.bak` that names a channel deleted since, while the channel
+/// created in its place (with the stack's tags) is live: adopted, not created twice.
+#[test]
+fn a_restored_backup_naming_a_deleted_channel_adopts_the_live_one() {
+    let stack = one_channel("main", "single_pipeline", false, &[A]);
+    converges(
+        vec![
+            (vec![], stack.clone()),
+            (
+                vec![Oob::Delete {
+                    which: 0,
+                    only: Some(Kind::MedialiveChannel),
+                }],
+                stack.clone(),
+            ),
+            (vec![Oob::RestoreBackup], stack),
+        ],
+        "regression-stale-backup",
+    );
+}
+
+/// Two channels: `first` reads input in-a, `second` (when given) reads in-b.
+fn two_channels(first: &str, second: Option<&str>, moved: Option<(&str, &str)>) -> String {
+    let mut s = one_channel(first, "single_pipeline", true, &[A]);
+    s.push_str("\n[medialive_input.in-b]\nname = \"in-b\"\ntype = \"url_pull\"\n");
+    s.push_str(&format!("sources = [\"{B}\"]\n"));
+    if let Some(label) = second {
+        let other = one_channel(label, "single_pipeline", true, &[B]);
+        let at = other
+            .find(&format!("[medialive_channel.{label}]"))
+            .expect("channel");
+        s.push('\n');
+        s.push_str(
+            &other[at..]
+                .replace("in-a", "in-b")
+                .replace("name = \"main\"", "name = \"second\""),
+        );
+    }
+    if let Some((from, to)) = moved {
+        s.push_str(&format!(
+            "\n[[moved]]\nfrom = \"medialive_channel.{from}\"\nto = \"medialive_channel.{to}\"\n"
+        ));
+    }
+    s
+}
+
+/// A label freed by a `[[moved]]` rename and then given to a new resource (the entry dropped,
+/// as the model requires): the renamed channel must not still carry the label's address.
+#[test]
+fn a_label_freed_by_moved_and_reused_is_not_carried_by_two_resources() {
+    converges(
+        vec![
+            (vec![], two_channels("main", None, None)),
+            (vec![], two_channels("news", None, Some(("main", "news")))),
+            (vec![], two_channels("news", Some("main"), None)),
+        ],
+        "regression-moved-label-reused",
+    );
+}
+
+/// A `[[moved]]` rename, then the state lost: the renamed channel is adopted at its new
+/// address, not deleted and created again.
+#[test]
+fn a_moved_channel_is_adopted_at_its_new_address_after_the_state_is_lost() {
+    converges(
+        vec![
+            (vec![], two_channels("main", None, None)),
+            (vec![], two_channels("news", None, Some(("main", "news")))),
+            (
+                vec![Oob::DeleteState],
+                two_channels("news", None, Some(("main", "news"))),
+            ),
+        ],
+        "regression-moved-state-lost",
+    );
+}
+
+/// destroy without a state file: what the stack owns is found by its ownership tags.
+#[test]
+fn destroy_without_a_state_deletes_what_carries_the_stacks_tags() {
+    converges_then_destroy(
+        vec![(vec![], hls_stack())],
+        vec![Oob::DeleteState],
+        "regression-destroy-lost-state",
+    );
+}
+
+/// destroy after part of the stack was deleted out of band deletes the rest.
+#[test]
+fn destroy_after_an_out_of_band_delete_deletes_the_rest() {
+    converges_then_destroy(
+        vec![(vec![], hls_stack())],
+        vec![Oob::Delete {
+            which: 0,
+            only: Some(Kind::MediapackageChannel),
+        }],
+        "regression-destroy-after-oob-delete",
+    );
+}
+
+/// MediaPackage channel (id `mp-a`) at label `mp` with one HLS endpoint, nothing else.
+fn mp_with_endpoint(mp: &str) -> String {
+    format!(
+        r#"{HEAD}
+[mediapackage_channel.{mp}]
+id = "mp-a"
+
+[mediapackage_endpoint.ep-a]
+id = "ep-a"
+channel = "mediapackage_channel.{mp}"
+packaging = "hls"
+"#
+    )
+}
+
+/// Findings #6: a MediaPackage channel's label renamed (no `moved`) while it has an
+/// endpoint: the plan deletes the old channel first (the new copy reuses its id) but leaves
+/// the endpoint alone (its ChannelId is unchanged), and MediaPackage refuses to delete a
+/// channel that has endpoints.
+#[test]
+fn renaming_a_mediapackage_channel_label_replaces_its_endpoints_around_it() {
+    converges(
+        vec![
+            (vec![], mp_with_endpoint("mp-a")),
+            (vec![], mp_with_endpoint("mp-b")),
+        ],
+        "regression-rename-mp-with-endpoint",
     );
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use livestack_model::{Kind, ValidatedStack};
+use livestack_model::{Address, Kind, ValidatedStack};
 use serde_json::Value as Json;
 
 use crate::harness::{Run, World};
@@ -18,6 +18,7 @@ pub struct Sequence {
     /// Edits from the empty stack to the first one applied.
     pub initial: Vec<Edit>,
     pub steps: Vec<Step>,
+    pub before_destroy: Vec<Oob>,
 }
 
 /// Between two applies: changes behind livestack's back, then edits to the stack file.
@@ -33,11 +34,18 @@ pub struct Figures {
     pub applies: usize,
     /// Out-of-band changes made (not counting those that found nothing to change).
     pub oob: usize,
+    /// StopChannel/DeleteChannel calls on running channels, each announced by the plan.
+    pub announced_interruptions: usize,
 }
 
 /// What a sequence does, spelled out: before each apply, the out-of-band changes, then the
 /// stack file applied. Regression tests are written in this form.
-pub type Script = Vec<(Vec<Oob>, String)>;
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    pub applies: Vec<(Vec<Oob>, String)>,
+    /// Out-of-band changes between the last apply and the destroy.
+    pub before_destroy: Vec<Oob>,
+}
 
 /// The script of a generated sequence.
 pub fn script(seq: &Sequence) -> Script {
@@ -46,12 +54,15 @@ pub fn script(seq: &Sequence) -> Script {
     let mut initial = seq.initial.clone();
     initial.sort_by_key(Edit::rank);
     initial.iter().for_each(|e| s.edit(e));
-    let mut out = vec![(Vec::new(), s.render())];
+    let mut applies = vec![(Vec::new(), s.render())];
     for step in &seq.steps {
         step.edits.iter().for_each(|e| s.edit(e));
-        out.push((step.oob.clone(), s.render()));
+        applies.push((step.oob.clone(), s.render()));
     }
-    out
+    Script {
+        applies,
+        before_destroy: seq.before_destroy.clone(),
+    }
 }
 
 struct Ctx<'w> {
@@ -89,23 +100,29 @@ pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
 
 impl Ctx<'_> {
     fn script(&mut self, script: &Script) -> Result<(), String> {
-        for (i, (oob, text)) in script.iter().enumerate() {
-            for o in oob {
-                let done = oob::apply(self.w, o);
-                let _ = writeln!(self.history, "--- out of band: {done}");
-                if !done.starts_with("no ") && !done.starts_with("nothing") {
-                    self.figures.oob += 1;
-                }
-                if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
-                    eprintln!("convergence: out of band: {done}");
-                }
-                if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
-                    self.corrupt_state_is_refused()?;
-                }
-            }
+        for (i, (oob, text)) in script.applies.iter().enumerate() {
+            self.out_of_band(oob)?;
             self.apply_step(i, text)?;
         }
+        self.out_of_band(&script.before_destroy)?;
         self.destroy()
+    }
+
+    fn out_of_band(&mut self, changes: &[Oob]) -> Result<(), String> {
+        for o in changes {
+            let done = oob::apply(self.w, o);
+            let _ = writeln!(self.history, "--- out of band: {done}");
+            if !done.starts_with("no ") && !done.starts_with("nothing") {
+                self.figures.oob += 1;
+            }
+            if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
+                eprintln!("convergence: out of band: {done}");
+            }
+            if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
+                self.corrupt_state_is_refused()?;
+            }
+        }
+        Ok(())
     }
 
     fn run(&mut self, args: &[&str]) -> Run {
@@ -181,7 +198,6 @@ impl Ctx<'_> {
         let v = self.run(&["validate", file]);
         self.check_run("validate", &v, 0)?;
         let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
-        let moved = moved_entries(text);
 
         let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
             .into_iter()
@@ -209,10 +225,6 @@ impl Ctx<'_> {
         let _ = writeln!(self.history, "--- apply:\n{}", a.stdout);
 
         // No channel the plan did not say it interrupts was stopped or deleted.
-        let moved: BTreeMap<&str, &str> = moved
-            .iter()
-            .map(|(f, t)| (f.as_str(), t.as_str()))
-            .collect();
         for r in self.w.requests().into_iter().skip(since) {
             if !matches!(r.operation.as_str(), "StopChannel" | "DeleteChannel") {
                 continue;
@@ -221,9 +233,8 @@ impl Ctx<'_> {
                 continue;
             };
             let announced = interrupted.contains(addr)
-                || moved
-                    .get(addr.as_str())
-                    .is_some_and(|to| interrupted.contains(*to));
+                || current_address(&stack, addr).is_some_and(|to| interrupted.contains(&to));
+            self.figures.announced_interruptions += usize::from(announced);
             if !announced {
                 return Err(format!(
                     "{} on running channel {addr} ({}) that the plan did not say it interrupts\n--- plan\n{}\n--- apply\n{}",
@@ -262,14 +273,9 @@ impl Ctx<'_> {
             .iter()
             .map(|r| r.address.to_string())
             .collect();
-        // A resource renamed by `[[moved]]` keeps its old address tag until its next update.
-        let renamed = |a: &str| {
-            livestack_model::Address::parse(a)
-                .and_then(|a| stack.moved_to(&a).cloned())
-                .is_some_and(|to| declared.contains(&to.to_string()))
-        };
         for o in &live {
-            if !declared.contains(&o.address) && !renamed(&o.address) {
+            let renamed = current_address(stack, &o.address).is_some_and(|a| declared.contains(&a));
+            if !declared.contains(&o.address) && !renamed {
                 return Err(format!(
                     "{} ({}) is left in the cloud though the stack no longer declares it",
                     o.address, o.id
@@ -291,9 +297,7 @@ impl Ctx<'_> {
             let state = live
                 .iter()
                 .find(|o| {
-                    o.address == addr
-                        || livestack_model::Address::parse(&o.address)
-                            .is_some_and(|old| stack.moved_to(&old) == Some(&ch.address))
+                    o.address == addr || current_address(stack, &o.address).as_ref() == Some(&addr)
                 })
                 .and_then(|o| o.state.clone());
             if state.as_deref() != Some(want) {
@@ -316,8 +320,22 @@ impl Ctx<'_> {
     }
 
     fn destroy(&mut self) -> Result<(), String> {
+        let existing = owned(&self.w.cloud()).len();
         let d = self.run(&["destroy", "stack.toml", "--auto-approve"]);
         self.check_run("destroy --auto-approve", &d, 0)?;
+        // The plan counts what exists, not what the state remembers.
+        let counted = d
+            .stdout
+            .split(" to delete")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if d.stdout.contains(" to delete") && counted != Some(existing) {
+            return Err(format!(
+                "destroy counts {counted:?} deletes for {existing} resources of the stack in the cloud\n--- destroy\n{}",
+                d.all()
+            ));
+        }
         let left: Vec<String> = owned(&self.w.cloud())
             .into_iter()
             .map(|o| format!("{} ({})", o.address, o.id))
@@ -332,24 +350,11 @@ impl Ctx<'_> {
     }
 }
 
-/// The `[[moved]]` entries of a stack file: (from, to).
-fn moved_entries(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut from = None;
-    let value = |l: &str| {
-        l.split_once('=')
-            .map(|(_, v)| v.trim().trim_matches('"').to_string())
-    };
-    for l in text.lines().map(str::trim) {
-        if l.starts_with("from") {
-            from = value(l);
-        } else if l.starts_with("to") {
-            if let (Some(f), Some(t)) = (from.take(), value(l)) {
-                out.push((f, t));
-            }
-        }
-    }
-    out
+/// Where a `[[moved]]` entry took the resource whose ownership tag says `tag` (such a
+/// resource keeps its old address tag until its next update, as the README says).
+fn current_address(stack: &ValidatedStack, tag: &str) -> Option<String> {
+    let from = Address::parse(tag)?;
+    stack.moved_to(&from).map(|a| a.to_string())
 }
 
 /// What the stack's resources point at exists and matches: a channel's HLS destinations are
