@@ -208,12 +208,15 @@ pub struct Move {
 /// The prior with the stack's `[[moved]]` entries applied: an entry at a `from` that the
 /// stack no longer declares goes to its `to` (unless the state already has one there).
 /// Refresh reads the cloud through these ids, and [`plan`] lists the moves.
-pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>) {
-    let mut out = prior.clone();
+pub fn apply_moves<'p>(
+    desired: &ValidatedStack,
+    prior: &'p Prior,
+) -> (std::borrow::Cow<'p, Prior>, Vec<Move>) {
     let mut moves = Vec::new();
     if desired.moved.is_empty() {
-        return (out, moves);
+        return (std::borrow::Cow::Borrowed(prior), moves);
     }
+    let mut out = prior.clone();
     for from in prior.resources.keys() {
         if desired.get(from).is_some() {
             continue;
@@ -234,7 +237,7 @@ pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>
             to: to.clone(),
         });
     }
-    (out, moves)
+    (std::borrow::Cow::Owned(out), moves)
 }
 
 impl Plan {
@@ -280,7 +283,7 @@ pub fn plan(
     };
     let order = topo_order(wanted)?;
     let (moved_prior, moves) = apply_moves(desired, prior);
-    let prior = &moved_prior;
+    let prior: &Prior = &moved_prior;
     let mut b = Builder {
         desired,
         moves: &moves,
@@ -1543,7 +1546,20 @@ impl Builder<'_> {
         let mut steps: Vec<Step> = order
             .iter()
             .map(|&i| {
-                let mut s = self.steps[i].clone();
+                let mut s = std::mem::replace(
+                    &mut self.steps[i],
+                    Step {
+                        id: 0,
+                        address: Address::new(Kind::IamRole, "taken"),
+                        op: Op::Create,
+                        after: Vec::new(),
+                        wave: 0,
+                        target_id: None,
+                        spec: None,
+                        deposed: false,
+                        interrupts: false,
+                    },
+                );
                 s.id = new_id[i];
                 s.wave = wave[i];
                 s.after = preds[i].iter().map(|&p| new_id[p]).collect();
