@@ -2,9 +2,12 @@
 //! a scratch directory for the state file, and the real `livestack` binary run against the
 //! sandbox with `--sandbox-url`, as a user would.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use livestack_sandbox::{Faults, LoggedRequest, Running};
 use serde_json::Value as Json;
@@ -59,6 +62,43 @@ pub struct World {
     pub sandbox: Running,
     /// Extra environment for every run (e.g. FACEBOOK_STREAM_KEY).
     pub env: Vec<(String, String)>,
+    /// The faults the sandbox started with (their seed is printed when a test fails).
+    faults: Faults,
+}
+
+/// How long a test waits for something that must happen before it calls the run hung.
+const GUARD: Duration = Duration::from_secs(180);
+
+impl Drop for World {
+    /// A failing test with faults prints their seed and every fault it met: the same seed
+    /// meets the same faults again, whatever order concurrent calls arrive in.
+    fn drop(&mut self) {
+        let f = &self.faults;
+        if !std::thread::panicking() || f.throttle_rate + f.error_rate + f.lost_response_rate == 0.0
+        {
+            return;
+        }
+        let met: Vec<String> = self
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                r.fault.as_ref().map(|fault| {
+                    format!(
+                        "  #{} {} {} {} attempt {}: {fault}",
+                        r.seq, r.service, r.operation, r.path, r.attempt
+                    )
+                })
+            })
+            .collect();
+        eprintln!(
+            "faults seed {} (throttle {}, error {}, lost response {}); the faults met:\n{}",
+            f.seed,
+            f.throttle_rate,
+            f.error_rate,
+            f.lost_response_rate,
+            met.join("\n")
+        );
+    }
 }
 
 impl World {
@@ -75,7 +115,7 @@ impl World {
             .block_on(livestack_sandbox::start(livestack_sandbox::Config {
                 port: 0,
                 speed: SPEED,
-                faults,
+                faults: faults.clone(),
                 ..Default::default()
             }))
             .expect("sandbox starts");
@@ -83,6 +123,7 @@ impl World {
             dir,
             sandbox,
             env: Vec::new(),
+            faults,
         }
     }
 
@@ -126,40 +167,74 @@ impl World {
     /// Runs the binary to its end; one that runs for more than 3 minutes is killed and the
     /// test fails (a hang must not hold CI for the executor's 15-minute waits).
     pub fn run(&self, args: &[&str]) -> Run {
-        use std::io::Read;
+        self.start(args).finish()
+    }
+
+    /// Starts the binary; its stderr lines can be waited for while it runs.
+    pub fn start(&self, args: &[&str]) -> Live {
         let mut child = self.spawn(args);
-        let drain = |mut r: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = r.read_to_string(&mut text);
-                text
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-        let t0 = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("livestack runs") {
-                break Some(status);
+        let out = child.stdout.take().expect("piped");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(out).read_to_string(&mut text);
+            text
+        });
+        let err = child.stderr.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                let _ = tx.send(line);
             }
-            if t0.elapsed() > std::time::Duration::from_secs(180) {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
-        let run = Run {
-            code: status.and_then(|s| s.code()).unwrap_or(-1),
-            stdout: stdout.join().expect("stdout read"),
-            stderr: stderr.join().expect("stderr read"),
-        };
+            text
+        });
+        Live {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child,
+            lines,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits until exactly `count` calls of `operation` are held by the sandbox (see
+    /// `Running::hold`).
+    #[track_caller]
+    pub fn wait_held(&self, operation: &str, count: usize) {
+        let waited = self.block_on(async {
+            tokio::time::timeout(GUARD, self.sandbox.wait_held(operation, count)).await
+        });
         assert!(
-            status.is_some(),
-            "livestack {args:?} hung; killed after 180 s\n{}",
-            run.all()
+            waited.is_ok(),
+            "{count} held {operation} call(s) never seen in 180 s: {:#?}",
+            self.requests()
         );
-        run
+    }
+
+    /// Waits until the state file holds exactly the resources `addresses`.
+    #[track_caller]
+    pub fn wait_state_holds(&self, addresses: &[&str]) {
+        let mut want: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+        want.sort();
+        let t0 = Instant::now();
+        loop {
+            let saved = std::fs::read_to_string(self.state_path())
+                .ok()
+                .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+                .map(|s| state_addresses(&s))
+                .unwrap_or_default();
+            if saved == want {
+                return;
+            }
+            assert!(
+                t0.elapsed() < GUARD,
+                "the state never held {want:?} (it holds {saved:?})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starts the binary without waiting for it.
@@ -253,6 +328,81 @@ impl World {
             dummy_credentials: true,
         }))
         .expect("clients")
+    }
+}
+
+/// The addresses of a state file's resources, sorted.
+pub fn state_addresses(state: &Json) -> Vec<String> {
+    let mut v: Vec<String> = state["resources"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A run of the binary in progress.
+pub struct Live {
+    args: Vec<String>,
+    pub child: Child,
+    lines: Receiver<String>,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Live {
+    /// Waits for a stderr line that `is_it` accepts; panics if the run ends first or shows
+    /// none within 180 s.
+    #[track_caller]
+    pub fn wait_line(&self, what: &str, is_it: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let left = GUARD.saturating_sub(t0.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if is_it(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line {what} in 180 s; stderr so far:\n{}",
+                        seen.join("\n")
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "livestack {:?} ended without a line {what}; stderr:\n{}",
+                    self.args,
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the run to end (killed, and the test failed, after 180 s).
+    pub fn finish(mut self) -> Run {
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("livestack runs") {
+                break Some(status);
+            }
+            if t0.elapsed() > GUARD {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let run = Run {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: self.stdout.join().expect("stdout read"),
+            stderr: self.stderr.join().expect("stderr read"),
+        };
+        assert!(
+            status.is_some(),
+            "livestack {:?} hung; killed after 180 s\n{}",
+            self.args,
+            run.all()
+        );
+        run
     }
 }
 

@@ -29,17 +29,42 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
 
     // Section 3 is shown as the dance on the same channel, marked as an interruption.
     let plan = w.run(&["plan", s3, "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("medialive_channel.imday"),
+    let channel_line = plan
+        .stdout
+        .lines()
+        .find(|l| l.contains("medialive_channel.imday "))
+        .unwrap_or_else(|| panic!("no line for the channel:\n{}", plan.stdout));
+    assert_eq!(
+        channel_line.trim(),
+        "~ medialive_channel.imday  will be updated in place  [interrupts the live channel]",
         "{}",
         plan.stdout
     );
     assert!(
-        plan.stdout.to_lowercase().contains("interrupt"),
-        "the plan must say the running channel goes off air: {}",
+        plan.stdout
+            .lines()
+            .any(|l| l.starts_with("Plan: ") && l.ends_with("; 1 running channel(s) interrupted.")),
+        "{}",
         plan.stdout
     );
-    assert!(!plan.stdout.contains("will be replaced"), "{}", plan.stdout);
+    let json = w.run(&["plan", s3, "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan --json");
+    let channel = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "medialive_channel.imday")
+        .unwrap_or_else(|| panic!("the channel changes: {json}"));
+    assert_eq!(
+        channel["action"], "update",
+        "never a replacement: {channel}"
+    );
+    assert_eq!(channel["interrupts"], true, "{channel}");
+    assert_eq!(
+        channel["ops"],
+        serde_json::json!(["stop", "update_class", "update", "start"]),
+        "{channel}"
+    );
 
     let before = w.requests().len();
     w.run(&["apply", s3, "--auto-approve"]).expect(0);

@@ -56,7 +56,7 @@ impl Cli {
     }
 
     fn wait(&self, args: &[&str], state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let out = self.ok(args);
             if out["State"] == state {
