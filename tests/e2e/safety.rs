@@ -64,8 +64,26 @@ fn drift_is_shown_and_corrected() {
     // The drift is shown, and the stopped channel is started again.
     assert_shows(
         &plan.stdout,
-        &["medialive_input.imday-hls", "elsewhere.m3u8", "start"],
+        &["medialive_input.imday-hls", "elsewhere.m3u8"],
     );
+    let json = w.run(&["plan", &s1, "--json"]).expect(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let change = |address: &str| {
+        json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .unwrap_or_else(|| panic!("no change for {address}: {json}"))
+            .clone()
+    };
+    let input_change = change("medialive_input.imday-hls");
+    assert_eq!(
+        (&input_change["action"], &input_change["drift"]),
+        (&json!("update"), &json!(true)),
+        "{input_change}"
+    );
+    assert_eq!(change("medialive_channel.imday")["ops"], json!(["start"]));
 
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
     let cloud = w.cloud();
