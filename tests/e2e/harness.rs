@@ -134,8 +134,7 @@ impl World {
     /// `livestack <args> --state <dir>/state.json --sandbox-url <sandbox>` for the
     /// subcommands that take a target; other argument lists are passed as they are.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_livestack"));
-        c.args(args);
+        let mut c = self.bare_command(args);
         if matches!(
             args.first(),
             Some(&("plan" | "apply" | "destroy" | "outputs"))
@@ -143,6 +142,14 @@ impl World {
             c.arg("--state").arg(self.state_path());
             c.arg("--sandbox-url").arg(self.sandbox.endpoint_url());
         }
+        c
+    }
+
+    /// `livestack <args>` exactly as given (no target, no state option), with the same
+    /// environment as [`World::command`].
+    pub fn bare_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_livestack"));
+        c.args(args);
         // Nothing from the machine's AWS setup may leak in.
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") {
@@ -170,34 +177,18 @@ impl World {
         self.start(args).finish()
     }
 
-    /// Starts the binary; its stderr lines can be waited for while it runs.
+    /// Starts the binary; its output lines can be waited for while it runs.
     pub fn start(&self, args: &[&str]) -> Live {
-        let mut child = self.spawn(args);
-        let out = child.stdout.take().expect("piped");
-        let stdout = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = BufReader::new(out).read_to_string(&mut text);
-            text
-        });
-        let err = child.stderr.take().expect("piped");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                text.push_str(&line);
-                text.push('\n');
-                let _ = tx.send(line);
-            }
-            text
-        });
-        Live {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            child,
-            lines,
-            stdout,
-            stderr,
+        Live::start(self.command(args), args)
+    }
+
+    /// [`World::bare_command`] run to its end (with the same guard as [`World::run`]).
+    pub fn run_bare(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.bare_command(args);
+        for (k, v) in env {
+            c.env(k, v);
         }
+        Live::start(c, args).finish()
     }
 
     /// Waits until exactly `count` calls of `operation` are held by the sandbox (see
@@ -351,8 +342,39 @@ pub struct Live {
 }
 
 impl Live {
-    /// Waits for a stderr line that `is_it` accepts; panics if the run ends first or shows
-    /// none within 180 s.
+    /// Starts `command` with its stdout and stderr read line by line as they come.
+    pub fn start(mut command: Command, args: &[&str]) -> Live {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("livestack starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let read = |stream: Box<dyn Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    text.push_str(&line);
+                    text.push('\n');
+                    let _ = tx.send(line);
+                }
+                text
+            })
+        };
+        let stdout = read(Box::new(child.stdout.take().expect("piped")), tx.clone());
+        let stderr = read(Box::new(child.stderr.take().expect("piped")), tx);
+        Live {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child,
+            lines,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for an output line (stdout or stderr) that `is_it` accepts; panics if the run
+    /// ends first or shows none within 180 s.
     #[track_caller]
     pub fn wait_line(&self, what: &str, is_it: impl Fn(&str) -> bool) -> String {
         let t0 = Instant::now();
@@ -364,12 +386,12 @@ impl Live {
                 Ok(line) => seen.push(line),
                 Err(RecvTimeoutError::Timeout) => {
                     panic!(
-                        "no line {what} in 180 s; stderr so far:\n{}",
+                        "no line {what} in 180 s; output so far:\n{}",
                         seen.join("\n")
                     )
                 }
                 Err(RecvTimeoutError::Disconnected) => panic!(
-                    "livestack {:?} ended without a line {what}; stderr:\n{}",
+                    "livestack {:?} ended without a line {what}; output:\n{}",
                     self.args,
                     seen.join("\n")
                 ),
@@ -443,6 +465,23 @@ pub fn section_1_inventory() -> Inventory {
         security_groups: vec![],
         channels: vec!["imday".into()],
     }
+}
+
+/// `livestack plan STACK --json` against the world's sandbox, parsed.
+pub fn plan_json(w: &World, stack: &str) -> Json {
+    let out = w.run(&["plan", stack, "--json"]).expect(0);
+    serde_json::from_str(&out.stdout).expect("plan --json")
+}
+
+/// The change of `address` in a `plan --json`.
+#[track_caller]
+pub fn change<'a>(plan: &'a Json, address: &str) -> &'a Json {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("no change for {address}: {plan}"))
 }
 
 /// Asserts that `text` (what the user saw) shows every one of `needles`.

@@ -1,7 +1,7 @@
 //! The full life of each workshop example: apply from empty, nothing left to change, (for
 //! section 1) section 3's edit, destroy, and nothing of the stack left in the cloud.
 
-use crate::harness::{assert_shows, example, section_1_inventory, World};
+use crate::harness::{assert_shows, change, example, plan_json, section_1_inventory, World};
 
 const STREAM_KEY: &str = "fb-stream-key-e2e-0001";
 
@@ -47,14 +47,8 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
         "{}",
         plan.stdout
     );
-    let json = w.run(&["plan", s3, "--json"]).expect(0);
-    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan --json");
-    let channel = json["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["address"] == "medialive_channel.imday")
-        .unwrap_or_else(|| panic!("the channel changes: {json}"));
+    let json = plan_json(&w, s3);
+    let channel = change(&json, "medialive_channel.imday");
     assert_eq!(
         channel["action"], "update",
         "never a replacement: {channel}"

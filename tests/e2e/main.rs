@@ -3,5 +3,6 @@
 
 mod harness;
 mod lifecycle;
+mod promises;
 mod safety;
 mod secrets_and_faults;

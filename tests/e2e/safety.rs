@@ -6,7 +6,9 @@ use std::time::Duration;
 use livestack_model::Address;
 use serde_json::json;
 
-use crate::harness::{assert_shows, example, section_1_inventory, state_addresses, World};
+use crate::harness::{
+    assert_shows, change, example, plan_json, section_1_inventory, state_addresses, World,
+};
 
 fn s1() -> String {
     example("s3-loop.toml").to_str().unwrap().to_string()
@@ -66,24 +68,17 @@ fn drift_is_shown_and_corrected() {
         &plan.stdout,
         &["medialive_input.imday-hls", "elsewhere.m3u8"],
     );
-    let json = w.run(&["plan", &s1, "--json"]).expect(0);
-    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let change = |address: &str| {
-        json["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["address"] == address)
-            .unwrap_or_else(|| panic!("no change for {address}: {json}"))
-            .clone()
-    };
-    let input_change = change("medialive_input.imday-hls");
+    let json = plan_json(&w, &s1);
+    let input_change = change(&json, "medialive_input.imday-hls");
     assert_eq!(
         (&input_change["action"], &input_change["drift"]),
         (&json!("update"), &json!(true)),
         "{input_change}"
     );
-    assert_eq!(change("medialive_channel.imday")["ops"], json!(["start"]));
+    assert_eq!(
+        change(&json, "medialive_channel.imday")["ops"],
+        json!(["start"])
+    );
 
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
     let cloud = w.cloud();
