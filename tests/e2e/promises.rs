@@ -136,7 +136,20 @@ fn the_deposed_copy_of_an_interrupted_replacement_is_deleted_on_the_next_apply()
     assert_eq!(deposed, ["imday-mp-hlsendpoint"], "{state}");
     force_unlock(&w, &renamed);
 
-    // The next apply deletes the old copy, and only that.
+    // The next plan shows the old copy's delete, and the next apply does it, and only that.
+    let plan = w.run(&["plan", &renamed, "--detailed-exitcode"]).expect(2);
+    let steps: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| l.contains("(old copy "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        steps,
+        ["1  delete        mediapackage_endpoint.imday-hls (old copy imday-mp-hlsendpoint)"],
+        "{}",
+        plan.stdout
+    );
     let before = w.requests().len();
     w.run(&["apply", &renamed, "--auto-approve"]).expect(0);
     let made = w.mutations_since(before);
