@@ -14,6 +14,7 @@ use livestack_plan::{
 use serde_json::{json, Value as Json};
 
 use crate::progress::{self, Progress, StepProgress};
+use crate::signals::{Received, Signal, Signals};
 use crate::Session;
 
 const WAIT: Duration = Duration::from_secs(15 * 60);
@@ -29,18 +30,44 @@ enum Outcome {
     Done,
 }
 
-pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
-    let progress = Progress::new(progress::Display::for_stderr());
+/// An apply or destroy that stopped before its last step: the error's first line (the cause
+/// follows it), and the lines printed after the error (which channels it left off air).
+#[derive(Debug)]
+pub struct Unfinished {
+    pub summary: String,
+    /// The signal that stopped it, if one did (the exit code is 128 + its number).
+    pub signal: Option<Signal>,
+    pub trailer: Vec<String>,
+}
+
+impl std::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl std::error::Error for Unfinished {}
+
+pub async fn execute(
+    s: &mut Session,
+    plan: &Plan,
+    observed: &Observed,
+    signals: &mut Signals,
+) -> Result<()> {
+    let mut progress = Progress::new(progress::Display::for_stderr());
     let mut shown: BTreeMap<usize, StepProgress> = BTreeMap::new();
-    remember(s, plan, observed).await?;
+    signals
+        .guard("stopped before the first step", remember(s, plan, observed))
+        .await?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
+    let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut failure: Option<anyhow::Error> = None;
-    let mut interrupted = false;
+    let mut stopped_by: Option<Received> = None;
     let mut set = tokio::task::JoinSet::new();
     let by_id: BTreeMap<usize, &Step> = plan.steps.iter().map(|st| (st.id, st)).collect();
     loop {
-        if failure.is_none() {
+        if failure.is_none() && stopped_by.is_none() {
             for st in &plan.steps {
                 if launched.contains(&st.id) || !st.after.iter().all(|a| done.contains(a)) {
                     continue;
@@ -52,48 +79,61 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                 let st = st.clone();
                 let line = progress.step_started(&st);
                 shown.insert(st.id, line.clone());
-                set.spawn(async move {
+                set.spawn(livestack_aws::about(st.address.to_string(), async move {
                     let t0 = Instant::now();
                     let r = match prepared {
                         Ok(p) => run_step(&clients, &hasher, &st, p, &line).await,
                         Err(e) => Err(e),
                     };
                     (st.id, r, t0.elapsed())
-                });
+                }));
             }
         }
         let joined = tokio::select! {
-            joined = set.join_next() => joined,
-            // Ctrl-C: no new step; the ones in flight (an AWS call and its wait) finish and
-            // are recorded, then the state is saved and the lock released. A second Ctrl-C
-            // leaves at once: every finished step is already in the state, and what the
-            // steps in flight made is found again by its ownership tags.
-            _ = tokio::signal::ctrl_c() => {
-                if interrupted {
-                    progress.note("Interrupted again: leaving now; the state holds every finished step.");
-                    s.lock.take(); // released: nothing runs any more
-                    std::process::exit(130);
+            biased;
+            // One handler for the whole run (see `signals`): a first Ctrl-C starts no new
+            // step and lets the ones in flight (an AWS call and its wait) finish and be
+            // recorded; a second one, SIGTERM or SIGHUP leaves at once: every finished step
+            // is already in the state, and what the steps in flight made is found again by
+            // its ownership tags.
+            r = signals.next() => {
+                stopped_by = Some(r);
+                if r.leaves_now() {
+                    progress.note(&format!(
+                        "{}: leaving now, {} step(s) left unfinished; the state holds every finished step.",
+                        r.signal.name(),
+                        set.len()
+                    ));
+                    break;
                 }
-                interrupted = true;
                 progress.note(&format!(
                     "Interrupted: no new step will start; finishing the {} in flight (Ctrl-C again to leave now).",
                     set.len()
                 ));
-                failure.get_or_insert_with(|| anyhow::anyhow!("interrupted (Ctrl-C)"));
                 continue;
             }
+            joined = set.join_next() => joined,
         };
         let Some(joined) = joined else {
             break;
         };
-        let (id, r, took) = joined.context("a step's task failed")?;
+        let (id, r, took) = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                // A step's task panicked: no new step; the rest are seen through.
+                failure.get_or_insert(anyhow::anyhow!("a step's task failed: {e}"));
+                continue;
+            }
+        };
         let st = by_id[&id];
         match r {
             Ok(outcome) => {
                 record(s, st, outcome);
-                livestack_state::save(&s.state_path, &mut s.state)?;
                 done.insert(id);
                 shown[&id].done(took);
+                if let Err(e) = livestack_state::save(&s.state_path, &mut s.state) {
+                    failure.get_or_insert(e.into());
+                }
             }
             Err(e) => {
                 let e = e.context(format!(
@@ -103,23 +143,76 @@ pub async fn execute(s: &mut Session, plan: &Plan, observed: &Observed) -> Resul
                     st.address
                 ));
                 shown[&id].failed();
-                if failure.is_none() {
-                    failure = Some(e);
-                }
+                failed.insert(id);
+                failure.get_or_insert(e);
             }
         }
     }
-    livestack_state::save(&s.state_path, &mut s.state)?;
-    if let Some(e) = failure {
-        return Err(e.context(format!(
+    // Left at once: the steps still in flight are dropped with the set.
+    for (id, line) in &shown {
+        if !done.contains(id) {
+            line.abandoned();
+        }
+    }
+    drop(set);
+    if failure.is_none() && stopped_by.is_none() && done.len() < plan.steps.len() {
+        // A plan whose steps wait for each other never reports success.
+        let stuck: Vec<String> = plan
+            .steps
+            .iter()
+            .filter(|st| !done.contains(&st.id))
+            .map(|st| format!("{} ({} {})", st.id, st.op.as_str(), st.address))
+            .collect();
+        failure = Some(anyhow::anyhow!(
+            "steps {} could never start: they wait for each other",
+            stuck.join(", ")
+        ));
+    }
+    let saved = livestack_state::save(&s.state_path, &mut s.state);
+    progress.close();
+    if failure.is_none() && done.len() == plan.steps.len() {
+        saved?;
+        progress.finish(plan.steps.len());
+        return Ok(());
+    }
+    let cause = match (failure, saved) {
+        (Some(e), _) => e,
+        (None, Err(e)) => e.into(),
+        (None, Ok(())) => anyhow::anyhow!(
+            "interrupted ({})",
+            stopped_by.map_or("a signal", |r| r.signal.name())
+        ),
+    };
+    Err(cause.context(Unfinished {
+        summary: format!(
             "{} of {} steps done; the state is saved in {}: run the same command again to continue",
             done.len(),
             plan.steps.len(),
             s.state_path.display()
-        )));
-    }
-    progress.finish(plan.steps.len());
-    Ok(())
+        ),
+        signal: stopped_by.map(|r| r.signal),
+        trailer: crate::off_air::lines(
+            plan,
+            &crate::off_air::SoFar {
+                launched: &launched,
+                done: &done,
+                failed: &failed,
+            },
+            |st| {
+                s.state
+                    .prior
+                    .resources
+                    .get(&st.address)
+                    .map(|r| r.id.clone())
+                    .or_else(|| st.target_id.clone())
+                    .unwrap_or_else(|| "unknown id".into())
+            },
+            &crate::off_air::Again {
+                apply: &s.apply_command,
+                destroy: &s.destroy_command,
+            },
+        ),
+    }))
 }
 
 /// What a step needs, taken from the state when it starts (its dependencies are done).
@@ -129,6 +222,8 @@ struct Prepared {
     current: Option<ObservedResource>,
     token: String,
     stack: String,
+    /// Its old addresses (`[[moved]]`), whose ownership tags are its own.
+    old: Vec<Address>,
 }
 
 fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
@@ -146,6 +241,7 @@ fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
         current: observed.resources.get(&st.address).cloned(),
         token: format!("{}-{}-{}", s.state.lineage, s.state.serial, st.id),
         stack: s.desired.name.clone(),
+        old: crate::refresh::old_addresses(&s.desired, &st.address),
     })
 }
 
@@ -286,7 +382,7 @@ async fn run_step(
                 Ok(created) => created,
                 Err(e) if e.is_already_exists() => {
                     line.phase("found it made already: checking its ownership tags");
-                    take_over_own(c, hasher, a, &plain, &p.stack, e).await?
+                    take_over_own(c, hasher, a, &plain, (&p.stack, &p.old), e).await?
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -364,10 +460,13 @@ async fn run_step(
             )
             .await?;
             let class = plain["ChannelClass"].as_str().context("no ChannelClass")?;
-            // Only the destinations the channel already has: new ones come with the update.
-            let existing: BTreeSet<String> = p
-                .current
+            // Only the destinations the channel has now (an update before this step may have
+            // added some): new ones come with the update after it.
+            line.phase("reading the channel");
+            let now = c.read(a, &id, hasher).await?;
+            let existing: BTreeSet<String> = now
                 .as_ref()
+                .or(p.current.as_ref())
                 .and_then(|o| o.spec["Destinations"].as_array().cloned())
                 .unwrap_or_default()
                 .iter()
@@ -429,14 +528,14 @@ async fn take_over_own(
     hasher: &Hasher,
     a: &Address,
     spec: &Json,
-    stack: &str,
+    (stack, old): (&str, &[Address]),
     exists: livestack_aws::Error,
 ) -> Result<(String, ObservedResource)> {
     let name = crate::refresh::natural_id(a.kind, spec).context(exists.to_string())?;
     let Some(current) = c.read(a, &name, hasher).await? else {
         return Err(exists.into());
     };
-    if !crate::refresh::owned_by(&current, stack, a) {
+    if !crate::refresh::owned_by(&current, stack, a, old) {
         bail!(
             "{exists}: it is not livestack's ({})",
             crate::refresh::not_owned_hint(a, &name, stack)
@@ -495,13 +594,18 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
 }
 
 /// Brings the state to what refresh found before anything runs, and saves it if that changed
-/// it: forgets what is gone from the cloud, and records what was found by ownership tags or
-/// name but missing from the state (the plan's `adopted`: a lost state file, a create whose
-/// answer never came).
+/// it: renames what `[[moved]]` entries rename, forgets what is gone from the cloud, and
+/// records what was found by ownership tags or name but missing from the state or known
+/// there under a stale id (the plan's `adopted`: a lost state file, a create whose answer
+/// never came, a state restored from its backup).
 /// An adopted resource that no step will touch gets the stack's spec as its last-applied
 /// spec (refresh found it equal); one a step will change gets it from that step.
 pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
     let before = s.state.prior.clone();
+    // Renamed by `[[moved]]` entries: the state follows the stack file.
+    if !plan.moved.is_empty() {
+        s.state.prior = livestack_plan::apply_moves(&s.desired, &s.state.prior).0;
+    }
     let gone: Vec<Address> = s
         .state
         .prior

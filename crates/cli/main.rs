@@ -1,8 +1,10 @@
 //! The `livestack` binary: the only place that knows terminals, clap and anyhow.
 
 mod exec;
+mod off_air;
 mod progress;
 mod refresh;
+mod signals;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,9 @@ enum Command {
         /// Exit 0 when nothing changes, 2 when something does (1 is an error).
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Show new and removed objects whole, not one line of their key members.
+        #[arg(long)]
+        full: bool,
     },
     /// Converge the cloud to the stack (or apply a saved plan).
     Apply {
@@ -110,6 +115,23 @@ enum StateCommand {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
+    /// Rename a resource in the state (a label renamed in the stack file); no AWS call. A
+    /// `[[moved]]` entry in the stack file does the same at the next apply.
+    Mv {
+        stack: PathBuf,
+        from: String,
+        to: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// Let go of a resource: it leaves the state and is never adopted or deleted by this
+    /// stack again; the cloud resource is untouched. No AWS call.
+    Rm {
+        stack: PathBuf,
+        address: String,
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,6 +172,90 @@ struct TargetArgs {
     /// The region (default: the stack file's, then the AWS configuration's).
     #[arg(long)]
     region: Option<String>,
+    /// Give up on an AWS call after this many seconds, its retries included (each attempt
+    /// gets a quarter of it, at most 30 s); every retry is shown.
+    #[arg(long, value_name = "SECONDS", env = "LIVESTACK_CALL_TIMEOUT",
+          default_value_t = livestack_aws::DEFAULT_BUDGET.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    call_timeout: u64,
+}
+
+impl TargetArgs {
+    /// `livestack SUBCOMMAND STACK` with the options that name the same state and target, as
+    /// messages suggest it.
+    fn command(&self, subcommand: &str, state_path: &Path, default_state: &Path) -> String {
+        let mut words = vec![
+            "livestack".to_string(),
+            subcommand.to_string(),
+            self.stack.display().to_string(),
+        ];
+        if state_path != default_state {
+            words.extend(["--state".into(), state_path.display().to_string()]);
+        }
+        if self.sandbox {
+            words.push("--sandbox".into());
+        }
+        for (flag, value) in [
+            ("--sandbox-url", &self.sandbox_url),
+            ("--endpoint-url", &self.endpoint_url),
+            ("--region", &self.region),
+        ] {
+            if let Some(v) = value {
+                words.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        shell_line(&words)
+    }
+}
+
+/// The words as one shell command line, quoted where a shell would split or expand them.
+fn shell_line(words: &[String]) -> String {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+    };
+    words
+        .iter()
+        .map(|w| {
+            if plain(w) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A lock error with the command that removes the lock, given as the user would type it.
+fn lock_error(
+    e: livestack_state::Error,
+    stack: &Path,
+    state_path: &Path,
+    default_state: &Path,
+) -> anyhow::Error {
+    let Some(id) = e.lock_id() else {
+        return e.into();
+    };
+    let mut words = vec![
+        "livestack".to_string(),
+        "force-unlock".to_string(),
+        stack.display().to_string(),
+        id.to_string(),
+    ];
+    if state_path != default_state {
+        words.extend(["--state".into(), state_path.display().to_string()]);
+    }
+    let command = shell_line(&words);
+    match e {
+        livestack_state::Error::UnreadableLock { .. } => anyhow::anyhow!(
+            "{e}; unless another livestack is starting on this stack right now, remove it with `{command}`"
+        ),
+        _ => anyhow::anyhow!(
+            "{e}; wait for it to finish, or if that process died run `{command}`"
+        ),
+    }
 }
 
 fn main() -> ExitCode {
@@ -165,15 +271,33 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cli)) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            let msg = format!("{e:#}");
-            for line in msg.lines() {
-                eprintln!("error: {line}");
-            }
-            ExitCode::from(1)
+    let code = match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    };
+    // Not waiting for anything still blocked (a prompt's read of stdin).
+    rt.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Prints the error (one line), then what an unfinished apply left off air; the exit code.
+fn report(e: &anyhow::Error) -> u8 {
+    use std::io::Write;
+    // Never a panic for a closed terminal (SIGHUP): what cannot be written is lost.
+    let mut err = std::io::stderr().lock();
+    let msg = format!("{e:#}");
+    for line in msg.lines() {
+        let _ = writeln!(err, "error: {line}");
+    }
+    if let Some(u) = e.downcast_ref::<exec::Unfinished>() {
+        for line in &u.trailer {
+            let _ = writeln!(err, "{line}");
         }
+        return u.signal.map_or(1, signals::Signal::exit_code);
+    }
+    match e.downcast_ref::<signals::Interrupted>() {
+        Some(i) => i.signal.exit_code(),
+        None => 1,
     }
 }
 
@@ -198,13 +322,15 @@ async fn run(cli: Cli) -> Result<u8> {
             json,
             out,
             detailed_exitcode,
+            full,
         } => {
             let session = Session::open(&target, "plan").await?;
             let (plan, observed) = session.plan(Mode::Apply).await?;
             if json {
                 println!("{}", livestack_plan::render_json(&plan));
             } else {
-                print!("{}", livestack_plan::render_text(&plan, color));
+                let options = livestack_plan::TextOptions { color, full };
+                print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
                 exec::save_plan(&out, &plan, &session, &observed)?;
@@ -233,15 +359,20 @@ async fn run(cli: Cli) -> Result<u8> {
                     target.state.get_or_insert(saved.state);
                 }
             }
-            let mut session = Session::open(&target, "apply").await?;
-            let (plan, observed) = session.plan(Mode::Apply).await?;
+            let (mut signals, mut session, plan, observed) =
+                open_and_plan(&target, "apply", Mode::Apply).await?;
             let plan = match plan_file {
                 Some(f) => exec::check_saved_plan(&f, &plan, &session, &observed)?,
                 None => plan,
             };
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
-                exec::remember(&mut session, &plan, &observed).await?;
+                signals
+                    .guard(
+                        "apply stopped while planning",
+                        exec::remember(&mut session, &plan, &observed),
+                    )
+                    .await?;
                 return Ok(0);
             }
             if no_interrupt && plan.summary.interrupted > 0 {
@@ -252,26 +383,27 @@ async fn run(cli: Cli) -> Result<u8> {
                     .map(|c| c.address.to_string())
                     .collect();
                 bail!(
-                    "--no-interrupt: the plan stops running channel(s) {}; nothing was changed",
+                    "--no-interrupt: the plan takes running channel(s) or what viewers watch of \
+                     them off air ({}); nothing was changed",
                     chans.join(", ")
                 );
             }
-            confirm(auto_approve, "apply")?;
-            exec::execute(&mut session, &plan, &observed).await?;
+            confirm(auto_approve, "apply", &mut signals).await?;
+            exec::execute(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
         Command::Destroy {
             target,
             auto_approve,
         } => {
-            let mut session = Session::open(&target, "destroy").await?;
-            let (plan, observed) = session.plan(Mode::Destroy).await?;
+            let (mut signals, mut session, plan, observed) =
+                open_and_plan(&target, "destroy", Mode::Destroy).await?;
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 return Ok(0);
             }
-            confirm(auto_approve, "destroy")?;
-            exec::execute(&mut session, &plan, &observed).await?;
+            confirm(auto_approve, "destroy", &mut signals).await?;
+            exec::execute(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
         Command::Outputs { target, json } => {
@@ -279,6 +411,62 @@ async fn run(cli: Cli) -> Result<u8> {
             exec::outputs(&session, json).await?;
             Ok(0)
         }
+        Command::State {
+            command:
+                StateCommand::Mv {
+                    stack,
+                    from,
+                    to,
+                    state,
+                },
+        } => state_edit(&stack, state, "state mv", |st| {
+            let from = parse_address(&from)?;
+            let to = parse_address(&to)?;
+            if from.kind != to.kind {
+                bail!("cannot move {from} to {to}: a move keeps the resource's kind");
+            }
+            if st.prior.resources.contains_key(&to) {
+                bail!("{to} is in the state already; `livestack state rm` it first");
+            }
+            let r = st
+                .prior
+                .resources
+                .remove(&from)
+                .with_context(|| format!("{from} is not in the state"))?;
+            for d in st.prior.deposed.iter_mut().filter(|d| d.address == from) {
+                d.address = to.clone();
+            }
+            let id = r.id.clone();
+            st.prior.resources.insert(to.clone(), r);
+            Ok(format!(
+                "moved {from} (id {id}) to {to} in the state; the next apply updates its \
+                     livestack:address tag (a tags-only call)"
+            ))
+        }),
+        Command::State {
+            command:
+                StateCommand::Rm {
+                    stack,
+                    address,
+                    state,
+                },
+        } => state_edit(&stack, state, "state rm", |st| {
+            let a = parse_address(&address)?;
+            let r = st
+                .prior
+                .resources
+                .remove(&a)
+                .with_context(|| format!("{a} is not in the state"))?;
+            st.prior.released.push(livestack_plan::Deposed {
+                address: a.clone(),
+                id: r.id.clone(),
+            });
+            Ok(format!(
+                "removed {a} (id {}) from the state; the cloud resource is untouched, and this \
+                 stack will neither adopt nor delete it again",
+                r.id
+            ))
+        }),
         Command::State { command } => {
             let (stack, state, address) = match command {
                 StateCommand::List { stack, state } => (stack, state, None),
@@ -287,6 +475,9 @@ async fn run(cli: Cli) -> Result<u8> {
                     address,
                     state,
                 } => (stack, state, Some(address)),
+                StateCommand::Mv { .. } | StateCommand::Rm { .. } => {
+                    unreachable!("handled above")
+                }
             };
             let desired = livestack_model::load(&stack)?;
             let path = state.unwrap_or_else(|| default_state_path(&desired));
@@ -299,9 +490,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
                 Some(a) => {
-                    let addr = livestack_model::Address::parse(&a).with_context(|| {
-                        format!("`{a}` is not an address such as medialive_channel.imday")
-                    })?;
+                    let addr = parse_address(&a)?;
                     let r = st
                         .prior
                         .resources
@@ -315,11 +504,16 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::ForceUnlock { stack, id, state } => {
             let desired = livestack_model::load(&stack)?;
             let path = state.unwrap_or_else(|| default_state_path(&desired));
-            let info = livestack_state::force_unlock(&path, &id)?;
-            println!(
-                "released the lock {} held by {}@{} (pid {}) for {}",
-                info.id, info.holder, info.host, info.pid, info.operation
-            );
+            match livestack_state::force_unlock(&path, &id)? {
+                livestack_state::Released::Lock(info) => println!(
+                    "released the lock {} held by {}@{} (pid {}) for {}",
+                    info.id, info.holder, info.host, info.pid, info.operation
+                ),
+                livestack_state::Released::Unreadable => println!(
+                    "removed the unreadable lock file {}",
+                    livestack_state::lock_path(&path).display()
+                ),
+            }
             Ok(0)
         }
         Command::Sandbox {
@@ -337,7 +531,51 @@ async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn confirm(auto_approve: bool, what: &str) -> Result<()> {
+fn parse_address(a: &str) -> Result<livestack_model::Address> {
+    livestack_model::Address::parse(a)
+        .with_context(|| format!("`{a}` is not an address such as medialive_channel.imday"))
+}
+
+/// Edits the state by hand under its lock: `edit` changes it and says what it did.
+fn state_edit(
+    stack: &Path,
+    state: Option<PathBuf>,
+    operation: &str,
+    edit: impl FnOnce(&mut State) -> Result<String>,
+) -> Result<u8> {
+    let desired = livestack_model::load(stack)?;
+    let default_state = default_state_path(&desired);
+    let path = state.unwrap_or_else(|| default_state.clone());
+    let _lock = livestack_state::Lock::acquire(&path, operation)
+        .map_err(|e| lock_error(e, stack, &path, &default_state))?;
+    let mut st = livestack_state::load(&path, &desired.name)?
+        .with_context(|| format!("{}: no state yet", path.display()))?;
+    let said = edit(&mut st)?;
+    livestack_state::save(&path, &mut st)?;
+    println!("{said}");
+    Ok(0)
+}
+
+/// For apply and destroy: installs the one signal handler of the run, then opens the session
+/// (taking the lock) and plans; a signal meanwhile stops the run, the lock released.
+async fn open_and_plan(
+    target: &TargetArgs,
+    operation: &str,
+    mode: Mode,
+) -> Result<(signals::Signals, Session, Plan, livestack_plan::Observed)> {
+    let mut signals = signals::Signals::install().context("installing signal handlers")?;
+    let stopped = format!("{operation} stopped while planning");
+    let session = signals
+        .guard(&stopped, Session::open(target, operation))
+        .await?;
+    let (plan, observed) = signals.guard(&stopped, session.plan(mode)).await?;
+    Ok((signals, session, plan, observed))
+}
+
+/// Asks for "yes" on the terminal. Reading stdin blocks, so it is read on a thread of its own
+/// while the signals are watched: Ctrl-C or SIGTERM at the prompt cancels (the caller's lock
+/// is released as the error goes up).
+async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals) -> Result<()> {
     if auto_approve {
         return Ok(());
     }
@@ -345,8 +583,23 @@ fn confirm(auto_approve: bool, what: &str) -> Result<()> {
         bail!("refusing to {what} without confirmation: not a terminal; pass --auto-approve");
     }
     eprint!("Do you want to {what} these changes? Only 'yes' is accepted: ");
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::stdin().read_line(&mut line).map(|_| line);
+        let _ = tx.send(read);
+    });
+    let cancelled = format!("{what} cancelled at the prompt");
+    let answer = signals.guard(&cancelled, async {
+        Ok(rx.await.context("reading the answer")??)
+    });
+    let line = match answer.await {
+        Ok(line) => line,
+        Err(e) => {
+            eprintln!(); // the prompt's line ends where the terminal echoed ^C
+            return Err(e);
+        }
+    };
     if line.trim() != "yes" {
         bail!("{what} cancelled; nothing was changed");
     }
@@ -360,6 +613,10 @@ fn default_state_path(stack: &ValidatedStack) -> PathBuf {
 /// A stack, its state (locked for the whole plan+apply) and the cloud it talks to.
 pub struct Session {
     pub stack_path: PathBuf,
+    /// `livestack apply STACK` with the options of this run, for messages.
+    pub apply_command: String,
+    /// The same for `destroy`.
+    pub destroy_command: String,
     /// Where the calls go, in words (a saved plan is refused elsewhere).
     pub target_label: String,
     pub desired: ValidatedStack,
@@ -367,19 +624,20 @@ pub struct Session {
     pub state: State,
     pub clients: livestack_aws::Clients,
     /// Held for the whole plan+apply; released on drop.
-    lock: Option<livestack_state::Lock>,
+    _lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
 }
 
 impl Session {
     async fn open(t: &TargetArgs, operation: &str) -> Result<Session> {
         let desired = livestack_model::load(&t.stack)?;
-        let state_path = t
-            .state
-            .clone()
-            .unwrap_or_else(|| default_state_path(&desired));
+        let default_state = default_state_path(&desired);
+        let state_path = t.state.clone().unwrap_or_else(|| default_state.clone());
         let lock = match operation {
-            "apply" | "destroy" => Some(livestack_state::Lock::acquire(&state_path, operation)?),
+            "apply" | "destroy" => Some(
+                livestack_state::Lock::acquire(&state_path, operation)
+                    .map_err(|e| lock_error(e, &t.stack, &state_path, &default_state))?,
+            ),
             _ => None,
         };
         let state = livestack_state::load(&state_path, &desired.name)?
@@ -423,7 +681,13 @@ impl Session {
                 None,
             )
         };
-        let clients = livestack_aws::connect(&target)
+        let policy = livestack_aws::CallPolicy {
+            budget: std::time::Duration::from_secs(t.call_timeout),
+            on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
+                progress::warning(&r.to_string())
+            })),
+        };
+        let clients = livestack_aws::connect_with(&target, &policy)
             .await?
             .with_hasher(state.hasher());
         let target_label = match (&target.endpoint_url, t.sandbox, &t.sandbox_url) {
@@ -437,13 +701,15 @@ impl Session {
             None => target_label,
         };
         Ok(Session {
+            apply_command: t.command("apply", &state_path, &default_state),
+            destroy_command: t.command("destroy", &state_path, &default_state),
             target_label,
             stack_path: t.stack.clone(),
             desired,
             state_path,
             state,
             clients,
-            lock,
+            _lock: lock,
             _sandbox: sandbox,
         })
     }
@@ -452,5 +718,29 @@ impl Session {
         let observed = refresh::refresh(self, mode).await?;
         let plan = livestack_plan::plan(&self.desired, &self.state.prior, &observed, mode)?;
         Ok((plan, observed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_in_messages_are_quoted_as_a_shell_needs() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shell_line(&words(&[
+                "livestack",
+                "apply",
+                "stacks/s3-loop.toml",
+                "--state",
+                "st/x.json"
+            ])),
+            "livestack apply stacks/s3-loop.toml --state st/x.json"
+        );
+        assert_eq!(
+            shell_line(&words(&["livestack", "apply", "my stack.toml", "it's", ""])),
+            r#"livestack apply 'my stack.toml' 'it'\''s' ''"#
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! What apply and destroy show on stderr while they run, and the logs (`-v`, `RUST_LOG`).
 //!
-//! On a terminal, a live line per step (indicatif): the step, its resource, what it is doing
-//! ("calling CreateChannel", "waiting for RUNNING") and for how long; a finished step's line
-//! stays as "done (3.2s)" or "FAILED". Elsewhere, one plain line when a step starts and one
-//! when it ends, a format that scripts and tests parse: phases are not printed there, they
-//! are `info` logs (`-v`).
+//! On a terminal, a live line per step in flight (indicatif): the step, its resource, what it
+//! is doing ("calling CreateChannel", "waiting for RUNNING") and for how long; a finished
+//! step leaves the live area and is printed once above it as "done (3.2s)", "FAILED" or "left
+//! unfinished". While the live area is up the terminal does not echo what is typed: indicatif
+//! pads each line to the terminal's width, so an echoed `^C` (or any key) wraps to a new row,
+//! the display redraws one row too low and leaves a frozen copy of its top line behind.
+//! Elsewhere, one plain line when a step starts and one when it ends, a format that scripts
+//! and tests parse: phases are not printed there, they are `info` logs (`-v`).
 //!
 //! Logs go to stderr too; while the live display is up they are written above it. They never
 //! carry a secret: livestack logs addresses, operations and ids only, and the SDK targets that
@@ -12,6 +15,7 @@
 //! are capped at `debug`, whatever `RUST_LOG` says.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +74,25 @@ fn dumps_bodies(meta: &tracing::Metadata<'_>) -> bool {
 /// The live display while it is up, for [`LogWriter`].
 static LIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
 
+/// Writes `line` to stderr, above the live display when it is up. A stderr that is gone (the
+/// terminal closed: SIGHUP) loses the line instead of panicking as `eprintln!` would.
+fn say(line: &str) {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match live {
+        Some(m) => {
+            let _ = m.println(line);
+        }
+        None => {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+}
+
+/// A warning line (a call being retried), above the live display when it is up.
+pub fn warning(message: &str) {
+    say(&format!("warning: {message}"));
+}
+
 /// stderr, around the live display when there is one.
 struct LogWriter;
 
@@ -114,21 +137,27 @@ impl Display {
 pub struct Progress {
     started: Instant,
     live: Option<(MultiProgress, Arc<Styles>)>,
+    /// Held while the live display is up: restores the echo when dropped.
+    _no_echo: Option<NoEcho>,
 }
 
 impl Progress {
     pub fn new(display: Display) -> Progress {
-        let live = match display {
-            Display::Plain => None,
+        let (live, no_echo) = match display {
+            Display::Plain => (None, None),
             Display::Live { color } => {
                 let multi = MultiProgress::new();
                 *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(multi.clone());
-                Some((multi, Arc::new(Styles::new(color))))
+                (
+                    Some((multi, Arc::new(Styles::new(color)))),
+                    NoEcho::on_stderr(),
+                )
             }
         };
         Progress {
             started: Instant::now(),
             live,
+            _no_echo: no_echo,
         }
     }
 
@@ -139,24 +168,30 @@ impl Progress {
 
     /// Shows the step as started; report its phases and end through the handle.
     pub fn step_started(&self, st: &Step) -> StepProgress {
+        let label = format!("{} {}: {}", st.id, st.address, st.op.as_str());
         let handle = StepProgress {
             started: self.started,
-            label: format!("{} {}: {}", st.id, st.address, st.op.as_str()),
             bar: self.live.as_ref().map(|(multi, styles)| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(styles.running.clone());
-                bar.set_prefix(format!("{} {}: {}", st.id, st.address, st.op.as_str()));
+                bar.set_prefix(label.clone());
                 bar.enable_steady_tick(Duration::from_millis(100));
-                (bar, styles.clone())
+                Live {
+                    multi: multi.clone(),
+                    bar,
+                    styles: styles.clone(),
+                }
             }),
+            label,
+            ended: Arc::new(AtomicBool::new(false)),
         };
         debug!(target: "livestack::exec", "{}: started", handle.label);
         if handle.bar.is_none() {
-            eprintln!(
+            say(&format!(
                 "[{:>6.1}s] {}...",
                 self.elapsed().as_secs_f64(),
                 handle.label
-            );
+            ));
         }
         handle
     }
@@ -167,35 +202,54 @@ impl Progress {
             Some((multi, _)) => {
                 let _ = multi.println(message);
             }
-            None => eprintln!("{message}"),
+            None => say(message),
         }
     }
 
+    /// Takes the live display down (what is left of it is cleared): the lines that follow
+    /// are the run's last.
+    pub fn close(&mut self) {
+        if let Some((multi, _)) = self.live.take() {
+            *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            let _ = multi.clear();
+        }
+        self._no_echo = None;
+    }
+
     /// The last line: every step done.
-    pub fn finish(&self, steps: usize) {
-        eprintln!(
+    pub fn finish(&mut self, steps: usize) {
+        self.close();
+        say(&format!(
             "Done: {} steps in {:.1}s.",
             steps,
             self.elapsed().as_secs_f64()
-        );
+        ));
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if self.live.is_some() {
-            *LIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
+        self.close();
     }
 }
 
-/// One step's line: what it is doing now, and how it ended.
+/// One step's line: what it is doing now, and how it ended (said once).
 #[derive(Clone)]
 pub struct StepProgress {
     started: Instant,
     /// "3 medialive_channel.imday: create"
     label: String,
-    bar: Option<(ProgressBar, Arc<Styles>)>,
+    bar: Option<Live>,
+    /// Whether the end was said: once, whoever says it first.
+    ended: Arc<AtomicBool>,
+}
+
+/// A step's live line.
+#[derive(Clone)]
+struct Live {
+    multi: MultiProgress,
+    bar: ProgressBar,
+    styles: Arc<Styles>,
 }
 
 impl StepProgress {
@@ -203,49 +257,94 @@ impl StepProgress {
     /// line, and an `info` log.
     pub fn phase(&self, phase: &str) {
         info!(target: "livestack::exec", "{}: {phase}", self.label);
-        if let Some((bar, _)) = &self.bar {
-            bar.set_message(phase.to_string());
+        if let Some(live) = &self.bar {
+            live.bar.set_message(phase.to_string());
         }
     }
 
     /// The step succeeded after `took`.
     pub fn done(&self, took: Duration) {
         debug!(target: "livestack::exec", "{}: done in {:.1}s", self.label, took.as_secs_f64());
-        match &self.bar {
-            Some((bar, styles)) => {
-                bar.set_style(styles.done.clone());
-                bar.finish_with_message(format!("done ({:.1}s)", took.as_secs_f64()));
-            }
-            None => eprintln!(
-                "[{:>6.1}s] {} done ({:.1}s)",
-                self.started.elapsed().as_secs_f64(),
-                self.label,
-                took.as_secs_f64()
-            ),
-        }
+        self.end(End::Done, &format!("done ({:.1}s)", took.as_secs_f64()));
     }
 
     /// The step failed (its error is reported by the caller).
     pub fn failed(&self) {
         debug!(target: "livestack::exec", "{}: failed", self.label);
+        self.end(End::Failed, "FAILED");
+    }
+
+    /// The run left while the step was in flight: what it did is found again by the next run.
+    pub fn abandoned(&self) {
+        debug!(target: "livestack::exec", "{}: left unfinished", self.label);
+        self.end(End::Failed, "left unfinished");
+    }
+
+    /// Prints the step's one last line: above the live area (which it leaves) on a terminal.
+    fn end(&self, end: End, outcome: &str) {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
         match &self.bar {
-            Some((bar, styles)) => {
-                bar.set_style(styles.failed.clone());
-                bar.finish_with_message("FAILED");
+            Some(live) => {
+                live.bar.finish_and_clear();
+                live.multi.remove(&live.bar);
+                let _ = live
+                    .multi
+                    .println(live.styles.ended(end, &self.label, outcome));
             }
-            None => eprintln!(
-                "[{:>6.1}s] {} FAILED",
+            None => say(&format!(
+                "[{:>6.1}s] {} {outcome}",
                 self.started.elapsed().as_secs_f64(),
-                self.label
-            ),
+                self.label,
+            )),
         }
     }
 }
 
+#[derive(Clone, Copy)]
+enum End {
+    Done,
+    Failed,
+}
+
+/// Keeps the terminal from echoing what is typed while the live display is up (see the
+/// module's doc), and restores it when dropped. Only for the terminal's foreground process:
+/// a background one changing the terminal would be stopped (SIGTTOU).
+struct NoEcho {
+    saved: rustix::termios::Termios,
+}
+
+impl NoEcho {
+    fn on_stderr() -> Option<NoEcho> {
+        use rustix::termios::{tcgetattr, tcgetpgrp, tcsetattr, LocalModes, OptionalActions};
+        let fd = std::io::stderr();
+        if tcgetpgrp(&fd).ok()? != rustix::process::getpgrp() {
+            return None;
+        }
+        let saved = tcgetattr(&fd).ok()?;
+        let mut quiet = saved.clone();
+        quiet
+            .local_modes
+            .remove(LocalModes::ECHO | LocalModes::ECHOCTL);
+        tcsetattr(&fd, OptionalActions::Now, &quiet).ok()?;
+        Some(NoEcho { saved })
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stderr(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
+}
+
 struct Styles {
+    color: bool,
     running: ProgressStyle,
-    done: ProgressStyle,
-    failed: ProgressStyle,
 }
 
 impl Styles {
@@ -260,18 +359,24 @@ impl Styles {
                 .with_key("secs", secs)
         };
         Styles {
+            color,
             running: style(
                 "{spinner:.cyan} {prefix}  {msg:.yellow}  {secs}",
                 "{spinner} {prefix}  {msg}  {secs}",
             ),
-            done: style(
-                "\u{2713} {prefix}  {msg:.green}",
-                "\u{2713} {prefix}  {msg}",
-            ),
-            failed: style(
-                "\u{2717} {prefix}  {msg:.red.bold}",
-                "\u{2717} {prefix}  {msg}",
-            ),
+        }
+    }
+
+    /// The line a finished step leaves: `✓ 3 medialive_channel.imday: create  done (1.2s)`.
+    fn ended(&self, end: End, label: &str, outcome: &str) -> String {
+        let (mark, colour) = match end {
+            End::Done => ('\u{2713}', "\x1b[32m"),
+            End::Failed => ('\u{2717}', "\x1b[1;31m"),
+        };
+        if self.color {
+            format!("{mark} {label}  {colour}{outcome}\x1b[0m")
+        } else {
+            format!("{mark} {label}  {outcome}")
         }
     }
 }

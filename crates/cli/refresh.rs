@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use livestack_aws::SecretSource;
-use livestack_model::{Address, Kind};
-use livestack_plan::{secret_key, Mode, Observed};
+use livestack_model::{Address, Kind, ValidatedStack};
+use livestack_plan::{secret_key, Mode, Observed, ObservedResource};
 use serde_json::Value as Json;
 use tokio::sync::Semaphore;
 
@@ -17,71 +17,127 @@ use crate::Session;
 const CONCURRENCY: usize = 8;
 
 pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
-    // Where to look: the state's ids; for the rest of the stack, natural names or tags.
-    let mut ids: BTreeMap<Address, String> = s
-        .state
-        .prior
+    let stack = &s.desired.name;
+    // The state's ids, under the addresses `[[moved]]` entries give them.
+    let (prior, _) = livestack_plan::apply_moves(&s.desired, &s.state.prior);
+    let ids: Vec<(Address, String)> = prior
         .resources
         .iter()
         .map(|(a, r)| (a.clone(), r.id.clone()))
         .collect();
-    let missing: Vec<&livestack_model::Resource> = s
-        .desired
+    let mut observed = Observed::default();
+    for (a, o) in read_all(s, ids).await? {
+        if let Some(o) = o {
+            observed.resources.insert(a, o);
+        }
+    }
+    // Everything that carries the stack's ownership tags: what the state lacks (a lost state
+    // file, a create whose answer never came) or knows under a stale id is adopted before
+    // anything is created; a second copy of one address is an extra, deleted by the plan.
+    tracing::debug!(stack = %stack, "refresh: finding resources by ownership tags");
+    let tagged = format!("resources tagged livestack:stack={stack}");
+    let found = livestack_aws::about(tagged, s.clients.discover(stack))
+        .await
+        .context("refresh: finding resources by ownership tags")?;
+    let mut to_read: Vec<(Address, String)> = Vec::new();
+    // A resource known to the state under one address is never seen under another (its tag
+    // may still name an address it had before `state mv`).
+    let known: std::collections::BTreeSet<(Kind, String)> = observed
         .resources
         .iter()
-        .filter(|r| !ids.contains_key(&r.address))
+        .map(|(a, o)| (a.kind, o.id.clone()))
         .collect();
-    // Looked up by their unique name only: taken over only if their tags say they are ours.
-    let mut by_name = std::collections::BTreeSet::new();
-    if !missing.is_empty() || mode == Mode::Destroy {
-        tracing::debug!(stack = %s.desired.name, "refresh: finding resources by ownership tags");
-        let found = s
-            .clients
-            .discover(&s.desired.name)
-            .await
-            .context("refresh: finding resources by ownership tags")?;
-        for (a, id) in found {
-            tracing::debug!(address = %a, id = %id, "refresh: found by tags");
-            ids.entry(a).or_insert(id);
+    for (tagged, id) in found {
+        if known.contains(&(tagged.kind, id.clone())) {
+            continue;
         }
-        for r in &missing {
-            if ids.contains_key(&r.address) {
+        if prior.released.iter().any(|r| r.id == id) {
+            continue; // let go of by `state rm`
+        }
+        let a = s.desired.moved_to(&tagged).cloned().unwrap_or(tagged);
+        tracing::debug!(address = %a, id = %id, "refresh: found by tags");
+        to_read.push((a, id));
+    }
+    let mut candidates: BTreeMap<Address, Vec<ObservedResource>> = BTreeMap::new();
+    for (a, o) in read_all(s, to_read).await? {
+        if let Some(o) = o {
+            candidates.entry(a).or_default().push(o);
+        }
+    }
+    for (a, mut copies) in candidates {
+        // The copy kept: one on air first, then the oldest id.
+        copies.sort_by_key(|o| (!is_on_air(o), o.id.clone()));
+        let mut copies = copies.into_iter();
+        if !observed.resources.contains_key(&a) {
+            if let Some(first) = copies.next() {
+                observed.resources.insert(a.clone(), first);
+            }
+        }
+        observed.extra.extend(copies.map(|o| (a.clone(), o)));
+    }
+    // What has a unique name and was not found by tags (IAM roles are not listed): looked up
+    // by name, and taken only if its tags say it is this stack's.
+    let mut probes = Vec::new();
+    if mode == Mode::Apply {
+        for r in &s.desired.resources {
+            if observed.resources.contains_key(&r.address) {
                 continue;
             }
             if let Some(n) = natural_id(r.address.kind, &r.spec) {
-                by_name.insert(r.address.clone());
-                ids.insert(r.address.clone(), n);
+                probes.push((r.address.clone(), n));
+            }
+        }
+    } else {
+        // Destroy: the stack's roles are found by name too (nothing lists them by tag).
+        for r in &s.desired.resources {
+            if r.address.kind == Kind::IamRole && !observed.resources.contains_key(&r.address) {
+                if let Some(n) = natural_id(r.address.kind, &r.spec) {
+                    probes.push((r.address.clone(), n));
+                }
             }
         }
     }
-    let sem = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut set = tokio::task::JoinSet::new();
-    for (a, id) in ids {
-        let clients = s.clients.clone();
-        let hasher = s.state.hasher();
-        let sem = sem.clone();
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
-            tracing::debug!(address = %a, id = %id, "refresh: reading");
-            let r = clients.read(&a, &id, &hasher).await;
-            (a, r)
-        });
-    }
-    let mut observed = Observed::default();
-    while let Some(joined) = set.join_next().await {
-        let (a, r) = joined.context("refresh task failed")?;
-        if let Some(o) = r.with_context(|| format!("refresh: reading {a}"))? {
-            if by_name.contains(&a) && !owned_by(&o, &s.desired.name, &a) {
-                if mode == Mode::Destroy {
-                    continue; // not ours to delete
-                }
-                bail!(
-                    "refresh: {a}: `{}` already exists and is not livestack's ({})",
-                    o.id,
-                    not_owned_hint(&a, &o.id, &s.desired.name)
-                );
+    for (a, o) in read_all(s, probes).await? {
+        let Some(o) = o else { continue };
+        if prior.released.iter().any(|r| r.id == o.id) {
+            bail!(
+                "refresh: {a}: `{}` was let go of with `livestack state rm`; rename it in the \
+                 stack, or delete `{}` in the cloud",
+                o.id,
+                o.id
+            );
+        }
+        match owner(&o, stack) {
+            Some(tagged) if tagged == a || s.desired.moved_to(&tagged) == Some(&a) => {
+                observed.resources.insert(a, o);
             }
-            observed.resources.insert(a, o);
+            Some(tagged) => {
+                // This stack's, under another address: a label renamed without `[[moved]]`.
+                if observed
+                    .resources
+                    .get(&tagged)
+                    .is_some_and(|x| x.id == o.id)
+                {
+                    // Known under its old address, which the plan deletes before this one
+                    // takes the name.
+                    continue;
+                }
+                if s.desired.get(&tagged).is_some() {
+                    bail!(
+                        "refresh: {a}: `{}` belongs to {tagged} of this stack, which wants it too",
+                        o.id
+                    );
+                }
+                tracing::info!(address = %a, id = %o.id, old = %tagged,
+                    "refresh: found under its old address; adopting it");
+                observed.resources.insert(a, o);
+            }
+            None if mode == Mode::Destroy => {} // not ours to delete
+            None => bail!(
+                "refresh: {a}: `{}` already exists and is not livestack's ({})",
+                o.id,
+                not_owned_hint(&a, &o.id, stack)
+            ),
         }
     }
     if mode == Mode::Apply {
@@ -89,27 +145,76 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     }
     tracing::info!(
         found = observed.resources.len(),
+        extra = observed.extra.len(),
         secrets = observed.secrets.len(),
         "refresh done"
     );
     Ok(observed)
 }
 
-/// The unique name a kind's resources are created under (and can be found by), if it has one.
-pub fn natural_id(kind: Kind, spec: &Json) -> Option<String> {
-    let member = match kind {
-        Kind::IamRole => "RoleName",
-        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
-        Kind::SsmParameter => "Name",
-        _ => return None,
-    };
-    spec[member].as_str().map(String::from)
+/// Reads each (address, id), concurrently and bounded. A resource DELETING is gone.
+async fn read_all(
+    s: &Session,
+    ids: Vec<(Address, String)>,
+) -> Result<Vec<(Address, Option<ObservedResource>)>> {
+    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (a, id)) in ids.into_iter().enumerate() {
+        let clients = s.clients.clone();
+        let hasher = s.state.hasher();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            tracing::debug!(address = %a, id = %id, "refresh: reading");
+            let r = livestack_aws::about(a.to_string(), clients.read(&a, &id, &hasher)).await;
+            (i, a, r)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (i, a, r) = joined.context("refresh task failed")?;
+        let o = r.with_context(|| format!("refresh: reading {a}"))?;
+        let o = o.filter(|o| o.status.as_deref() != Some("DELETING"));
+        out.push((i, a, o));
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    Ok(out.into_iter().map(|(_, a, o)| (a, o)).collect())
 }
 
-/// Whether the resource carries this stack's ownership tags for this address.
-pub fn owned_by(o: &livestack_plan::ObservedResource, stack: &str, a: &Address) -> bool {
+fn is_on_air(o: &ObservedResource) -> bool {
+    matches!(
+        o.status.as_deref(),
+        Some("RUNNING" | "STARTING" | "RECOVERING")
+    )
+}
+
+/// The address a resource's ownership tags give it, if they name this stack.
+fn owner(o: &ObservedResource, stack: &str) -> Option<Address> {
     let tags = &o.spec["Tags"];
-    tags[livestack_model::STACK_TAG] == stack && tags[livestack_model::ADDRESS_TAG] == a.to_string()
+    if tags[livestack_model::STACK_TAG] != stack {
+        return None;
+    }
+    tags[livestack_model::ADDRESS_TAG]
+        .as_str()
+        .and_then(Address::parse)
+}
+
+pub use livestack_plan::natural_id;
+
+/// Whether the resource carries this stack's ownership tags for this address, or for one of
+/// its old addresses (`[[moved]]` entries leading to it).
+pub fn owned_by(o: &ObservedResource, stack: &str, a: &Address, old: &[Address]) -> bool {
+    owner(o, stack).is_some_and(|t| &t == a || old.contains(&t))
+}
+
+/// The old addresses `[[moved]]` entries rename to `a`.
+pub fn old_addresses(desired: &ValidatedStack, a: &Address) -> Vec<Address> {
+    desired
+        .moved
+        .iter()
+        .filter(|m| desired.moved_to(&m.from) == Some(a))
+        .map(|m| m.from.clone())
+        .collect()
 }
 
 /// What to do about a resource of the stack's name that is not the stack's.
@@ -131,7 +236,9 @@ async fn secrets(s: &Session, observed: &Observed) -> Result<BTreeMap<String, St
     let hasher = s.state.hasher();
     let mut out = BTreeMap::new();
     for (inner, owner) in found {
-        let Some(source) = source(&inner, observed, &s.state.prior)? else {
+        // Only what exists now: a MediaPackage channel gone from the cloud is made again,
+        // with new passwords, by this plan.
+        let Some(source) = source(&inner, observed, &livestack_plan::Prior::default())? else {
             continue;
         };
         tracing::debug!(owner = %owner, secret = %source.name(), "refresh: hashing secret");

@@ -43,7 +43,7 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
     assert!(
         plan.stdout
             .lines()
-            .any(|l| l.starts_with("Plan: ") && l.ends_with("; 1 running channel(s) interrupted.")),
+            .any(|l| l.starts_with("Plan: ") && l.ends_with("; 1 running channel interrupted.")),
         "{}",
         plan.stdout
     );

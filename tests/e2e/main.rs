@@ -1,8 +1,11 @@
 //! End to end: the real `livestack` binary against the sandbox over HTTP, with the real
 //! aws-sdk clients inside it. Each test has its own sandbox and scratch directory.
 
+mod day2;
+mod exits;
 mod harness;
 mod lifecycle;
 mod promises;
+mod pty;
 mod safety;
 mod secrets_and_faults;

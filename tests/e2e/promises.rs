@@ -182,6 +182,8 @@ fn encoder_file_stack(w: &World, json_file: &str) -> String {
         "name = \"mediapackage\"\ntype = \"mediapackage\"",
         "name = \"destination1\"\ntype = \"mediapackage\"",
     );
+    // The file gives the renditions: a ladder would have no effect (an error).
+    let text = replaced(&text, "ladder = \"720p\"\n", "");
     let path = w.dir.join("encoder.toml");
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()

@@ -1,7 +1,7 @@
 //! What keeps a channel that is on air safe: drift corrected, lost state adopted, a crashed
 //! apply resumed, concurrent applies refused, stale saved plans refused, `--no-interrupt`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use livestack_model::Address;
 use serde_json::json;
@@ -10,23 +10,32 @@ use crate::harness::{
     assert_shows, change, example, plan_json, section_1_inventory, state_addresses, World,
 };
 
-fn s1() -> String {
+pub(crate) fn s1() -> String {
     example("s3-loop.toml").to_str().unwrap().to_string()
 }
 
-fn s3() -> String {
+pub(crate) fn s3() -> String {
     example("s3-loop-facebook.toml")
         .to_str()
         .unwrap()
         .to_string()
 }
 
-fn resource_id(w: &World, address: &str) -> String {
+pub(crate) fn resource_id(w: &World, address: &str) -> String {
     let (state, _) = w.state();
     state["resources"][address]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{address} not in the state: {state}"))
         .to_string()
+}
+
+/// Waits (at most 30 s) until `cond` holds.
+pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -205,7 +214,7 @@ fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed(
     assert!(
         refused
             .stderr
-            .contains(&format!("force-unlock STACK_FILE {id}")),
+            .contains(&format!("`livestack force-unlock {s1} {id} --state ")),
         "{}",
         refused.stderr
     );
@@ -407,7 +416,7 @@ fn ctrl_c_finishes_the_steps_in_flight_saves_and_releases_the_lock() {
         l == "Interrupted: no new step will start; finishing the 1 in flight (Ctrl-C again to leave now)."
     });
     w.sandbox.release("CreateChannel");
-    let out = apply.finish().expect(1);
+    let out = apply.finish().expect(130);
     assert_shows(
         &out.stderr,
         &["interrupted (Ctrl-C)", "run the same command again"],

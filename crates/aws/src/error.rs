@@ -200,6 +200,12 @@ where
                 status,
             }
         }
+        // The error and its causes, without the Debug dump DisplayErrorContext adds.
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Error::Transport {
+            operation,
+            resource,
+            source: Cause(redact(&chain(&err), secrets)),
+        },
         _ => Error::Transport {
             operation,
             resource,
@@ -245,6 +251,20 @@ pub(crate) fn with_details(err: Error, details: &[String], secrets: &[&str]) -> 
         }
         other => other,
     }
+}
+
+/// `err: its source: its source's source`.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let s = e.to_string();
+        if !text.ends_with(&s) {
+            text = format!("{text}: {s}");
+        }
+        next = e.source();
+    }
+    text
 }
 
 /// `text` with each non-empty secret replaced by `(sensitive)`.

@@ -23,7 +23,11 @@ pub(crate) async fn read(
         }
     };
     let Some(role) = got.role() else {
-        return Ok(None);
+        return Err(Error::Unexpected {
+            operation: "GetRole",
+            resource: res.to_string(),
+            reason: "HTTP 200 without a role".into(),
+        });
     };
     let arn = role.arn().to_string();
     let mut spec = Map::new();

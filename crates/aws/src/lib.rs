@@ -11,6 +11,7 @@
 //! parameter's value; MediaPackage ingest passwords are never in outputs; errors cut out every
 //! secret the failed call carried.
 
+mod calls;
 mod case;
 mod error;
 mod iam;
@@ -26,6 +27,7 @@ use livestack_model::{Address, Kind};
 use livestack_plan::{Hasher, ObservedResource};
 use serde_json::Value as Json;
 
+pub use calls::{about, CallPolicy, OnRetry, Retry, DEFAULT_BUDGET};
 pub use case::{to_camel, to_pascal};
 pub use error::{Cause, Error};
 
@@ -106,15 +108,22 @@ impl std::fmt::Display for ChannelWait {
     }
 }
 
+/// [`connect_with`] the default [`CallPolicy`].
+pub async fn connect(target: &Target) -> Result<Clients, Error> {
+    connect_with(target, &CallPolicy::default()).await
+}
+
 /// Builds the clients from aws-config's standard chain (environment, profiles, SSO), with
-/// `target`'s region and endpoint over it, adaptive retries and at most 8 attempts a call.
+/// `target`'s region and endpoint over it, adaptive retries and at most 8 attempts a call,
+/// within `policy`'s time (a server that stops answering fails the call within its budget),
+/// each retry told to `policy`'s observer.
 ///
 /// With `dummy_credentials` (the sandbox) a retry pauses at most 1 s instead of 20 s: the
 /// adaptive rate limiter of a client that sends few requests waits 10-20 s per retry after a
 /// throttle, right for AWS, needless against a local sandbox whose clock runs fast. With an
 /// `endpoint_url`, the retry partition (whose rate limiter the SDK shares process-wide) is the
 /// endpoint's own, so that two sandboxes in one process never slow each other down.
-pub async fn connect(target: &Target) -> Result<Clients, Error> {
+pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Clients, Error> {
     use aws_config::retry::RetryConfig;
     use aws_config::{BehaviorVersion, Region};
 
@@ -125,9 +134,12 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
     } else {
         RetryConfig::adaptive().with_max_attempts(8)
     };
-    // A hung connection fails the attempt (and is retried) instead of hanging the apply.
+    // A hung connection fails the attempt (and is retried) instead of hanging the apply, and
+    // the call gives up when its budget is spent.
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(Duration::from_secs(60))
+        .connect_timeout(policy.connect_timeout())
+        .operation_attempt_timeout(policy.attempt_timeout())
+        .operation_timeout(policy.budget)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry)
@@ -165,7 +177,9 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
     };
     macro_rules! client {
         ($sdk:ident, $service:literal) => {{
-            let mut b = $sdk::config::Builder::from(&conf);
+            let mut b = $sdk::config::Builder::from(&conf).interceptor(calls::ReportRetries {
+                policy: policy.clone(),
+            });
             if let Some(p) = partition($service) {
                 b = b.retry_partition($sdk::config::retry::RetryPartition::new(p));
             }
@@ -560,6 +574,29 @@ fn placeholder(v: &Json) -> Option<&'static str> {
         Json::Array(a) => a.iter().find_map(placeholder),
         _ => None,
     }
+}
+
+/// What a read's 200 answer says: the resource, or `None` when its state is DELETED. An
+/// answer without the resource's id (an empty or unreadable body) is an error naming the call:
+/// only a 404 or a DELETED state mean gone, never an answer that makes no sense.
+pub(crate) fn read_answer(
+    operation: &'static str,
+    res: &str,
+    raw: &Json,
+    observed: Option<ObservedResource>,
+) -> Result<Option<ObservedResource>, Error> {
+    if observed.is_some() || raw.get("state").and_then(Json::as_str) == Some("DELETED") {
+        return Ok(observed);
+    }
+    let reason = match raw.as_object() {
+        Some(m) if m.is_empty() => "HTTP 200 with an empty or unreadable body".to_string(),
+        _ => "HTTP 200 without the resource's `id`".to_string(),
+    };
+    Err(Error::Unexpected {
+        operation,
+        resource: res.to_string(),
+        reason,
+    })
 }
 
 /// A member of a spec as a string.

@@ -80,7 +80,10 @@ pub(crate) async fn read_channel(
         .send()
         .await;
     match sent {
-        Ok(_) => Ok(observe_channel(&cap.json(), h)),
+        Ok(_) => {
+            let raw = cap.json();
+            crate::read_answer("DescribeChannel", res, &raw, observe_channel(&raw, h))
+        }
         Err(e) => none_if_not_found(error::sdk("DescribeChannel", res, e, &[])),
     }
 }
@@ -470,7 +473,10 @@ pub(crate) async fn read_input(
         .send()
         .await;
     match sent {
-        Ok(_) => Ok(observe_input(&cap.json())),
+        Ok(_) => {
+            let raw = cap.json();
+            crate::read_answer("DescribeInput", res, &raw, observe_input(&raw))
+        }
         Err(e) => none_if_not_found(error::sdk("DescribeInput", res, e, &[])),
     }
 }
@@ -660,7 +666,10 @@ pub(crate) async fn read_sg(
         .send()
         .await;
     match sent {
-        Ok(_) => Ok(observe_sg(&cap.json())),
+        Ok(_) => {
+            let raw = cap.json();
+            crate::read_answer("DescribeInputSecurityGroup", res, &raw, observe_sg(&raw))
+        }
         Err(e) => none_if_not_found(error::sdk("DescribeInputSecurityGroup", res, e, &[])),
     }
 }

@@ -55,7 +55,10 @@ pub(crate) async fn read_channel(
         .send()
         .await;
     match sent {
-        Ok(_) => Ok(observe_channel(&cap.json())),
+        Ok(_) => {
+            let raw = cap.json();
+            crate::read_answer("DescribeChannel", res, &raw, observe_channel(&raw))
+        }
         Err(e) => none_if_not_found(error::sdk("DescribeChannel", res, e, &[])),
     }
 }
@@ -178,7 +181,10 @@ pub(crate) async fn read_endpoint(
         .send()
         .await;
     match sent {
-        Ok(_) => Ok(observe_endpoint(&cap.json())),
+        Ok(_) => {
+            let raw = cap.json();
+            crate::read_answer("DescribeOriginEndpoint", res, &raw, observe_endpoint(&raw))
+        }
         Err(e) => none_if_not_found(error::sdk("DescribeOriginEndpoint", res, e, &[])),
     }
 }

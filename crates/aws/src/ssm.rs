@@ -30,7 +30,11 @@ pub(crate) async fn read(
         }
     };
     let Some(p) = got.parameter() else {
-        return Ok(None);
+        return Err(Error::Unexpected {
+            operation: "GetParameter",
+            resource: res.to_string(),
+            reason: "HTTP 200 without a parameter".into(),
+        });
     };
     let mut spec = Map::new();
     spec.insert("Name".into(), json!(name));

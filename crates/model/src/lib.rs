@@ -181,11 +181,35 @@ pub struct ValidatedStack {
     pub tags: BTreeMap<String, String>,
     /// In declaration order, derived resources after the one they derive from.
     pub resources: Vec<Resource>,
+    /// `[[moved]]` entries: resources renamed in the file, known in the state (and in their
+    /// ownership tags) by their old address. Each `to` is a resource of the stack; no `from`
+    /// is.
+    pub moved: Vec<Moved>,
+}
+
+/// A `[[moved]]` entry: the resource once at `from` is now `to` (as Terraform's `moved`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub from: Address,
+    pub to: Address,
+    pub location: Location,
 }
 
 impl ValidatedStack {
     pub fn get(&self, address: &Address) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.address == address)
+    }
+
+    /// The address a `[[moved]]` entry renamed `old` to, following chains (a -> b, b -> c).
+    pub fn moved_to(&self, old: &Address) -> Option<&Address> {
+        let mut at = self.moved.iter().find(|m| &m.from == old)?;
+        for _ in 0..self.moved.len() {
+            match self.moved.iter().find(|m| m.from == at.to) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        Some(&at.to)
     }
 }
 
@@ -247,12 +271,15 @@ impl Diagnostic {
 /// Every problem of a stack file, each located; or a file that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: cannot read stack file", path.display())]
+    #[error("{}: cannot read stack file: {source}", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The file is not UTF-8 text.
+    #[error("{}: not a stack file: {reason}", path.display())]
+    NotText { path: PathBuf, reason: String },
     #[error("{}", render(.0))]
     Invalid(Vec<LocatedDiagnostic>),
 }
@@ -284,11 +311,32 @@ fn render(ds: &[LocatedDiagnostic]) -> String {
 
 /// Reads and validates a stack file.
 pub fn load(path: &Path) -> Result<ValidatedStack, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    let not_text = |reason: String| Error::NotText {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(not_text(
+            "it is UTF-16 text; save it as UTF-8 (TOML files are UTF-8)".into(),
+        ));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let binary = e.as_bytes().iter().take(8000).any(|&b| b == 0);
+            return Err(not_text(if binary {
+                format!("it looks binary (a NUL byte; first invalid UTF-8 at byte {at})")
+            } else {
+                format!("invalid UTF-8 at byte {at}; TOML files are UTF-8")
+            }));
+        }
+    };
+    parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }
 
 /// Validates stack file text; `path` names it in messages and anchors relative file references.

@@ -64,7 +64,16 @@ pub(crate) fn lower(
             if let Some(mut t) = Table::new(n, "[stack]", &mut diags) {
                 name = t.req("name", &mut diags, |n, d| {
                     let (s, span) = spanned_string(n, d)?;
-                    if valid_label(&s) {
+                    if valid_label(&s) && s.len() > 64 {
+                        d.push(
+                            Diagnostic::new(
+                                span,
+                                format!("stack name `{s}` is longer than 64 characters"),
+                            )
+                            .hint("it names the state file, its lock and every resource's tags"),
+                        );
+                        None
+                    } else if valid_label(&s) {
                         Some(s)
                     } else {
                         d.push(Diagnostic::new(
@@ -88,7 +97,7 @@ pub(crate) fn lower(
         .iter()
         .filter(|k| k.user_written())
         .map(|k| k.as_str())
-        .chain(["stack"])
+        .chain(["stack", "moved"])
         .collect();
     let mut decls = Vec::new();
     for kind in Kind::ALL.iter().filter(|k| k.user_written()) {
@@ -120,6 +129,7 @@ pub(crate) fn lower(
             });
         }
     }
+    let moved_node = top.get("moved");
     top.finish(&kinds, &mut diags);
 
     let mut ctx = Ctx {
@@ -196,6 +206,12 @@ pub(crate) fn lower(
 
     check_duplicates(&decls, &resources, &mut diags);
     check_cycles(&ctx, &resources, &mut diags);
+    check_aws_limits(&ctx, &resources, &mut diags);
+    check_one_channel_per_input(&ctx, &resources, &mut diags);
+    let moved = match moved_node {
+        Some(n) => moved_entries(n, &ctx, &mut diags),
+        None => Vec::new(),
+    };
 
     if !diags.is_empty() {
         return (None, diags);
@@ -208,6 +224,7 @@ pub(crate) fn lower(
         path: path.to_path_buf(),
         tags,
         resources,
+        moved,
     };
     (Some(stack), diags)
 }
@@ -902,10 +919,30 @@ impl Ctx<'_, '_> {
         let (mut videos, mut audios, mut groups) = (Vec::new(), Vec::new(), Vec::new());
         let mut group_names = BTreeSet::new();
         let groups_node = t.req("output_groups", diags, array);
+        let escape = t.get("encoder_settings");
         for n in groups_node.iter().flatten() {
             let Some(mut g) = Table::new(n, format!("{}: output group", d.address), diags) else {
                 continue;
             };
+            if escape.is_some() {
+                // The file's encoder settings would silently replace these.
+                if let Value::Table(entries) = &n.value {
+                    for (k, _) in entries.iter().filter(|(k, _)| {
+                        ["ladder", "renditions", "video"].contains(&k.name.as_str())
+                    }) {
+                        diags.push(
+                            Diagnostic::new(
+                                k.span,
+                                format!(
+                                    "`{}` has no effect with `encoder_settings`: the file gives the channel's renditions",
+                                    k.name
+                                ),
+                            )
+                            .hint("remove it, or remove `encoder_settings` to use it"),
+                        );
+                    }
+                }
+            }
             let Some(out) = self.output_group(d, &mut g, standard, derived, diags) else {
                 g.finish(GROUP_KEYS, diags);
                 continue;
@@ -937,7 +974,7 @@ impl Ctx<'_, '_> {
             .filter_map(|d| d["Id"].as_str().map(String::from))
             .collect();
         let mut encoder = presets::encoder_settings(videos, audios, groups);
-        if let Some(file) = t.get("encoder_settings") {
+        if let Some(file) = escape {
             if let Some(e) = self.encoder_file(file, &dest_ids, diags) {
                 encoder = e;
             }
@@ -978,8 +1015,14 @@ impl Ctx<'_, '_> {
     ) -> Option<GroupOut> {
         let name = g.req("name", diags, string);
         let ty = g.req("type", diags, one_of(&["hls", "mediapackage", "rtmp"]));
-        let renditions = self.renditions(g, ty.as_deref(), diags);
-        let ty = ty?;
+        let Some(ty) = ty else {
+            // Which keys belong depends on the type: none is reported unknown.
+            for k in GROUP_KEYS {
+                g.get(k);
+            }
+            return None;
+        };
+        let renditions = self.renditions(g, Some(ty.as_str()), diags);
         let name = name?;
         let dest_id = destination_id(&name);
         let mut deps = Vec::new();
@@ -1006,8 +1049,7 @@ impl Ctx<'_, '_> {
                         GroupKind::MediaPackage,
                         json!({
                             "Id": dest_id,
-                            "MediaPackageSettings": [{ "ChannelId": id }],
-                            "Settings": []
+                            "MediaPackageSettings": [{ "ChannelId": id }]
                         }),
                     )
                 } else {
@@ -1028,7 +1070,7 @@ impl Ctx<'_, '_> {
                     }
                     (
                         GroupKind::Hls,
-                        json!({ "Id": dest_id, "Settings": settings, "MediaPackageSettings": [] }),
+                        json!({ "Id": dest_id, "Settings": settings }),
                     )
                 }
             }
@@ -1070,11 +1112,12 @@ impl Ctx<'_, '_> {
                 }
                 (
                     GroupKind::Rtmp,
-                    json!({ "Id": dest_id, "Settings": settings, "MediaPackageSettings": [] }),
+                    json!({ "Id": dest_id, "Settings": settings }),
                 )
             }
         };
-        let (videos, audios, group) = presets::output_group(&name, &kind, &dest_id, &renditions?);
+        let (videos, audios, group) =
+            presets::output_group(&name, &kind, &dest_id, &renditions?, standard);
         Some(GroupOut {
             name,
             destination,
@@ -1141,10 +1184,24 @@ impl Ctx<'_, '_> {
             );
             return None;
         }
+        let rtmp = ty == Some("rtmp");
+        let one_output = |n: &Node, count: usize, diags: &mut Diags| {
+            diags.push(
+                Diagnostic::new(
+                    n.span,
+                    format!("an rtmp output group carries exactly one output; this gives {count}"),
+                )
+                .hint("give the one rendition with `video = { width = ..., height = ..., bitrate = ... }`"),
+            );
+        };
         if let Some(n) = ladder {
             let names = presets::ladder_names();
             let (s, span) = spanned_string(n, diags)?;
             return match presets::ladder(&s) {
+                Some(l) if rtmp && l.len() > 1 => {
+                    one_output(n, l.len(), diags);
+                    None
+                }
                 Some(l) => Some(l),
                 None => {
                     let mut d = Diagnostic::new(span, format!("unknown ladder `{s}`"));
@@ -1158,6 +1215,10 @@ impl Ctx<'_, '_> {
             let items = array(n, diags)?;
             if items.is_empty() {
                 diags.push(Diagnostic::new(n.span, "renditions must not be empty"));
+                return None;
+            }
+            if rtmp && items.len() > 1 {
+                one_output(n, items.len(), diags);
                 return None;
             }
             let out: Vec<Option<Rendition>> = items.iter().map(|i| rendition(i, diags)).collect();
@@ -1413,6 +1474,201 @@ fn check_duplicates(decls: &[Decl<'_>], resources: &[Resource], diags: &mut Diag
                 );
             } else {
                 seen.insert(v.to_string(), &r.address);
+            }
+        }
+    }
+}
+
+const MOVED_KEYS: &[&str] = &["from", "to"];
+
+/// `[[moved]]`: each `from` an address no longer declared, each `to` one declared, of the same
+/// kind; a `from` or a `to` named once.
+fn moved_entries(n: &Node, ctx: &Ctx<'_, '_>, diags: &mut Diags) -> Vec<crate::Moved> {
+    let Some(items) = array(n, diags) else {
+        return Vec::new();
+    };
+    let address = |n: &Node, d: &mut Diags| -> Option<(Address, Span)> {
+        let (s, span) = spanned_string(n, d)?;
+        match Address::parse(&s) {
+            Some(a) if a.kind.user_written() => Some((a, span)),
+            _ => {
+                d.push(
+                    Diagnostic::new(span, format!("`{s}` is not a resource address"))
+                        .hint("write kind.label, e.g. \"medialive_channel.main\""),
+                );
+                None
+            }
+        }
+    };
+    let mut out: Vec<crate::Moved> = Vec::new();
+    let mut spans = Vec::new();
+    for item in &items {
+        let Some(mut t) = Table::new(item, "[[moved]]", diags) else {
+            continue;
+        };
+        let from = t.req("from", diags, address);
+        let to = t.req("to", diags, address);
+        t.finish(MOVED_KEYS, diags);
+        let (Some((from, from_span)), Some((to, to_span))) = (from, to) else {
+            continue;
+        };
+        let mut ok = true;
+        if from.kind != to.kind {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    to_span,
+                    format!("[[moved]]: {from} cannot become a {}", to.kind),
+                )
+                .hint("a move renames a resource's label; its kind stays"),
+            );
+        }
+        if ctx.decls.contains_key(&from) {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    from_span,
+                    format!("[[moved]]: {from} is still declared in the stack"),
+                )
+                .hint("`from` is the old address, which the stack no longer declares"),
+            );
+        }
+        if out.iter().any(|m| m.from == from) {
+            ok = false;
+            diags.push(Diagnostic::new(
+                from_span,
+                format!("[[moved]]: {from} is moved twice"),
+            ));
+        }
+        if out.iter().any(|m| m.to == to) {
+            ok = false;
+            diags.push(
+                Diagnostic::new(
+                    to_span,
+                    format!("[[moved]]: two entries move a resource to {to}"),
+                )
+                .hint("one resource can be renamed to an address"),
+            );
+        }
+        if ok {
+            out.push(crate::Moved {
+                from,
+                to,
+                location: (ctx.locate)(from_span),
+            });
+            spans.push(to_span);
+        }
+    }
+    // A `to` is declared, or moved on by another entry (a chain a -> b, b -> c).
+    for (m, span) in out.iter().zip(&spans) {
+        if !ctx.decls.contains_key(&m.to) && !out.iter().any(|x| x.from == m.to) {
+            diags.push(
+                Diagnostic::new(
+                    *span,
+                    format!("[[moved]]: {} is not declared in the stack", m.to),
+                )
+                .hint("`to` is the new address of a resource the stack declares"),
+            );
+        }
+    }
+    out
+}
+
+/// AWS's limits, checked where the file is read: at most 50 tags a resource (keys of at most
+/// 128 characters, values of at most 256, no `aws:` prefix), IAM role names of 1 to 64
+/// characters from `[A-Za-z0-9+=,.@_-]`.
+fn check_aws_limits(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
+    for r in resources.iter().filter(|r| r.address.kind.user_written()) {
+        let at = ctx
+            .decls
+            .get(&r.address)
+            .copied()
+            .unwrap_or(Span { start: 0, end: 0 });
+        if let Some(tags) = r.spec["Tags"].as_object() {
+            if tags.len() > 50 {
+                diags.push(
+                    Diagnostic::new(
+                        at,
+                        format!(
+                            "{} carries {} tags (the stack's, its own and livestack's two); AWS allows 50",
+                            r.address,
+                            tags.len()
+                        ),
+                    )
+                    .hint("remove tags from [stack] tags or from the resource"),
+                );
+            }
+            for (k, v) in tags {
+                let v = v.as_str().unwrap_or_default();
+                let problem = if k.chars().count() > 128 {
+                    Some(format!("tag key `{k}` is longer than AWS's 128 characters"))
+                } else if v.chars().count() > 256 {
+                    Some(format!(
+                        "the value of tag `{k}` is longer than AWS's 256 characters"
+                    ))
+                } else if k.to_ascii_lowercase().starts_with("aws:") {
+                    Some(format!("tag key `{k}`: the `aws:` prefix is AWS's own"))
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    diags.push(Diagnostic::new(at, format!("{}: {p}", r.address)));
+                }
+            }
+        }
+        if r.address.kind == Kind::IamRole {
+            let name = r.spec["RoleName"].as_str().unwrap_or_default();
+            let ok_chars = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if name.is_empty() || name.chars().count() > 64 || !ok_chars {
+                diags.push(
+                    Diagnostic::new(
+                        at,
+                        format!(
+                            "{}: role name `{name}` is not a valid IAM role name",
+                            r.address
+                        ),
+                    )
+                    .hint("1 to 64 characters: letters, digits and + = , . @ _ -"),
+                );
+            }
+        }
+    }
+}
+
+/// An input serves one channel: a second channel attaching it is refused.
+fn check_one_channel_per_input(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
+    let mut users: BTreeMap<String, &Address> = BTreeMap::new();
+    for r in resources
+        .iter()
+        .filter(|r| r.address.kind == Kind::MedialiveChannel)
+    {
+        for att in r.spec["InputAttachments"].as_array().into_iter().flatten() {
+            let Some(input) = att["InputId"]["$ref"].as_str() else {
+                continue;
+            };
+            match users.get(input) {
+                Some(first) if *first != &r.address => {
+                    let at = ctx
+                        .decls
+                        .get(&r.address)
+                        .copied()
+                        .unwrap_or(Span { start: 0, end: 0 });
+                    diags.push(
+                        Diagnostic::new(
+                            at,
+                            format!(
+                                "{} attaches {input}, which {first} attaches already",
+                                r.address
+                            ),
+                        )
+                        .hint("an input serves one channel: give each channel its own input"),
+                    );
+                }
+                _ => {
+                    users.insert(input.to_string(), &r.address);
+                }
             }
         }
     }

@@ -278,7 +278,16 @@ pub(crate) fn one_of(
                 n.span,
                 format!("`{s}` is not one of: {}", choices.join(", ")),
             );
-            d.hint = closest(&s, choices).map(|c| format!("did you mean `{c}`?"));
+            let lower = s.to_ascii_lowercase();
+            d.hint = choices
+                .iter()
+                .find(|c| **c == lower)
+                .or_else(|| {
+                    closest(&s, choices)
+                        .as_ref()
+                        .and_then(|c| choices.iter().find(|x| *x == c))
+                })
+                .map(|c| format!("did you mean `{c}`?"));
             diags.push(d);
             None
         }

@@ -142,6 +142,7 @@ pub(crate) fn output_group(
     kind: &GroupKind,
     destination: &str,
     renditions: &[Rendition],
+    standard: bool,
 ) -> (Vec<Value>, Vec<Value>, Value) {
     let mut videos = Vec::new();
     let mut audios = Vec::new();
@@ -210,7 +211,10 @@ pub(crate) fn output_group(
                 "IndexNSegments": 10,
                 "KeepSegments": 21,
                 "ManifestDurationFormat": "INTEGER",
-                "InputLossAction": "EMIT_OUTPUT",
+                // AWS's guidance for HLS to MediaPackage from a STANDARD channel: pause on
+                // input loss so that MediaPackage switches to the other pipeline's ingest
+                // (MediaLive user guide, "hls-resiliency"); one pipeline emits black frames.
+                "InputLossAction": if standard { "PAUSE_OUTPUT" } else { "EMIT_OUTPUT" },
                 "TsFileMode": "SEGMENTED_FILES",
                 "StreamInfResolution": "INCLUDE",
                 "ProgramDateTime": "EXCLUDE",

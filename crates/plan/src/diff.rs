@@ -10,7 +10,9 @@ use serde_json::Value as Json;
 /// One changed member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
-    /// Dotted path with numeric indices: `EncoderSettings.OutputGroups`.
+    /// The member's path: object members dotted, elements of named arrays by their name
+    /// (`EncoderSettings.OutputGroups["facebook"]`), others by position
+    /// (`Destinations["mp"].Settings[1]`).
     pub path: String,
     /// What the cloud has (redacted); null when absent.
     pub before: Json,
@@ -26,7 +28,7 @@ pub struct FieldChange {
 /// removals and drift apart.
 pub fn diff(desired: &Json, observed: &Json, applied: Option<&Json>) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk(desired, observed, applied, String::new(), &mut out);
+    walk(desired, observed, applied, &mut String::new(), &mut out);
     out
 }
 
@@ -38,16 +40,58 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// `path["key"]`: an element of an array of named objects.
+fn keyed(path: &str, key: &str) -> String {
+    format!("{path}[{}]", Json::String(key.to_string()))
+}
+
+/// `path[i]`: an element of an array without names.
+fn indexed(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+/// The members that name an array's elements, in the order they are tried.
+const KEYS: &[&str] = &[
+    "Name",
+    "OutputName",
+    "InputAttachmentName",
+    "Id",
+    "Cidr",
+    "StreamName",
+];
+
+/// The member that names every element of these arrays, once each (none when an element has
+/// no such name or two share one: those arrays are compared by position).
+fn common_key(arrays: &[&[Json]]) -> Option<&'static str> {
+    KEYS.iter().copied().find(|k| {
+        arrays.iter().all(|a| {
+            let names: Vec<&str> = a
+                .iter()
+                .filter_map(|e| e.get(*k).and_then(Json::as_str))
+                .filter(|n| !n.is_empty())
+                .collect();
+            let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+            names.len() == a.len() && unique.len() == names.len()
+        }) && arrays.iter().any(|a| !a.is_empty())
+    })
+}
+
+fn named<'a>(a: &'a [Json], key: &str, name: &str) -> Option<&'a Json> {
+    a.iter()
+        .find(|e| e.get(key).and_then(Json::as_str) == Some(name))
+}
+
+/// `path` is where `desired` sits; it is extended in place for members and restored after.
 fn walk(
     desired: &Json,
     observed: &Json,
     applied: Option<&Json>,
-    path: String,
+    path: &mut String,
     out: &mut Vec<FieldChange>,
 ) {
     if is_placeholder(desired) || is_placeholder(observed) {
         if !same(desired, observed) {
-            out.push(change(&path, observed, desired, applied));
+            out.push(change(path, observed, desired, applied));
         }
         return;
     }
@@ -56,7 +100,13 @@ fn walk(
             for (k, dv) in d {
                 let ov = o.get(k).unwrap_or(&Json::Null);
                 let av = applied.and_then(|a| a.get(k));
-                walk(dv, ov, av, join(&path, k), out);
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(dv, ov, av, path, out);
+                path.truncate(len);
             }
             // Members the user removed since the last apply.
             if let Some(Json::Object(a)) = applied {
@@ -64,7 +114,7 @@ fn walk(
                     let ov = o.get(k).unwrap_or(&Json::Null);
                     if !is_empty(ov) {
                         out.push(FieldChange {
-                            path: join(&path, k),
+                            path: join(path, k),
                             before: ov.clone(),
                             after: Json::Null,
                             drift: false,
@@ -74,16 +124,73 @@ fn walk(
                 }
             }
         }
-        (Json::Array(d), Json::Array(o)) if d.len() == o.len() => {
-            for (i, (dv, ov)) in d.iter().zip(o).enumerate() {
-                let av = applied.and_then(|a| a.get(i));
-                walk(dv, ov, av, join(&path, &i.to_string()), out);
-            }
+        (Json::Array(d), Json::Array(o)) if !d.is_empty() && !o.is_empty() => {
+            let a = applied.and_then(Json::as_array).map(Vec::as_slice);
+            walk_array(d, o, a, path, out);
         }
         _ => {
             if !same(desired, observed) {
-                out.push(change(&path, observed, desired, applied));
+                out.push(change(path, observed, desired, applied));
             }
+        }
+    }
+}
+
+/// Arrays of named objects are matched by name (an element added, removed, or changed
+/// member by member; a new order of the same names is one change of the whole array); other
+/// arrays position by position, with the elements one has beyond the other added or removed.
+fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut Vec<FieldChange>) {
+    if let Some(key) = common_key(&[d, o]) {
+        let name = |e: &Json| e[key].as_str().unwrap_or_default().to_string();
+        for dv in d {
+            let n = name(dv);
+            let av = a.and_then(|a| named(a, key, &n));
+            match named(o, key, &n) {
+                Some(ov) => walk(dv, ov, av, &mut keyed(path, &n), out),
+                None => out.push(change(&keyed(path, &n), &Json::Null, dv, av)),
+            }
+        }
+        for ov in o {
+            let n = name(ov);
+            if named(d, key, &n).is_none() {
+                out.push(FieldChange {
+                    path: keyed(path, &n),
+                    before: ov.clone(),
+                    after: Json::Null,
+                    drift: false,
+                    forces_replacement: false,
+                });
+            }
+        }
+        let order = |x: &[Json]| x.iter().map(name).collect::<Vec<_>>();
+        let (dn, on) = (order(d), order(o));
+        if dn != on && dn.len() == on.len() && dn.iter().all(|n| on.contains(n)) {
+            out.push(FieldChange {
+                path: format!("{path} (order)"),
+                before: Json::from(on),
+                after: Json::from(dn),
+                drift: false,
+                forces_replacement: false,
+            });
+        }
+        return;
+    }
+    for (i, dv) in d.iter().enumerate() {
+        let av = a.and_then(|a| a.get(i));
+        match o.get(i) {
+            Some(ov) => walk(dv, ov, av, &mut indexed(path, i), out),
+            None => out.push(change(&indexed(path, i), &Json::Null, dv, av)),
+        }
+    }
+    for (i, ov) in o.iter().enumerate().skip(d.len()) {
+        if !is_empty(ov) {
+            out.push(FieldChange {
+                path: indexed(path, i),
+                before: ov.clone(),
+                after: Json::Null,
+                drift: false,
+                forces_replacement: false,
+            });
         }
     }
 }
@@ -165,10 +272,55 @@ mod tests {
         let d = json!({"Sources": [{"Url": "a"}]});
         let o = json!({"Sources": [{"Url": "b"}]});
         let c = diff(&d, &o, Some(&d));
-        assert_eq!(c[0].path, "Sources.0.Url");
+        assert_eq!(c[0].path, "Sources[0].Url");
         assert!(c[0].drift);
         let c = diff(&d, &o, Some(&o));
         assert!(!c[0].drift);
+    }
+
+    #[test]
+    fn named_elements_are_matched_by_name() {
+        let o = json!({"OutputGroups": [
+            {"Name": "hls", "Outputs": [{"OutputName": "720p", "Bitrate": 3000000}]},
+        ]});
+        let d = json!({"OutputGroups": [
+            {"Name": "hls", "Outputs": [{"OutputName": "720p", "Bitrate": 3200000}]},
+            {"Name": "facebook", "Outputs": []},
+        ]});
+        let c = diff(&d, &o, None);
+        let paths: Vec<&str> = c.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                r#"OutputGroups["hls"].Outputs["720p"].Bitrate"#,
+                r#"OutputGroups["facebook"]"#
+            ]
+        );
+        assert_eq!(c[1].before, Json::Null);
+        // Removed, and a new order of the same names.
+        let c = diff(
+            &json!({"G": [{"Name": "b"}, {"Name": "a"}]}),
+            &json!({"G": [{"Name": "a"}, {"Name": "b"}, {"Name": "c"}]}),
+            None,
+        );
+        let paths: Vec<&str> = c.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, [r#"G["c"]"#]);
+        let c = diff(
+            &json!({"G": [{"Name": "b"}, {"Name": "a"}]}),
+            &json!({"G": [{"Name": "a"}, {"Name": "b"}]}),
+            None,
+        );
+        assert_eq!(c[0].path, "G (order)");
+    }
+
+    #[test]
+    fn unnamed_elements_beyond_the_other_array_are_added_or_removed() {
+        let o = json!({"Destinations": [{"Id": "mp", "Settings": [{"Url": "a"}, {"Url": "b"}]}]});
+        let d = json!({"Destinations": [{"Id": "mp", "Settings": [{"Url": "a"}]}]});
+        let c = diff(&d, &o, None);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].path, r#"Destinations["mp"].Settings[1]"#);
+        assert_eq!(c[0].after, Json::Null);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde_json::{json, Value as Json};
 
 pub use diff::FieldChange;
 pub use observed::{Observed, ObservedResource};
-pub use render::{render_json, render_text};
+pub use render::{plural, render_json, render_text, render_text_with, summary_line, TextOptions};
 pub use secret::{secret_key, Hasher};
 
 /// The JSON plan's format version.
@@ -32,6 +32,10 @@ pub struct Prior {
     /// Resources replaced by a new one whose old copy is still to be deleted.
     #[serde(default)]
     pub deposed: Vec<Deposed>,
+    /// Cloud ids let go of by `livestack state rm`: never adopted again by their ownership
+    /// tags, never deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<Deposed>,
 }
 
 /// One resource in the state.
@@ -130,6 +134,10 @@ pub struct Step {
     /// For a delete of a replaced resource's old copy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deposed: bool,
+    /// Takes a running channel's output off air (its stop, or a delete or overwrite of what
+    /// it feeds or reads: a MediaPackage channel or endpoint, an ingest password).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupts: bool,
 }
 
 /// The change to one resource.
@@ -143,8 +151,11 @@ pub struct Change {
     /// Why: the field that forces a replacement, the drift, the input that stops a channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Takes a running channel off air.
+    /// Takes a running channel off air, or what viewers watch of one.
     pub interrupts: bool,
+    /// The address the state knew it by, renamed by a `[[moved]]` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Address>,
     /// Part of the change corrects changes made out of band.
     pub drift: bool,
     /// Redacted: secrets as "(sensitive)", unknowns as "(known after apply)".
@@ -177,6 +188,53 @@ pub struct Plan {
     /// that the state lacks: apply records them in the state, with no AWS call of its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adopted: Vec<Address>,
+    /// Resources renamed by the stack's `[[moved]]` entries: apply renames them in the state,
+    /// with no AWS call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<Move>,
+    /// In the state, gone from the cloud and not wanted any more: apply drops them from the
+    /// state, with no AWS call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<Address>,
+}
+
+/// A state entry renamed by a `[[moved]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    pub from: Address,
+    pub to: Address,
+}
+
+/// The prior with the stack's `[[moved]]` entries applied: an entry at a `from` that the
+/// stack no longer declares goes to its `to` (unless the state already has one there).
+/// Refresh reads the cloud through these ids, and [`plan`] lists the moves.
+pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>) {
+    let mut out = prior.clone();
+    let mut moves = Vec::new();
+    if desired.moved.is_empty() {
+        return (out, moves);
+    }
+    for from in prior.resources.keys() {
+        if desired.get(from).is_some() {
+            continue;
+        }
+        let Some(to) = desired.moved_to(from) else {
+            continue;
+        };
+        if out.resources.contains_key(to) || desired.get(to).is_none() {
+            continue;
+        }
+        let r = out.resources.remove(from).expect("a key of the prior");
+        out.resources.insert(to.clone(), r);
+        for d in out.deposed.iter_mut().filter(|d| &d.address == from) {
+            d.address = to.clone();
+        }
+        moves.push(Move {
+            from: from.clone(),
+            to: to.clone(),
+        });
+    }
+    (out, moves)
 }
 
 impl Plan {
@@ -191,6 +249,9 @@ impl Plan {
 pub enum Error {
     #[error("dependency cycle between {}", .0.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" -> "))]
     Cycle(Vec<Address>),
+    /// Steps that would wait for each other (a planner bug: reported, never run).
+    #[error("the plan's steps wait for each other: {}; nothing was changed (please report this plan)", .0.join(", "))]
+    StepCycle(Vec<String>),
 }
 
 /// Members that force a replacement when they change, per kind.
@@ -218,15 +279,21 @@ pub fn plan(
         Mode::Destroy => &empty,
     };
     let order = topo_order(wanted)?;
+    let (moved_prior, moves) = apply_moves(desired, prior);
+    let prior = &moved_prior;
     let mut b = Builder {
+        desired,
+        moves: &moves,
         prior,
         observed,
         changes: BTreeMap::new(),
         steps: Vec::new(),
         edges: Vec::new(),
+        next: Vec::new(),
         by_op: BTreeMap::new(),
         replaced: BTreeSet::new(),
         delete_first: BTreeSet::new(),
+        interrupted: BTreeSet::new(),
     };
 
     // Creates, updates and replacements, in dependency order so references know whether their
@@ -245,47 +312,44 @@ pub fn plan(
         .filter(|a| !wanted_set.contains(a))
         .cloned()
         .collect();
-    for a in gone.clone() {
-        if !observed.resources.contains_key(&a) {
-            // Already gone from the cloud: only the state entry goes.
-            gone.remove(&a);
-            b.changes.insert(
-                a.clone(),
-                b.change(
-                    &a,
-                    Action::Delete,
-                    None,
-                    prior_before(prior, &a),
-                    Json::Null,
-                    vec![],
-                ),
-            );
-        }
-    }
+    // Already gone from the cloud: only the state entry goes, with no step.
+    let forgotten: Vec<Address> = gone
+        .iter()
+        .filter(|a| !observed.resources.contains_key(*a))
+        .cloned()
+        .collect();
+    gone.retain(|a| observed.resources.contains_key(a));
     for a in &gone {
         b.delete(a);
     }
     for d in &prior.deposed {
         b.delete_deposed(d);
     }
+    for (a, o) in &observed.extra {
+        b.delete_extra(a, o);
+    }
+    b.free_unique_names();
     // The stack's graph orders deletes in destroy mode too (the state may have lost it).
     b.order_deletes(&desired.resources);
-    let mut plan = b.finish(&desired.name, mode);
+    b.free_inputs();
+    b.edit_inputs_apart_from_their_channels();
+    b.mark_interruptions();
+    let mut plan = b.finish(&desired.name, mode)?;
+    // Found in the cloud but not under this id in the state: a lost state, or a stale id.
     plan.adopted = wanted
         .iter()
         .map(|r| &r.address)
-        .filter(|a| !prior.resources.contains_key(*a) && observed.resources.contains_key(*a))
+        .filter(|a| {
+            observed
+                .resources
+                .get(*a)
+                .is_some_and(|o| prior.resources.get(*a).is_none_or(|p| p.id != o.id))
+        })
         .cloned()
         .collect();
+    plan.moved = moves;
+    plan.forgotten = forgotten;
     Ok(plan)
-}
-
-fn prior_before(prior: &Prior, a: &Address) -> Json {
-    prior
-        .resources
-        .get(a)
-        .map(|p| p.applied.clone())
-        .unwrap_or(Json::Null)
 }
 
 /// The wanted resources in dependency order (declaration order among independent ones).
@@ -335,17 +399,24 @@ fn topo_order(wanted: &[Resource]) -> Result<Vec<&Resource>, Error> {
 }
 
 struct Builder<'a> {
+    desired: &'a ValidatedStack,
+    moves: &'a [Move],
     prior: &'a Prior,
     observed: &'a Observed,
     changes: BTreeMap<Address, Change>,
     steps: Vec<Step>,
     /// (before, after): step `after` must wait for step `before` (indices into `steps`).
     edges: Vec<(usize, usize)>,
-    by_op: BTreeMap<(Address, Op, bool), usize>,
+    /// The same edges by `before`: what follows each step.
+    next: Vec<Vec<usize>>,
+    /// (address, op, the target id of an old copy): the step doing it.
+    by_op: BTreeMap<(Address, Op, Option<String>), usize>,
     /// Addresses being created anew or replaced: their outputs are unknown until apply.
     replaced: BTreeSet<Address>,
     /// Replacements whose old copy is deleted before the new one is created.
     delete_first: BTreeSet<Address>,
+    /// The running channels the plan takes off air (by a stop, or by what they feed).
+    interrupted: BTreeSet<Address>,
 }
 
 impl Builder<'_> {
@@ -357,7 +428,11 @@ impl Builder<'_> {
         spec: Option<Json>,
         deposed: bool,
     ) -> usize {
-        let key = (address.clone(), op, deposed);
+        let key = (
+            address.clone(),
+            op,
+            if deposed { target_id.clone() } else { None },
+        );
         if let Some(&i) = self.by_op.get(&key) {
             return i;
         }
@@ -370,6 +445,7 @@ impl Builder<'_> {
             target_id,
             spec,
             deposed,
+            interrupts: false,
         });
         let i = self.steps.len() - 1;
         self.by_op.insert(key, i);
@@ -377,13 +453,28 @@ impl Builder<'_> {
     }
 
     fn find(&self, address: &Address, op: Op) -> Option<usize> {
-        self.by_op.get(&(address.clone(), op, false)).copied()
+        self.by_op.get(&(address.clone(), op, None)).copied()
     }
 
     fn edge(&mut self, before: usize, after: usize) {
         if before != after {
             self.edges.push((before, after));
+            if self.next.len() <= before {
+                self.next.resize(before + 1, Vec::new());
+            }
+            self.next[before].push(after);
         }
+    }
+
+    fn remove_edge(&mut self, before: usize, after: usize) {
+        self.edges.retain(|&e| e != (before, after));
+        if let Some(n) = self.next.get_mut(before) {
+            n.retain(|&x| x != after);
+        }
+    }
+
+    fn has_edge(&self, before: usize, after: usize) -> bool {
+        self.next.get(before).is_some_and(|n| n.contains(&after))
     }
 
     fn chain(&mut self, ids: &[usize]) {
@@ -408,6 +499,11 @@ impl Builder<'_> {
             ops: Vec::new(),
             reason,
             interrupts: false,
+            moved_from: self
+                .moves
+                .iter()
+                .find(|m| &m.to == a)
+                .map(|m| m.from.clone()),
             drift: fields.iter().any(|f| f.drift),
             before: redact(&before),
             after: redact(&after),
@@ -471,7 +567,7 @@ impl Builder<'_> {
 
     fn converge(&mut self, r: &Resource) {
         let a = &r.address;
-        let resolved = self.resolve(&r.spec);
+        let mut resolved = self.resolve(&r.spec);
         let Some(obs) = self.observed.resources.get(a) else {
             // Create (also when the state has it but the cloud lost it).
             self.replaced.insert(a.clone());
@@ -490,11 +586,20 @@ impl Builder<'_> {
             self.changes.insert(a.clone(), c);
             return;
         };
+        // A resource renamed by `[[moved]]` keeps the ownership tag of its old address until
+        // something else changes it: a rename alone makes no AWS call.
+        if let Some(old) = obs.spec["Tags"][livestack_model::ADDRESS_TAG].as_str() {
+            let renamed = Address::parse(old)
+                .is_some_and(|o| &o != a && self.desired.moved_to(&o) == Some(a));
+            if renamed && resolved["Tags"].is_object() {
+                resolved["Tags"][livestack_model::ADDRESS_TAG] = json!(old);
+            }
+        }
         let applied = self.prior.resources.get(a).map(|p| &p.applied);
         let mut fields = diff::diff(&resolved, &obs.spec, applied);
         let force = forces_replacement(a.kind);
         for f in &mut fields {
-            let top = f.path.split('.').next().unwrap_or("");
+            let top = f.path.split(['.', '[', ' ']).next().unwrap_or("");
             f.forces_replacement = force.contains(&top);
         }
         let class_change =
@@ -543,7 +648,8 @@ impl Builder<'_> {
             return;
         }
         if fields.is_empty() {
-            let c = self.change(a, Action::NoOp, None, obs.spec.clone(), resolved, fields);
+            // Nothing to show: no copy of what did not change.
+            let c = self.change(a, Action::NoOp, None, Json::Null, Json::Null, fields);
             self.changes.insert(a.clone(), c);
             return;
         }
@@ -581,7 +687,7 @@ impl Builder<'_> {
     ) {
         let a = &r.address;
         let state = obs.status.as_deref().unwrap_or("IDLE");
-        let running_now = matches!(state, "RUNNING" | "STARTING" | "RECOVERING");
+        let running_now = is_running(Some(state));
         let want_running = r.running.unwrap_or(true);
         let only_tags = fields
             .iter()
@@ -602,23 +708,33 @@ impl Builder<'_> {
         if running_now && (edit || !want_running) {
             ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
         }
-        if class_differs {
-            ids.push(self.step(
+        // Up to STANDARD, the channel first takes its new inputs and settings as a
+        // SINGLE_PIPELINE channel (which may read a STANDARD input, with one setting per
+        // destination), then the class with both pipelines' destinations; down to
+        // SINGLE_PIPELINE, the class first (dropping pipeline B), then the rest.
+        let upgrade = class_differs && resolved["ChannelClass"] == "STANDARD";
+        let class_step = |b: &mut Self| {
+            b.step(
                 a,
                 Op::UpdateClass,
                 Some(obs.id.clone()),
                 Some(r.spec.clone()),
                 false,
-            ));
+            )
+        };
+        if class_differs && !(upgrade && needs_update) {
+            ids.push(class_step(self));
         }
         if needs_update {
-            ids.push(self.step(
-                a,
-                Op::Update,
-                Some(obs.id.clone()),
-                Some(r.spec.clone()),
-                false,
-            ));
+            let spec = if upgrade {
+                one_pipeline(&r.spec)
+            } else {
+                r.spec.clone()
+            };
+            ids.push(self.step(a, Op::Update, Some(obs.id.clone()), Some(spec), false));
+            if upgrade {
+                ids.push(class_step(self));
+            }
         } else if only_tags && !fields.is_empty() {
             ids.push(self.step(
                 a,
@@ -647,18 +763,32 @@ impl Builder<'_> {
         } else {
             Action::Update
         };
-        let mut c = self.change(a, action, reason, obs.spec.clone(), resolved, fields);
+        let (before, after) = if action == Action::NoOp {
+            (Json::Null, Json::Null)
+        } else {
+            (obs.spec.clone(), resolved)
+        };
+        let mut c = self.change(a, action, reason, before, after, fields);
         c.interrupts = running_now && ids.iter().any(|&i| self.steps[i].op == Op::Stop);
         self.changes.insert(a.clone(), c);
     }
 
     /// Makes `ids[0]` wait for the create/update/start steps of what `r` depends on.
+    /// A channel's stop waits only for its dependencies' creates (so the time off air
+    /// starts when what it needs is ready); the step that uses them waits for their updates
+    /// too (an input edited while attached must wait for the stop instead).
     fn after_dependencies(&mut self, r: &Resource, ids: &[usize]) {
         let Some(&first) = ids.first() else { return };
+        let user = ids.iter().copied().find(|&i| self.steps[i].op != Op::Stop);
         for d in &r.depends_on {
             for op in [Op::Create, Op::Update, Op::UpdateClass, Op::UpdateTags] {
                 if let Some(s) = self.find(d, op) {
-                    self.edge(s, first);
+                    if op == Op::Create && self.steps[first].op == Op::Stop {
+                        self.edge(s, first);
+                    }
+                    if let Some(u) = user {
+                        self.edge(s, u);
+                    }
                 }
             }
         }
@@ -690,10 +820,7 @@ impl Builder<'_> {
                     atts.iter()
                         .any(|x| x["InputId"].as_str() == Some(input_id.as_str()))
                 });
-                let running = matches!(
-                    obs.status.as_deref(),
-                    Some("RUNNING" | "STARTING" | "RECOVERING")
-                );
+                let running = is_running(obs.status.as_deref());
                 if !attached || !running {
                     continue;
                 }
@@ -731,16 +858,7 @@ impl Builder<'_> {
 
     fn delete(&mut self, a: &Address) {
         let obs = &self.observed.resources[a];
-        let mut ids = Vec::new();
-        let running = matches!(
-            obs.status.as_deref(),
-            Some("RUNNING" | "STARTING" | "RECOVERING")
-        );
-        if a.kind == Kind::MedialiveChannel && running {
-            ids.push(self.step(a, Op::Stop, Some(obs.id.clone()), None, false));
-        }
-        ids.push(self.step(a, Op::Delete, Some(obs.id.clone()), None, false));
-        self.chain(&ids);
+        let running = self.stop_and_delete(a, obs, false);
         let mut c = self.change(
             a,
             Action::Delete,
@@ -753,23 +871,60 @@ impl Builder<'_> {
         self.changes.insert(a.clone(), c);
     }
 
+    /// The steps deleting `o` (a running channel is stopped first); whether it was running.
+    fn stop_and_delete(&mut self, a: &Address, o: &ObservedResource, copy: bool) -> bool {
+        let mut ids = Vec::new();
+        let running = is_running(o.status.as_deref());
+        if a.kind == Kind::MedialiveChannel && running {
+            ids.push(self.step(a, Op::Stop, Some(o.id.clone()), None, copy));
+        }
+        ids.push(self.step(a, Op::Delete, Some(o.id.clone()), None, copy));
+        self.chain(&ids);
+        running
+    }
+
     fn delete_deposed(&mut self, d: &Deposed) {
         self.step(&d.address, Op::Delete, Some(d.id.clone()), None, true);
-        self.changes
-            .entry(d.address.clone())
-            .or_insert_with(|| Change {
-                address: d.address.clone(),
-                kind: d.address.kind,
-                action: Action::Delete,
-                ops: Vec::new(),
-                reason: Some(format!("old copy {} of a replaced resource", d.id)),
-                interrupts: false,
-                drift: false,
-                before: Json::Null,
-                after: Json::Null,
-                fields: vec![],
-                steps: vec![],
-            });
+        self.note_old_copy(
+            &d.address,
+            format!("old copy {} of a replaced resource is deleted", d.id),
+        );
+    }
+
+    /// A further copy of a wanted address (see [`Observed::extra`]): stopped if running, and
+    /// deleted.
+    fn delete_extra(&mut self, a: &Address, o: &ObservedResource) {
+        self.stop_and_delete(a, o, true);
+        self.note_old_copy(
+            a,
+            format!(
+                "a second copy {} carries this address's ownership tags (left by an \
+                 interrupted apply) and is deleted",
+                o.id
+            ),
+        );
+    }
+
+    /// Says why an address has a delete of an old copy among its steps.
+    fn note_old_copy(&mut self, a: &Address, why: String) {
+        let c = self.changes.entry(a.clone()).or_insert_with(|| Change {
+            address: a.clone(),
+            kind: a.kind,
+            action: Action::Delete,
+            ops: Vec::new(),
+            reason: None,
+            interrupts: false,
+            moved_from: None,
+            drift: false,
+            before: Json::Null,
+            after: Json::Null,
+            fields: vec![],
+            steps: vec![],
+        });
+        c.reason = Some(match c.reason.take() {
+            Some(r) => format!("{r}; {why}"),
+            None => why,
+        });
     }
 
     /// A delete waits for everything that used the deleted resource to let go of it: deletes
@@ -791,12 +946,17 @@ impl Builder<'_> {
         }
         // What the cloud says refers to what, by id: a channel to its attached inputs, an
         // input to its security groups, an endpoint to its MediaPackage channel.
+        let mut by_id: BTreeMap<(Kind, &str), Vec<&Address>> = BTreeMap::new();
+        for (a, o) in &self.observed.resources {
+            by_id.entry((a.kind, o.id.as_str())).or_default().push(a);
+            if let Some(arn) = o.arn.as_deref() {
+                by_id.entry((a.kind, arn)).or_default().push(a);
+            }
+        }
         for (ua, uo) in &self.observed.resources {
             for (kind, id) in referenced_ids(ua.kind, &uo.spec) {
-                for (a, o) in &self.observed.resources {
-                    if a.kind == kind && (o.id == id || o.arn.as_deref() == Some(id.as_str())) {
-                        users.entry(a.clone()).or_default().insert(ua.clone());
-                    }
+                for a in by_id.get(&(kind, id.as_str())).into_iter().flatten() {
+                    users.entry((*a).clone()).or_default().insert(ua.clone());
                 }
             }
         }
@@ -814,11 +974,15 @@ impl Builder<'_> {
             };
             for u in users.get(&a).cloned().unwrap_or_default() {
                 for &op in ops {
-                    for deposed in [false, true] {
-                        if let Some(&s) = self.by_op.get(&(u.clone(), op, deposed)) {
-                            if s != del {
-                                self.edge(s, del);
-                            }
+                    let theirs: Vec<usize> = self
+                        .by_op
+                        .range((u.clone(), op, None)..)
+                        .take_while(|((ua, uop, _), _)| ua == &u && *uop == op)
+                        .map(|(_, &s)| s)
+                        .collect();
+                    for s in theirs {
+                        if s != del {
+                            self.edge(s, del);
                         }
                     }
                 }
@@ -826,7 +990,436 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, stack: &str, mode: Mode) -> Plan {
+    /// A create that takes a unique name (a role name, a MediaPackage id, a parameter name)
+    /// still held by a resource at another address being deleted (a label renamed without a
+    /// `[[moved]]` entry) waits for that delete.
+    fn free_unique_names(&mut self) {
+        let creates: Vec<(usize, Address, String)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.op == Op::Create && !st.deposed)
+            .filter_map(|(i, st)| {
+                let name = natural_id(st.address.kind, st.spec.as_ref()?)?;
+                Some((i, st.address.clone(), name))
+            })
+            .collect();
+        let mut deletes: BTreeMap<(Kind, &str), Vec<(usize, Address)>> = BTreeMap::new();
+        for (i, st) in self.steps.iter().enumerate() {
+            if let (Op::Delete, Some(id)) = (st.op, st.target_id.as_deref()) {
+                deletes
+                    .entry((st.address.kind, id))
+                    .or_default()
+                    .push((i, st.address.clone()));
+            }
+        }
+        let mut order: Vec<(usize, usize, Address, Address, String)> = Vec::new();
+        for (create, a, name) in creates {
+            for (del, old) in deletes.get(&(a.kind, name.as_str())).into_iter().flatten() {
+                if old != &a {
+                    order.push((*del, create, old.clone(), a.clone(), name.clone()));
+                }
+            }
+        }
+        for (del, create, old, a, name) in order {
+            self.edge(del, create);
+            self.delete_first.insert(old.clone());
+            if let Some(c) = self.changes.get_mut(&a) {
+                let why = format!(
+                    "takes the name `{name}` from {old}, which is deleted first (to keep it \
+                     instead, add [[moved]] from = \"{old}\", to = \"{a}\")"
+                );
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
+            }
+        }
+    }
+
+    /// An input serves one channel: a channel that attaches an input another channel holds
+    /// (as the cloud says) waits for that channel's delete or update to let go of it.
+    fn free_inputs(&mut self) {
+        let holders: Vec<(Address, String, &ObservedResource)> = self
+            .observed
+            .resources
+            .iter()
+            .map(|(a, o)| (a.clone(), String::new(), o))
+            .chain(
+                self.observed
+                    .extra
+                    .iter()
+                    .map(|(a, o)| (a.clone(), o.id.clone(), o)),
+            )
+            .filter(|(a, _, _)| a.kind == Kind::MedialiveChannel)
+            .collect();
+        let attaching: Vec<(usize, Address, Vec<Address>)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| {
+                st.address.kind == Kind::MedialiveChannel
+                    && !st.deposed
+                    && matches!(st.op, Op::Create | Op::Update)
+            })
+            .map(|(i, st)| {
+                let inputs = st
+                    .spec
+                    .as_ref()
+                    .and_then(|sp| sp["InputAttachments"].as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|att| att["InputId"]["$ref"].as_str().and_then(Address::parse))
+                    .collect();
+                (i, st.address.clone(), inputs)
+            })
+            .collect();
+        for (attach, x, inputs) in attaching {
+            for input in inputs {
+                if self.replaced.contains(&input) {
+                    continue; // a new input: nobody holds it
+                }
+                let Some(input_id) = self.observed.resources.get(&input).map(|o| o.id.clone())
+                else {
+                    continue;
+                };
+                for (y, extra_id, yo) in &holders {
+                    if y == &x && extra_id.is_empty() {
+                        continue;
+                    }
+                    let holds = yo.spec["InputAttachments"].as_array().is_some_and(|atts| {
+                        atts.iter()
+                            .any(|at| at["InputId"].as_str() == Some(input_id.as_str()))
+                    });
+                    if !holds {
+                        continue;
+                    }
+                    let copy = (!extra_id.is_empty()).then(|| extra_id.clone());
+                    let letting_go: Vec<usize> = [Op::Delete, Op::Update]
+                        .iter()
+                        .filter_map(|&op| self.by_op.get(&(y.clone(), op, copy.clone())).copied())
+                        .collect();
+                    for s in letting_go {
+                        if !self.reaches(attach, s) {
+                            self.edge(s, attach);
+                        }
+                    }
+                    if self
+                        .changes
+                        .get(&x)
+                        .is_some_and(|c| c.action == Action::Create)
+                    {
+                        let why = format!(
+                            "created after {y} lets go of {input} (an input serves one channel)"
+                        );
+                        if let Some(c) = self.changes.get_mut(&x) {
+                            c.reason = Some(match c.reason.take() {
+                                Some(r) => format!("{r}; {why}"),
+                                None => why,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops running channel `ch` before step `i` and starts it after (a wanted channel whose
+    /// plan has no stop of its own).
+    fn restart_around(&mut self, ch: &Address, i: usize) {
+        let Some(id) = self.observed.resources.get(ch).map(|o| o.id.clone()) else {
+            return;
+        };
+        if self.desired.get(ch).is_none() || self.find(ch, Op::Delete).is_some() {
+            return;
+        }
+        let stop = self.step(ch, Op::Stop, Some(id.clone()), None, false);
+        let start = self.step(ch, Op::Start, Some(id), None, false);
+        let own: Vec<usize> = [Op::UpdateTags]
+            .iter()
+            .filter_map(|&op| self.find(ch, op))
+            .collect();
+        self.edge(stop, i);
+        self.edge(i, start);
+        for s in own {
+            self.edge(stop, s);
+            self.edge(s, start);
+        }
+        if let Some(c) = self.changes.get_mut(ch) {
+            c.interrupts = true;
+            if c.action == Action::NoOp {
+                c.action = Action::Update;
+            }
+            let why = format!(
+                "restarted to read the new ingest password in `{}`",
+                self.steps[i].target_id.as_deref().unwrap_or("?")
+            );
+            c.reason = Some(match c.reason.take() {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
+        }
+    }
+
+    /// MediaLive edits an attached input only while its channel is IDLE: an input update
+    /// waits for the delete of a channel that holds it, and goes before an update of a
+    /// channel that holds it (never while that channel is DELETING or UPDATING).
+    fn edit_inputs_apart_from_their_channels(&mut self) {
+        let updates: Vec<(usize, String)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.address.kind == Kind::MedialiveInput && st.op == Op::Update)
+            .filter_map(|(i, st)| Some((i, st.target_id.clone()?)))
+            .collect();
+        let channels: Vec<(Address, String, bool)> = self
+            .observed
+            .resources
+            .iter()
+            .map(|(a, o)| (a, o, false))
+            .chain(self.observed.extra.iter().map(|(a, o)| (a, o, true)))
+            .filter(|(a, _, _)| a.kind == Kind::MedialiveChannel)
+            .map(|(a, o, extra)| {
+                let inputs = o.spec["InputAttachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x["InputId"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (a.clone(), format!("{}|{inputs}", o.id), extra)
+            })
+            .collect();
+        for (u, input_id) in updates {
+            for (ch, ids, extra) in &channels {
+                let (ch_id, inputs) = ids.split_once('|').unwrap_or_default();
+                if !inputs.split(',').any(|x| x == input_id) {
+                    continue;
+                }
+                let copy = extra.then(|| ch_id.to_string());
+                let on = |b: &Self, op: Op| b.by_op.get(&(ch.clone(), op, copy.clone())).copied();
+                if let Some(del) = on(self, Op::Delete) {
+                    if !self.reaches(u, del) {
+                        self.edge(del, u);
+                    }
+                    continue;
+                }
+                for op in [Op::UpdateClass, Op::Update] {
+                    if let Some(x) = on(self, op) {
+                        if !self.reaches(x, u) {
+                            self.edge(u, x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether step `from` leads to step `to` through the edges so far.
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        self.descendants(from).contains(&to)
+    }
+
+    /// `from` and every step that follows from it through the edges so far.
+    fn descendants(&self, from: usize) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from];
+        while let Some(i) = todo.pop() {
+            if seen.insert(i) {
+                todo.extend(self.next.get(i).into_iter().flatten().copied());
+            }
+        }
+        seen
+    }
+
+    /// Marks the steps that take away what a running channel's viewers get: its stop, a
+    /// delete of a MediaPackage channel it feeds or of that channel's endpoints, a change or
+    /// delete of an ingest password parameter it reads. Each such step (other than the stop)
+    /// waits for the creates that do not follow from it, so the window off air is as short
+    /// as the plan allows.
+    fn mark_interruptions(&mut self) {
+        let mut fed_mp: BTreeSet<String> = BTreeSet::new();
+        let mut params: BTreeSet<String> = BTreeSet::new();
+        let mut fed_by: BTreeMap<String, BTreeSet<Address>> = BTreeMap::new();
+        // Each MediaPackage channel by its ingest URLs.
+        let mut ingest: BTreeMap<&str, &str> = BTreeMap::new();
+        for (a, o) in &self.observed.resources {
+            if a.kind != Kind::MediapackageChannel {
+                continue;
+            }
+            for e in o.outputs["HlsIngest"]["IngestEndpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(u) = e["Url"].as_str() {
+                    ingest.insert(u.trim_end_matches('/'), o.id.as_str());
+                }
+            }
+        }
+        for (ca, co) in &self.observed.resources {
+            if ca.kind != Kind::MedialiveChannel || !is_running(co.status.as_deref()) {
+                continue;
+            }
+            for (kind, id) in referenced_ids(ca.kind, &co.spec) {
+                match kind {
+                    Kind::MediapackageChannel => {
+                        fed_by.entry(id.clone()).or_default().insert(ca.clone());
+                        fed_mp.insert(id);
+                    }
+                    Kind::SsmParameter => {
+                        fed_by.entry(id.clone()).or_default().insert(ca.clone());
+                        params.insert(id);
+                    }
+                    _ => {}
+                }
+            }
+            // HLS over WebDAV to MediaPackage: the destination URLs are its ingest URLs.
+            let urls = co.spec["Destinations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|d| d["Settings"].as_array().into_iter().flatten())
+                .filter_map(|st| st["Url"].as_str());
+            for url in urls {
+                if let Some(mp) = ingest.get(url.trim_end_matches('/')) {
+                    fed_by.entry(mp.to_string()).or_default().insert(ca.clone());
+                    fed_mp.insert(mp.to_string());
+                }
+            }
+        }
+        let fed_endpoints: BTreeMap<String, String> = self
+            .observed
+            .resources
+            .iter()
+            .filter(|(a, _)| a.kind == Kind::MediapackageEndpoint)
+            .filter_map(|(_, o)| {
+                let ch = o.spec["ChannelId"].as_str()?;
+                fed_mp.contains(ch).then(|| (o.id.clone(), ch.to_string()))
+            })
+            .collect();
+        // (step, the running channels it takes something from, what it takes)
+        let mut candidates: Vec<(usize, BTreeSet<Address>, String)> = Vec::new();
+        for (i, st) in self.steps.iter().enumerate() {
+            let Some(id) = st.target_id.as_deref() else {
+                continue;
+            };
+            let (fed, what) = match (st.address.kind, st.op) {
+                (Kind::MediapackageChannel, Op::Delete) if fed_mp.contains(id) => (
+                    fed_by.get(id),
+                    format!("deleting MediaPackage channel `{id}` takes the output of"),
+                ),
+                (Kind::MediapackageEndpoint, Op::Delete) if fed_endpoints.contains_key(id) => (
+                    fed_by.get(&fed_endpoints[id]),
+                    format!("deleting endpoint `{id}` takes away the playback of"),
+                ),
+                (Kind::SsmParameter, Op::Delete) if params.contains(id) => (
+                    fed_by.get(id),
+                    format!("deleting `{id}` takes away the ingest password read by"),
+                ),
+                (Kind::SsmParameter, Op::Update)
+                    if params.contains(id)
+                        && self
+                            .changes
+                            .get(&st.address)
+                            .is_some_and(|c| c.fields.iter().any(|f| f.path == "Value")) =>
+                {
+                    (
+                        fed_by.get(id),
+                        format!("overwriting the ingest password in `{id}` breaks the ingest of"),
+                    )
+                }
+                _ => (None, String::new()),
+            };
+            if let Some(fed) = fed {
+                candidates.push((i, fed.clone(), what));
+            }
+        }
+        for (i, channels, what) in candidates {
+            let mut off_air = Vec::new();
+            for ch in channels {
+                // MediaLive reads an ingest password when the channel starts: a channel that
+                // keeps running after its password is overwritten is restarted around the
+                // overwrite.
+                let overwrite = self.steps[i].op == Op::Update;
+                if overwrite && self.find(&ch, Op::Stop).is_none() {
+                    self.restart_around(&ch, i);
+                }
+                // A channel that this plan stops anyway: the step runs between its stop and
+                // its next step, and takes nothing more away.
+                let Some(stop) = self.find(&ch, Op::Stop) else {
+                    off_air.push(ch);
+                    continue;
+                };
+                let next = [Op::UpdateClass, Op::Update, Op::Start, Op::Delete]
+                    .into_iter()
+                    .find_map(|op| self.find(&ch, op));
+                // A dependency of the channel made the stop wait for it: the channel's next
+                // step waits for it instead.
+                if self.has_edge(i, stop) {
+                    self.remove_edge(i, stop);
+                    if let Some(n) = next {
+                        self.edge(i, n);
+                    }
+                }
+                if self.reaches(i, stop) {
+                    off_air.push(ch);
+                } else {
+                    self.edge(stop, i);
+                    if let Some(n) = next.filter(|&n| n != i && !self.reaches(n, i)) {
+                        if self.find(&ch, Op::Delete) != Some(n) {
+                            self.edge(i, n);
+                        }
+                    }
+                }
+            }
+            if off_air.is_empty() {
+                continue;
+            }
+            let a = self.steps[i].address.clone();
+            self.steps[i].interrupts = true;
+            let names: Vec<String> = off_air.iter().map(|c| c.to_string()).collect();
+            let why = format!("{what} running channel {}", names.join(", "));
+            self.interrupted.extend(off_air);
+            if let Some(c) = self.changes.get_mut(&a) {
+                c.interrupts = true;
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
+            }
+            // Everything that can be made ready first is made ready first.
+            let after_i = self.descendants(i);
+            let creates: Vec<usize> = (0..self.steps.len())
+                .filter(|&j| self.steps[j].op == Op::Create && !self.steps[j].interrupts)
+                .filter(|j| !after_i.contains(j))
+                .collect();
+            for c in creates {
+                self.edge(c, i);
+            }
+        }
+        let stopped: Vec<(usize, Address)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.op == Op::Stop)
+            .filter(|(_, st)| {
+                st.deposed
+                    || self
+                        .observed
+                        .resources
+                        .get(&st.address)
+                        .is_some_and(|o| is_running(o.status.as_deref()))
+            })
+            .map(|(i, st)| (i, st.address.clone()))
+            .collect();
+        for (i, a) in stopped {
+            self.steps[i].interrupts = true;
+            self.interrupted.insert(a);
+        }
+    }
+
+    fn finish(mut self, stack: &str, mode: Mode) -> Result<Plan, Error> {
         // Number the steps in a topological order: by wave, then kind order, then address.
         let n = self.steps.len();
         let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
@@ -848,11 +1441,12 @@ impl Builder<'_> {
                 }
             }
             if !progressed {
-                // Unreachable for graphs built above; keep going rather than loop forever.
-                for w in wave.iter_mut().filter(|w| **w == usize::MAX) {
-                    *w = 0;
-                }
-                break;
+                // Steps that wait for each other: a planner bug, never a plan to run.
+                let stuck: Vec<String> = (0..n)
+                    .filter(|&i| wave[i] == usize::MAX)
+                    .map(|i| format!("{} {}", self.steps[i].op.as_str(), self.steps[i].address))
+                    .collect();
+                return Err(Error::StepCycle(stuck));
             }
         }
         let mut order: Vec<usize> = (0..n).collect();
@@ -911,13 +1505,13 @@ impl Builder<'_> {
                 Action::Update => summary.update += 1,
                 Action::Replace => summary.replace += 1,
                 Action::Delete => summary.delete += 1,
+                // An old copy of a resource that stays.
+                Action::NoOp if !c.steps.is_empty() => summary.delete += 1,
                 Action::NoOp => {}
             }
-            if c.interrupts {
-                summary.interrupted += 1;
-            }
         }
-        Plan {
+        summary.interrupted = self.interrupted.len();
+        Ok(Plan {
             format_version: FORMAT_VERSION,
             stack: stack.to_string(),
             mode,
@@ -925,7 +1519,9 @@ impl Builder<'_> {
             steps,
             summary,
             adopted: Vec::new(),
-        }
+            moved: Vec::new(),
+            forgotten: Vec::new(),
+        })
     }
 }
 
@@ -950,6 +1546,34 @@ pub fn lookup<'v>(v: &'v Json, path: &str) -> Option<&'v Json> {
             Ok(i) => cur.get(i),
             Err(_) => cur.get(seg),
         })
+}
+
+/// A channel spec with one setting per destination (pipeline A's), as a SINGLE_PIPELINE
+/// channel takes it.
+fn one_pipeline(spec: &Json) -> Json {
+    let mut out = spec.clone();
+    for d in out["Destinations"].as_array_mut().into_iter().flatten() {
+        if let Some(settings) = d.get_mut("Settings").and_then(Json::as_array_mut) {
+            settings.truncate(1);
+        }
+    }
+    out
+}
+
+/// A channel state in which it is on air.
+fn is_running(status: Option<&str>) -> bool {
+    matches!(status, Some("RUNNING" | "STARTING" | "RECOVERING"))
+}
+
+/// The unique name a kind's resources are created under (and can be found by), if it has one.
+pub fn natural_id(kind: Kind, spec: &Json) -> Option<String> {
+    let member = match kind {
+        Kind::IamRole => "RoleName",
+        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
+        Kind::SsmParameter => "Name",
+        _ => return None,
+    };
+    spec[member].as_str().map(String::from)
 }
 
 /// Whether a replacement keeps the resource's unique name (so the old copy must go first).

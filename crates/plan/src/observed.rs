@@ -36,4 +36,9 @@ pub struct Observed {
     /// `$secret` placeholder. A secret that could not be resolved is absent.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Further copies of an address, found by the stack's ownership tags besides the one in
+    /// `resources` (a create that was made again after its answer was lost, an apply killed
+    /// between a create and the state's save): the planner deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<(Address, ObservedResource)>,
 }

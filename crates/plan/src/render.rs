@@ -4,12 +4,29 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
+use livestack_model::Kind;
+
 use crate::{Action, Change, Mode, Plan};
 
 const SHORT: usize = 72;
 
+/// How a plan is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// ANSI colours (for terminals only).
+    pub color: bool,
+    /// Whole new and removed objects, not one line of their key members.
+    pub full: bool,
+}
+
 /// The plan as text; `color` adds ANSI colours (for terminals only).
 pub fn render_text(plan: &Plan, color: bool) -> String {
+    render_text_with(plan, TextOptions { color, full: false })
+}
+
+/// The plan as text, as `options` say.
+pub fn render_text_with(plan: &Plan, options: TextOptions) -> String {
+    let color = options.color;
     let paint = |code: &str, s: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -33,19 +50,54 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "  = {a}");
         }
     }
+    if !plan.moved.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRenamed by [[moved]] entries (apply renames them in the state; no AWS call):"
+        );
+        for m in &plan.moved {
+            let _ = writeln!(out, "  > {} -> {}", m.from, m.to);
+        }
+    }
+    if !plan.forgotten.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nIn the state but already gone from the cloud (apply drops them from the state; no \
+             AWS call):"
+        );
+        for a in &plan.forgotten {
+            let _ = writeln!(out, "  x {a}");
+        }
+    }
     if plan.is_empty() {
         let _ = writeln!(out, "\nNo changes: the cloud matches the stack.");
         let _ = writeln!(out, "\n{}", summary_line(plan));
         return out;
     }
+    let digests: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == Kind::MedialiveChannel && c.action != Action::NoOp)
+        .map(channel_summary)
+        .collect();
+    if !digests.is_empty() {
+        let _ = writeln!(out, "\nChannels:");
+        for d in digests {
+            let _ = writeln!(out, "  {d}");
+        }
+    }
     out.push('\n');
-    for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || !c.steps.is_empty())
+    {
         let (marker, code, what) = match c.action {
             Action::Create => ("+", "32", "will be created".to_string()),
             Action::Update => ("~", "33", "will be updated in place".to_string()),
             Action::Replace => ("-/+", "35", "must be replaced".to_string()),
             Action::Delete => ("-", "31", "will be deleted".to_string()),
-            Action::NoOp => unreachable!(),
+            Action::NoOp => ("-", "31", "stays; an old copy will be deleted".to_string()),
         };
         let _ = write!(
             out,
@@ -57,12 +109,15 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             let _ = write!(out, "  {}", paint("1;31", "[interrupts the live channel]"));
         }
         out.push('\n');
+        if let Some(from) = &c.moved_from {
+            let _ = writeln!(out, "      # renamed from {from} ([[moved]])");
+        }
         if let Some(r) = &c.reason {
             let _ = writeln!(out, "      # {r}");
         }
         match c.action {
-            Action::Create => render_members(&mut out, &c.after),
-            Action::Update | Action::Replace => render_fields(&mut out, c, &paint),
+            Action::Create => render_members(&mut out, c, options.full),
+            Action::Update | Action::Replace => render_fields(&mut out, c, &paint, options.full),
             _ => {}
         }
         let steps: Vec<String> = c
@@ -93,11 +148,14 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
                     .join(", ")
             )
         };
-        let old = if s.deposed {
+        let mut old = if s.deposed {
             format!(" (old copy {})", s.target_id.as_deref().unwrap_or("?"))
         } else {
             String::new()
         };
+        if s.interrupts {
+            old.push_str("  [off air]");
+        }
         let _ = writeln!(
             out,
             "    {:>3}  {:<12}  {}{old}{after}",
@@ -110,13 +168,26 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     out
 }
 
-/// "N to create, N to update, N to replace, N to delete; N running channel(s) interrupted."
+/// "N to create, N to update, N to replace, N to delete; N running channels interrupted."
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} running channel(s) interrupted.",
-        s.create, s.update, s.replace, s.delete, s.interrupted
+        "Plan: {} to create, {} to update, {} to replace, {} to delete; {} interrupted.",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        plural(s.interrupted, "running channel")
     )
+}
+
+/// "1 item", "2 items".
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The versioned JSON plan.
@@ -128,28 +199,339 @@ fn compact(v: &Json) -> String {
     serde_json::to_string(v).expect("json serializes")
 }
 
+/// A value in one line: itself when short, else its key members (names of named elements,
+/// scalars, one level of objects), cut at [`LINE`] characters.
 fn short(v: &Json) -> String {
     let s = compact(v);
     if s.chars().count() <= SHORT {
         return s;
     }
+    cut(&outline(v, 2))
+}
+
+/// One line is at most this long.
+const LINE: usize = 140;
+
+fn cut(s: &str) -> String {
+    if s.chars().count() <= LINE {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(LINE - 1).collect();
+    t.push('…');
+    t
+}
+
+fn outline(v: &Json, depth: usize) -> String {
     match v {
-        Json::Array(a) => format!("[{} items]", a.len()),
-        Json::Object(o) => format!("{{{}}}", o.keys().cloned().collect::<Vec<_>>().join(", ")),
-        _ => s,
+        Json::Object(m) if depth == 0 => {
+            if m.is_empty() {
+                "{}".into()
+            } else {
+                "{…}".into()
+            }
+        }
+        Json::Object(m) => {
+            let members: Vec<String> = m
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k}: {}", outline(v, depth - 1)))
+                .collect();
+            format!("{{{}}}", members.join(", "))
+        }
+        Json::Array(a) => {
+            let names: Vec<String> = a
+                .iter()
+                .filter_map(|e| {
+                    ["Name", "OutputName", "Id", "InputAttachmentName"]
+                        .iter()
+                        .find_map(|k| e.get(*k).and_then(Json::as_str))
+                        .map(|n| compact(&Json::from(n)))
+                })
+                .collect();
+            if !a.is_empty() && names.len() == a.len() {
+                format!("[{}]", names.join(", "))
+            } else if a.iter().all(|e| !e.is_object() && !e.is_array()) {
+                compact(v)
+            } else {
+                format!("[{}]", plural(a.len(), "item"))
+            }
+        }
+        Json::String(s) if s.chars().count() > 80 => {
+            let t: String = s.chars().take(79).collect();
+            format!("\"{t}…\"")
+        }
+        other => compact(other),
     }
 }
 
-fn render_members(out: &mut String, after: &Json) {
-    if let Json::Object(m) = after {
+fn render_members(out: &mut String, c: &Change, full: bool) {
+    if c.kind == Kind::MedialiveChannel && !full {
+        for line in channel_digest(&c.after) {
+            let _ = writeln!(out, "      {line}");
+        }
+        return;
+    }
+    if let Json::Object(m) = &c.after {
         let width = m.keys().map(|k| k.len()).max().unwrap_or(0);
         for (k, v) in m {
-            let _ = writeln!(out, "      {k:<width$} = {}", short(v));
+            if full {
+                let _ = writeln!(out, "      {k:<width$} = {}", compact(v));
+            } else {
+                let _ = writeln!(out, "      {k:<width$} = {}", short(v));
+            }
         }
     }
 }
 
-fn render_fields(out: &mut String, c: &Change, paint: &dyn Fn(&str, &str) -> String) {
+/// What a channel is, in a few lines: class and inputs, then each output group with its
+/// destination and renditions.
+fn channel_digest(spec: &Json) -> Vec<String> {
+    let mut lines = Vec::new();
+    let inputs: Vec<String> = spec["InputAttachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let name = a["InputAttachmentName"].as_str().unwrap_or("?");
+            match a["InputSettings"]["SourceEndBehavior"].as_str() {
+                Some("LOOP") => format!("{name} (looped)"),
+                _ => name.to_string(),
+            }
+        })
+        .collect();
+    lines.push(format!(
+        "{} channel `{}`, role {}; input {}",
+        spec["ChannelClass"].as_str().unwrap_or("?"),
+        spec["Name"].as_str().unwrap_or("?"),
+        short(&spec["RoleArn"]).trim_matches('"'),
+        if inputs.is_empty() {
+            "none".to_string()
+        } else {
+            inputs.join(", ")
+        }
+    ));
+    for g in spec["EncoderSettings"]["OutputGroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        lines.push(format!("output group {}", group_digest(spec, g)));
+    }
+    lines
+}
+
+/// `facebook (RTMP to rtmps://…; 1920x1080 4 Mbit/s)`.
+fn group_digest(spec: &Json, g: &Json) -> String {
+    let name = g["Name"].as_str().unwrap_or("?");
+    let settings = g["OutputGroupSettings"].as_object();
+    let kind = settings
+        .and_then(|m| m.keys().next())
+        .map(|k| match k.as_str() {
+            "HlsGroupSettings" => "HLS",
+            "MediaPackageGroupSettings" => "MediaPackage",
+            "RtmpGroupSettings" => "RTMP",
+            other => other.trim_end_matches("GroupSettings"),
+        })
+        .unwrap_or("?");
+    let dest_ref = settings
+        .and_then(|m| m.values().next())
+        .and_then(|s| s["Destination"]["DestinationRefId"].as_str())
+        .or_else(|| {
+            g["Outputs"][0]["OutputSettings"]
+                .as_object()
+                .and_then(|m| m.values().next())
+                .and_then(|s| s["Destination"]["DestinationRefId"].as_str())
+        });
+    let to = dest_ref
+        .and_then(|id| {
+            spec["Destinations"]
+                .as_array()?
+                .iter()
+                .find(|d| d["Id"] == id)
+        })
+        .map(|d| {
+            let urls: Vec<String> = d["Settings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["Url"].as_str().map(String::from))
+                .chain(
+                    d["MediaPackageSettings"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|m| {
+                            m["ChannelId"].as_str().map(|c| format!("mediapackage {c}"))
+                        }),
+                )
+                .collect();
+            match urls.as_slice() {
+                [] => String::new(),
+                [one] => format!(
+                    " to {}",
+                    outline(&Json::from(one.as_str()), 0).trim_matches('"')
+                ),
+                [first, ..] => format!(
+                    " to {} (+{})",
+                    outline(&Json::from(first.as_str()), 0).trim_matches('"'),
+                    plural(urls.len() - 1, "pipeline")
+                ),
+            }
+        })
+        .unwrap_or_default();
+    let renditions: Vec<String> = g["Outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let vd = o["VideoDescriptionName"].as_str()?;
+            let v = spec["EncoderSettings"]["VideoDescriptions"]
+                .as_array()?
+                .iter()
+                .find(|d| d["Name"] == vd)?;
+            Some(rendition(v))
+        })
+        .collect();
+    format!(
+        "{name} ({kind}{to}; {})",
+        if renditions.is_empty() {
+            "no video".to_string()
+        } else {
+            renditions.join(", ")
+        }
+    )
+}
+
+/// `1280x720 3 Mbit/s`.
+fn rendition(v: &Json) -> String {
+    let codec = v["CodecSettings"]
+        .as_object()
+        .and_then(|m| m.values().next());
+    let bitrate = codec
+        .and_then(|c| c["Bitrate"].as_f64().or_else(|| c["MaxBitrate"].as_f64()))
+        .map(|b| {
+            let m = b / 1_000_000.0;
+            if m.fract() == 0.0 {
+                format!(" {m:.0} Mbit/s")
+            } else {
+                format!(" {m:.1} Mbit/s")
+            }
+        })
+        .unwrap_or_default();
+    match (v["Width"].as_i64(), v["Height"].as_i64()) {
+        (Some(w), Some(h)) => format!("{w}x{h}{bitrate}"),
+        _ => format!("{}{bitrate}", v["Name"].as_str().unwrap_or("?")),
+    }
+}
+
+/// One line per changed channel: "imday: class STANDARD -> SINGLE_PIPELINE; + output group
+/// facebook (RTMP …); interrupts the live channel".
+fn channel_summary(c: &Change) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match c.action {
+        Action::Create => {
+            let groups: Vec<String> = c.after["EncoderSettings"]["OutputGroups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| g["Name"].as_str().unwrap_or("?").to_string())
+                .collect();
+            parts.push(format!(
+                "created, {}, output groups {}",
+                c.after["ChannelClass"].as_str().unwrap_or("?"),
+                groups.join(", ")
+            ));
+        }
+        Action::Delete => parts.push("deleted".into()),
+        Action::Replace => parts.push("replaced".into()),
+        _ => {}
+    }
+    let class_changes = c.fields.iter().any(|f| f.path == "ChannelClass");
+    let groups_change = c.fields.iter().any(|f| {
+        f.path.starts_with("EncoderSettings.OutputGroups[")
+            && f.path.ends_with(']')
+            && (f.before.is_null() || f.after.is_null())
+    });
+    let group_of = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix("EncoderSettings.OutputGroups[\"")?;
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    let mut touched: Vec<String> = Vec::new();
+    for f in &c.fields {
+        if f.path == "ChannelClass" {
+            parts.push(format!(
+                "class {} -> {}",
+                f.before.as_str().unwrap_or("?"),
+                f.after.as_str().unwrap_or("?")
+            ));
+        } else if let Some(g) = group_of(&f.path) {
+            let whole = f.path.ends_with(']');
+            if whole && f.before.is_null() {
+                parts.push(format!(
+                    "+ output group {}",
+                    group_digest(&c.after, &f.after)
+                ));
+            } else if whole && f.after.is_null() {
+                parts.push(format!("- output group {g}"));
+            } else if !touched.contains(&g) {
+                parts.push(format!("~ output group {g}"));
+                touched.push(g);
+            }
+        } else {
+            let top = f.path.split(['.', '[', ' ']).next().unwrap_or("");
+            let descriptions = f.path.starts_with("EncoderSettings.VideoDescriptions")
+                || f.path.starts_with("EncoderSettings.AudioDescriptions");
+            // What a class change or a new or removed output group implies is not said twice.
+            if (top == "Destinations" && (class_changes || groups_change))
+                || (descriptions && groups_change)
+            {
+                continue;
+            }
+            let what = match top {
+                "InputAttachments" => "inputs",
+                "Destinations" => "destinations",
+                "EncoderSettings" if descriptions => "renditions",
+                "EncoderSettings" => "encoder settings",
+                "Tags" => "tags",
+                "RoleArn" => "role",
+                other => other,
+            };
+            let note = format!("~ {what}");
+            if !parts.contains(&note) && !touched.contains(&note) {
+                touched.push(note.clone());
+                parts.push(note);
+            }
+        }
+    }
+    if c.ops.contains(&crate::Op::Start)
+        && !c.ops.contains(&crate::Op::Stop)
+        && c.action == Action::Update
+    {
+        parts.push("started".into());
+    }
+    if c.ops.contains(&crate::Op::Stop)
+        && !c.ops.contains(&crate::Op::Start)
+        && c.action == Action::Update
+    {
+        parts.push("stopped".into());
+    }
+    if parts.is_empty() {
+        let restarted = c.ops.contains(&crate::Op::Stop) && c.ops.contains(&crate::Op::Start);
+        match (&c.reason, restarted) {
+            (Some(r), true) if r.starts_with("restarted") => parts.push(r.clone()),
+            (Some(r), true) => parts.push(format!("restarted ({r})")),
+            (None, true) => parts.push("restarted".into()),
+            (Some(r), false) => parts.push(r.clone()),
+            (None, false) => {}
+        }
+    }
+    if c.interrupts {
+        parts.push("interrupts the live channel".into());
+    }
+    format!("{}: {}", c.address.label, parts.join("; "))
+}
+
+fn render_fields(out: &mut String, c: &Change, paint: &dyn Fn(&str, &str) -> String, full: bool) {
     for f in &c.fields {
         let (marker, code) = match (&f.before, &f.after) {
             (Json::Null, _) => ("+", "32"),
@@ -169,6 +551,23 @@ fn render_fields(out: &mut String, c: &Change, paint: &dyn Fn(&str, &str) -> Str
             format!("  # {}", notes.join("; "))
         };
         let (b, a) = (compact(&f.before), compact(&f.after));
+        // A whole element added or removed: one line of its key members.
+        let one_side = f.before.is_null() || f.after.is_null();
+        if one_side && !full {
+            let v = if f.before.is_null() {
+                &f.after
+            } else {
+                &f.before
+            };
+            let _ = writeln!(
+                out,
+                "      {} {}: {}{note}",
+                paint(code, marker),
+                f.path,
+                short(v)
+            );
+            continue;
+        }
         if b.len() <= SHORT && a.len() <= SHORT {
             let _ = writeln!(
                 out,

@@ -79,7 +79,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: the stack is locked by {holder} (lock id {id}, {operation} started {since}); wait for it to finish, or if that process died run `livestack force-unlock STACK_FILE {id}`", path.display())]
+    /// The lock is held. The caller names the command that removes a stale one (it knows
+    /// the stack file and the options).
+    #[error("{}: the stack is locked by {holder} (lock id {id}, {operation} started {since})", path.display())]
     Locked {
         path: PathBuf,
         id: String,
@@ -87,12 +89,31 @@ pub enum Error {
         operation: String,
         since: String,
     },
+    /// The lock file exists but says nothing usable: empty or garbled (a process killed between
+    /// creating it and writing it, or one writing it right now). `id` stands for these very
+    /// contents: [`force_unlock`] with it removes the file only while it still holds them.
+    #[error("{}: the lock file is unreadable ({reason}; a process was killed while taking the lock), lock id {id}", lock.display())]
+    UnreadableLock {
+        lock: PathBuf,
+        id: String,
+        reason: String,
+    },
     #[error("{}: no lock with id {id} (the lock is {actual})", path.display())]
     NoSuchLock {
         path: PathBuf,
         id: String,
         actual: String,
     },
+}
+
+impl Error {
+    /// The id that [`force_unlock`] takes to remove the lock this error is about.
+    pub fn lock_id(&self) -> Option<&str> {
+        match self {
+            Error::Locked { id, .. } | Error::UnreadableLock { id, .. } => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// Reads the state at `path`; `Ok(None)` when there is none yet.
@@ -205,15 +226,63 @@ pub fn lock_path(state_path: &Path) -> PathBuf {
     sibling(state_path, ".lock")
 }
 
+/// What a lock file says.
+enum Held {
+    Lock(LockInfo),
+    /// Empty or garbled: the id that stands for its contents, and what is wrong.
+    Unreadable {
+        id: String,
+        reason: String,
+    },
+    Free,
+}
+
+fn held(lock: &Path) -> Result<Held, Error> {
+    let bytes = match fs::read(lock) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Free),
+        Err(source) => {
+            return Err(Error::Read {
+                path: lock.to_path_buf(),
+                source,
+            })
+        }
+    };
+    Ok(match serde_json::from_slice::<LockInfo>(&bytes) {
+        Ok(info) => Held::Lock(info),
+        Err(e) => Held::Unreadable {
+            id: unreadable_id(&bytes),
+            reason: if bytes.iter().all(u8::is_ascii_whitespace) {
+                "empty".into()
+            } else {
+                format!("not a lock: {e}")
+            },
+        },
+    })
+}
+
+/// The id of an unreadable lock file: `unreadable-` and a hash of its bytes (FNV-1a), so
+/// that removing it by that id cannot remove a lock written since.
+fn unreadable_id(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("unreadable-{:08x}", hash as u32)
+}
+
 impl Lock {
     /// Takes the lock of the state at `state_path`, or fails at once naming its holder.
+    ///
+    /// The lock file appears whole or not at all: it is written to a temporary file that is
+    /// then hard-linked to the lock's name (which fails if the lock exists).
     pub fn acquire(state_path: &Path, operation: &str) -> Result<Lock, Error> {
         let path = lock_path(state_path);
+        let werr = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| Error::Write {
-                path: path.clone(),
-                source,
-            })?;
+            fs::create_dir_all(dir).map_err(werr)?;
         }
         let info = LockInfo {
             id: random_hex(8),
@@ -225,74 +294,99 @@ impl Lock {
             operation: operation.to_string(),
             since: unix_now(),
         };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut f) => {
-                let text = serde_json::to_string(&info).expect("lock info serializes");
-                f.write_all(text.as_bytes())
-                    .and_then(|_| f.sync_all())
-                    .map_err(|source| Error::Write {
-                        path: path.clone(),
-                        source,
-                    })?;
-                Ok(Lock { path, info })
-            }
+        let text = serde_json::to_string(&info).expect("lock info serializes");
+        let tmp = sibling(&path, &format!(".{}.tmp", info.id));
+        let written = open_private(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()));
+        let linked = written.and_then(|_| fs::hard_link(&tmp, &path));
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(Lock { path, info }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let held: Option<LockInfo> = fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok());
-                Err(match held {
-                    Some(h) => Error::Locked {
+                Err(match held(&path)? {
+                    Held::Lock(h) => Error::Locked {
                         path: state_path.to_path_buf(),
                         id: h.id,
                         holder: format!("{}@{} (pid {})", h.holder, h.host, h.pid),
                         operation: h.operation,
                         since: format!("{} s ago", unix_now().saturating_sub(h.since)),
                     },
-                    None => Error::Locked {
-                        path: state_path.to_path_buf(),
-                        id: "unknown".into(),
-                        holder: format!("an unreadable lock file {}", path.display()),
-                        operation: "unknown".into(),
-                        since: "at an unknown time".into(),
+                    Held::Unreadable { id, reason } => Error::UnreadableLock {
+                        lock: path.clone(),
+                        id,
+                        reason,
                     },
+                    // Released in between: try once more.
+                    Held::Free => return Lock::acquire_direct(path, info),
                 })
             }
-            Err(source) => Err(Error::Write { path, source }),
+            // A file system without hard links: create the lock file in place.
+            Err(_) => Lock::acquire_direct(path, info),
         }
+    }
+
+    fn acquire_direct(path: PathBuf, info: LockInfo) -> Result<Lock, Error> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        let text = serde_json::to_string(&info).expect("lock info serializes");
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Lock { path, info })
     }
 }
 
 impl Drop for Lock {
+    /// Removes the lock file, unless it is no longer this lock's (force-unlocked and taken
+    /// by another process since).
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if matches!(held(&self.path), Ok(Held::Lock(h)) if h.id == self.info.id) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
-/// Removes a stale lock, only if its id is `id`.
-pub fn force_unlock(state_path: &Path, id: &str) -> Result<LockInfo, Error> {
+/// How [`force_unlock`] found the lock it removed.
+#[derive(Debug, Clone)]
+pub enum Released {
+    /// A lock that named its holder.
+    Lock(LockInfo),
+    /// An empty or garbled lock file.
+    Unreadable,
+}
+
+/// Removes a stale lock, only if its id is `id` (for an unreadable lock file, the id its
+/// error named).
+pub fn force_unlock(state_path: &Path, id: &str) -> Result<Released, Error> {
     let path = lock_path(state_path);
-    let held: Option<LockInfo> = fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    match held {
-        Some(h) if h.id == id => {
-            fs::remove_file(&path).map_err(|source| Error::Write {
-                path: path.clone(),
-                source,
-            })?;
-            Ok(h)
+    let no_such = |actual: String| Error::NoSuchLock {
+        path: path.clone(),
+        id: id.to_string(),
+        actual,
+    };
+    let released = match held(&path)? {
+        Held::Lock(h) if h.id == id => Released::Lock(h),
+        Held::Unreadable { id: u, .. } if u == id => Released::Unreadable,
+        Held::Lock(h) => return Err(no_such(format!("held with id {}", h.id))),
+        Held::Unreadable { id: u, .. } => {
+            return Err(no_such(format!("an unreadable lock file, id {u}")))
         }
-        Some(h) => Err(Error::NoSuchLock {
-            path,
-            id: id.to_string(),
-            actual: format!("held with id {}", h.id),
-        }),
-        None => Err(Error::NoSuchLock {
-            path,
-            id: id.to_string(),
-            actual: "not held".into(),
-        }),
-    }
+        Held::Free => return Err(no_such("not held".into())),
+    };
+    fs::remove_file(&path).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(released)
 }
 
 fn unix_now() -> u64 {
@@ -372,5 +466,54 @@ mod tests {
         std::mem::forget(l);
         force_unlock(&p, &id).unwrap();
         Lock::acquire(&p, "apply").unwrap();
+    }
+
+    #[test]
+    fn an_empty_or_garbled_lock_file_is_unreadable_and_force_unlocked_by_its_id() {
+        for (name, contents) in [("empty", ""), ("garbled", "{\"id\": \"ab")] {
+            let p = tmp(name);
+            fs::write(lock_path(&p), contents).unwrap();
+            let e = Lock::acquire(&p, "apply").unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("unreadable") && msg.contains("s.json.lock"),
+                "{msg}"
+            );
+            let id = e.lock_id().unwrap().to_string();
+            assert!(matches!(
+                force_unlock(&p, "unreadable-00000000"),
+                Err(Error::NoSuchLock { .. })
+            ));
+            assert!(matches!(force_unlock(&p, &id), Ok(Released::Unreadable)));
+            assert!(!lock_path(&p).exists());
+            Lock::acquire(&p, "apply").unwrap();
+        }
+    }
+
+    #[test]
+    fn an_unreadable_lock_is_not_removed_once_a_real_lock_replaced_it() {
+        let p = tmp("replaced");
+        fs::write(lock_path(&p), "").unwrap();
+        let id = Lock::acquire(&p, "apply")
+            .unwrap_err()
+            .lock_id()
+            .unwrap()
+            .to_string();
+        fs::remove_file(lock_path(&p)).unwrap();
+        let l = Lock::acquire(&p, "apply").unwrap();
+        assert!(force_unlock(&p, &id).is_err());
+        assert!(lock_path(&p).exists(), "{}", l.info.id);
+    }
+
+    #[test]
+    fn a_dropped_lock_leaves_a_lock_taken_since_by_someone_else() {
+        let p = tmp("stolen");
+        let first = Lock::acquire(&p, "apply").unwrap();
+        force_unlock(&p, &first.info.id).unwrap();
+        let second = Lock::acquire(&p, "apply").unwrap();
+        drop(first);
+        assert!(lock_path(&p).exists(), "{}", second.info.id);
+        drop(second);
+        assert!(!lock_path(&p).exists());
     }
 }

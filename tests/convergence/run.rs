@@ -1,0 +1,434 @@
+//! Runs one sequence (a first stack, then steps of out-of-band changes and edits, then a
+//! destroy) with the real binary against its own sandbox, checking the properties after each
+//! step. A violated property is an `Err` carrying the history and the failing output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use livestack_model::{Kind, ValidatedStack};
+use serde_json::Value as Json;
+
+use crate::harness::{Run, World};
+use crate::oob::{self, owned, Oob};
+use crate::stack::{Edit, Stack, KEY_ENVS};
+
+/// A generated history.
+#[derive(Clone, Debug)]
+pub struct Sequence {
+    /// Edits from the empty stack to the first one applied.
+    pub initial: Vec<Edit>,
+    pub steps: Vec<Step>,
+}
+
+/// Between two applies: changes behind livestack's back, then edits to the stack file.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub oob: Vec<Oob>,
+    pub edits: Vec<Edit>,
+}
+
+/// What a passing sequence did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Figures {
+    pub applies: usize,
+    /// Out-of-band changes made (not counting those that found nothing to change).
+    pub oob: usize,
+}
+
+/// What a sequence does, spelled out: before each apply, the out-of-band changes, then the
+/// stack file applied. Regression tests are written in this form.
+pub type Script = Vec<(Vec<Oob>, String)>;
+
+/// The script of a generated sequence.
+pub fn script(seq: &Sequence) -> Script {
+    let mut s = Stack::default();
+    // What others refer to first, so that groups can send to MediaPackage channels.
+    let mut initial = seq.initial.clone();
+    initial.sort_by_key(Edit::rank);
+    initial.iter().for_each(|e| s.edit(e));
+    let mut out = vec![(Vec::new(), s.render())];
+    for step in &seq.steps {
+        step.edits.iter().for_each(|e| s.edit(e));
+        out.push((step.oob.clone(), s.render()));
+    }
+    out
+}
+
+struct Ctx<'w> {
+    w: &'w World,
+    /// What happened so far, for the report.
+    history: String,
+    /// Every secret value the run has seen: stream keys, ingest passwords.
+    secrets: BTreeSet<String>,
+    figures: Figures,
+}
+
+/// Runs the script in a fresh sandbox; `name` names its scratch directory.
+pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
+    let mut w = World::new(name);
+    let mut secrets = BTreeSet::new();
+    for (i, k) in KEY_ENVS.iter().enumerate() {
+        let v = format!("sk-{name}-{i}-c0ffee");
+        secrets.insert(v.clone());
+        w.env.push((k.to_string(), v));
+    }
+    let mut cx = Ctx {
+        w: &w,
+        history: String::new(),
+        secrets,
+        figures: Figures::default(),
+    };
+    let result = cx.script(script);
+    let figures = cx.figures;
+    let history = std::mem::take(&mut cx.history);
+    match result {
+        Ok(()) => Ok(figures),
+        Err(e) => Err(format!("{history}\n=== FAILED: {e}")),
+    }
+}
+
+impl Ctx<'_> {
+    fn script(&mut self, script: &Script) -> Result<(), String> {
+        for (i, (oob, text)) in script.iter().enumerate() {
+            for o in oob {
+                let done = oob::apply(self.w, o);
+                let _ = writeln!(self.history, "--- out of band: {done}");
+                if !done.starts_with("no ") && !done.starts_with("nothing") {
+                    self.figures.oob += 1;
+                }
+                if std::env::var_os("LIVESTACK_VERBOSE").is_some() {
+                    eprintln!("convergence: out of band: {done}");
+                }
+                if matches!(o, Oob::CorruptState) && done.starts_with("truncated") {
+                    self.corrupt_state_is_refused()?;
+                }
+            }
+            self.apply_step(i, text)?;
+        }
+        self.destroy()
+    }
+
+    fn run(&mut self, args: &[&str]) -> Run {
+        let r = self.w.run(args);
+        self.note_secrets();
+        r
+    }
+
+    /// The ingest passwords in the cloud now, remembered for the secret checks.
+    fn note_secrets(&mut self) {
+        let cloud = self.w.cloud();
+        for ch in cloud["mediapackage"]["channels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            for ep in ch.1["ingest_endpoints"].as_array().into_iter().flatten() {
+                if let Some(p) = ep["password"].as_str().filter(|p| !p.is_empty()) {
+                    self.secrets.insert(p.to_string());
+                }
+            }
+        }
+    }
+
+    fn check_no_secret(&self, what: &str, text: &str) -> Result<(), String> {
+        match self.secrets.iter().find(|s| text.contains(s.as_str())) {
+            Some(_) => Err(format!("a secret value appears in {what}:\n{text}")),
+            None => Ok(()),
+        }
+    }
+
+    fn check_run(&self, what: &str, r: &Run, code: i32) -> Result<(), String> {
+        self.check_no_secret(what, &r.all())?;
+        if r.code != code {
+            return Err(format!(
+                "`{what}` exited {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+                r.code, r.stdout, r.stderr
+            ));
+        }
+        Ok(())
+    }
+
+    /// A truncated state is refused by plan with a pointer at the `.bak`, changing nothing;
+    /// the user then restores the backup (or, without one, removes the state).
+    fn corrupt_state_is_refused(&mut self) -> Result<(), String> {
+        let before = self.w.requests().len();
+        let r = self.run(&["plan", "stack.toml"]);
+        self.check_run("plan with a corrupt state", &r, 1)?;
+        if !r.stderr.contains(".bak") {
+            return Err(format!(
+                "the corrupt-state error does not point at the backup:\n{}",
+                r.stderr
+            ));
+        }
+        if !self.w.mutations_since(before).is_empty() {
+            return Err("plan with a corrupt state changed the cloud".into());
+        }
+        let state = self.w.state_path();
+        let bak = state.with_extension("json.bak");
+        if std::fs::copy(&bak, &state).is_err() {
+            std::fs::remove_file(&state).expect("remove the corrupt state");
+        }
+        let _ = writeln!(self.history, "--- the user restored the .bak as advised");
+        Ok(())
+    }
+
+    fn apply_step(&mut self, n: usize, text: &str) -> Result<(), String> {
+        let _ = writeln!(self.history, "=== stack {n}:\n{text}");
+        let path = self.w.dir.join("stack.toml");
+        std::fs::write(&path, text).expect("write the stack file");
+        let file = "stack.toml";
+
+        let v = self.run(&["validate", file]);
+        self.check_run("validate", &v, 0)?;
+        let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
+        let moved = moved_entries(text);
+
+        let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
+            .into_iter()
+            .filter(|o| o.kind == Kind::MedialiveChannel)
+            .filter(|o| o.state.as_deref() == Some("RUNNING"))
+            .map(|o| (o.id, o.address))
+            .collect();
+
+        let p = self.run(&["plan", file, "--json"]);
+        self.check_run("plan --json", &p, 0)?;
+        let plan: Json = serde_json::from_str(&p.stdout)
+            .map_err(|e| format!("plan --json is not JSON ({e}):\n{}", p.stdout))?;
+        let interrupted: BTreeSet<String> = plan["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["interrupts"] == true)
+            .filter_map(|c| c["address"].as_str().map(String::from))
+            .collect();
+
+        let since = self.w.requests().len();
+        let a = self.run(&["apply", file, "--auto-approve"]);
+        self.check_run("apply --auto-approve", &a, 0)?;
+        self.figures.applies += 1;
+        let _ = writeln!(self.history, "--- apply:\n{}", a.stdout);
+
+        // No channel the plan did not say it interrupts was stopped or deleted.
+        let moved: BTreeMap<&str, &str> = moved
+            .iter()
+            .map(|(f, t)| (f.as_str(), t.as_str()))
+            .collect();
+        for r in self.w.requests().into_iter().skip(since) {
+            if !matches!(r.operation.as_str(), "StopChannel" | "DeleteChannel") {
+                continue;
+            }
+            let Some(addr) = r.resource.as_ref().and_then(|id| running_before.get(id)) else {
+                continue;
+            };
+            let announced = interrupted.contains(addr)
+                || moved
+                    .get(addr.as_str())
+                    .is_some_and(|to| interrupted.contains(*to));
+            if !announced {
+                return Err(format!(
+                    "{} on running channel {addr} ({}) that the plan did not say it interrupts\n--- plan\n{}\n--- apply\n{}",
+                    r.operation,
+                    r.resource.unwrap_or_default(),
+                    p.stdout,
+                    a.all()
+                ));
+            }
+        }
+
+        let again = self.run(&["plan", file, "--detailed-exitcode"]);
+        self.check_run("plan --detailed-exitcode after the apply", &again, 0)?;
+
+        self.check_cloud(&stack)?;
+        check_references(&self.w.cloud())?;
+        self.check_state_files()
+    }
+
+    /// One resource per address, nothing the stack does not declare, channels in the run
+    /// state the stack asks for.
+    fn check_cloud(&self, stack: &ValidatedStack) -> Result<(), String> {
+        let cloud = self.w.cloud();
+        let live = owned(&cloud);
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for o in &live {
+            if let Some(other) = seen.insert(&o.address, &o.id) {
+                return Err(format!(
+                    "two cloud resources carry livestack:address {}: {other} and {}",
+                    o.address, o.id
+                ));
+            }
+        }
+        let declared: BTreeSet<String> = stack
+            .resources
+            .iter()
+            .map(|r| r.address.to_string())
+            .collect();
+        // A resource renamed by `[[moved]]` keeps its old address tag until its next update.
+        let renamed = |a: &str| {
+            livestack_model::Address::parse(a)
+                .and_then(|a| stack.moved_to(&a).cloned())
+                .is_some_and(|to| declared.contains(&to.to_string()))
+        };
+        for o in &live {
+            if !declared.contains(&o.address) && !renamed(&o.address) {
+                return Err(format!(
+                    "{} ({}) is left in the cloud though the stack no longer declares it",
+                    o.address, o.id
+                ));
+            }
+        }
+        for ch in stack
+            .resources
+            .iter()
+            .filter(|r| r.address.kind == Kind::MedialiveChannel)
+        {
+            let addr = ch.address.to_string();
+            let want = if ch.running == Some(false) {
+                "IDLE"
+            } else {
+                "RUNNING"
+            };
+            // Its tag may still name an old address `[[moved]]` renamed to it.
+            let state = live
+                .iter()
+                .find(|o| {
+                    o.address == addr
+                        || livestack_model::Address::parse(&o.address)
+                            .is_some_and(|old| stack.moved_to(&old) == Some(&ch.address))
+                })
+                .and_then(|o| o.state.clone());
+            if state.as_deref() != Some(want) {
+                return Err(format!(
+                    "{addr} is {state:?} after the apply, wanted {want}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_state_files(&self) -> Result<(), String> {
+        let state = self.w.state_path();
+        for p in [state.clone(), state.with_extension("json.bak")] {
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                self.check_no_secret(&p.display().to_string(), &text)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn destroy(&mut self) -> Result<(), String> {
+        let d = self.run(&["destroy", "stack.toml", "--auto-approve"]);
+        self.check_run("destroy --auto-approve", &d, 0)?;
+        let left: Vec<String> = owned(&self.w.cloud())
+            .into_iter()
+            .map(|o| format!("{} ({})", o.address, o.id))
+            .collect();
+        if !left.is_empty() {
+            return Err(format!(
+                "left after destroy: {left:?}\n--- destroy\n{}",
+                d.all()
+            ));
+        }
+        self.check_state_files()
+    }
+}
+
+/// The `[[moved]]` entries of a stack file: (from, to).
+fn moved_entries(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut from = None;
+    let value = |l: &str| {
+        l.split_once('=')
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+    };
+    for l in text.lines().map(str::trim) {
+        if l.starts_with("from") {
+            from = value(l);
+        } else if l.starts_with("to") {
+            if let (Some(f), Some(t)) = (from.take(), value(l)) {
+                out.push((f, t));
+            }
+        }
+    }
+    out
+}
+
+/// What the stack's resources point at exists and matches: a channel's HLS destinations are
+/// ingest endpoints of a live MediaPackage channel with their username, and the SSM
+/// parameter each names holds that endpoint's current password; a MediaPackage destination's
+/// channel exists; an endpoint's channel and an input's security groups exist.
+fn check_references(cloud: &Json) -> Result<(), String> {
+    let live = owned(cloud);
+    let mut ingest: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for ch in cloud["mediapackage"]["channels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        for ep in ch.1["ingest_endpoints"].as_array().into_iter().flatten() {
+            let s = |k: &str| ep[k].as_str().unwrap_or("");
+            ingest.insert(s("url"), (s("username"), s("password")));
+        }
+    }
+    let mp_channels = &cloud["mediapackage"]["channels"];
+    let params = &cloud["ssm"]["parameters"];
+    for o in &live {
+        match o.kind {
+            Kind::MedialiveChannel => {
+                for d in o.raw["destinations"].as_array().into_iter().flatten() {
+                    for m in d["mediaPackageSettings"].as_array().into_iter().flatten() {
+                        let id = m["channelId"].as_str().unwrap_or("");
+                        if mp_channels.get(id).is_none() {
+                            return Err(format!(
+                                "{} sends to MediaPackage channel {id}, which does not exist",
+                                o.address
+                            ));
+                        }
+                    }
+                    for st in d["settings"].as_array().into_iter().flatten() {
+                        let Some(param) = st["passwordParam"].as_str() else {
+                            continue;
+                        };
+                        let url = st["url"].as_str().unwrap_or("");
+                        let Some((user, password)) = ingest.get(url) else {
+                            return Err(format!(
+                                "{} sends HLS to {url}, no ingest endpoint of a live MediaPackage channel",
+                                o.address
+                            ));
+                        };
+                        if st["username"].as_str() != Some(*user) {
+                            return Err(format!(
+                                "{} sends to {url} as another user than the endpoint's",
+                                o.address
+                            ));
+                        }
+                        if params[param]["value"].as_str() != Some(*password) {
+                            return Err(format!(
+                                "{}: SSM parameter {param} does not hold the current ingest password of {url} (missing or stale)",
+                                o.address
+                            ));
+                        }
+                    }
+                }
+            }
+            Kind::MediapackageEndpoint => {
+                let id = o.raw["channel_id"].as_str().unwrap_or("");
+                if mp_channels.get(id).is_none() {
+                    return Err(format!("{}: its channel {id} does not exist", o.address));
+                }
+            }
+            Kind::MedialiveInput => {
+                let groups = &cloud["medialive"]["input_security_groups"];
+                for g in o.raw["security_groups"].as_array().into_iter().flatten() {
+                    if groups.get(g.as_str().unwrap_or("")).is_none() {
+                        return Err(format!(
+                            "{}: its security group {g} does not exist",
+                            o.address
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
