@@ -1,26 +1,107 @@
-//! Architecture invariants, checked from the Cargo.toml files: the pure core stays pure.
+//! Architecture invariants, checked from the Cargo.toml files and from the sources: the pure
+//! core stays pure, only `aws` names the SDK. Adding a crate to a list below is enough to
+//! hold it to the same rule (e.g. `engine` to `NO_SDK` when it appears).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn deps(krate: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crates")
-        .join(krate)
-        .join("Cargo.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
+/// Crates whose sources must name no `aws_sdk_*` crate (the root binary is `crates/cli`).
+const NO_SDK: &[&str] = &["cli", "model", "plan", "state", "sandbox"];
+
+/// Crates that do no I/O and are not async: no `tokio`, `reqwest`, network or file system.
+const PURE: &[&str] = &["model", "plan"];
+
+/// The functions of a pure crate allowed to read files: `model` reads the stack file
+/// (`load`) and the `encoder_settings` JSON file it names (`encoder_file`), nothing else.
+const MAY_READ_FILES: &[(&str, &str)] = &[("model", "load"), ("model", "encoder_file")];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deps_of(manifest: &Path) -> String {
+    let text = std::fs::read_to_string(manifest).unwrap();
     // Only the [dependencies] table (dev-dependencies may use anything).
     let start = text
-        .find("[dependencies]")
-        .map(|i| i + "[dependencies]".len())
+        .find("\n[dependencies]")
+        .map(|i| i + "\n[dependencies]".len())
         .unwrap_or(text.len());
     let rest = &text[start..];
     let end = rest.find("\n[").unwrap_or(rest.len());
     rest[..end].to_string()
 }
 
+fn deps(krate: &str) -> String {
+    if krate == "cli" {
+        // The root package is the binary.
+        return deps_of(&root().join("Cargo.toml"));
+    }
+    deps_of(&root().join("crates").join(krate).join("Cargo.toml"))
+}
+
+/// The crate's own sources (not its `tests/`), each with its text.
+fn sources(krate: &str) -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                if !matches!(
+                    p.file_name().and_then(|n| n.to_str()),
+                    Some("tests" | "target" | "benches")
+                ) {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("crates").join(krate), &mut out);
+    assert!(!out.is_empty(), "no sources found for crates/{krate}");
+    out
+}
+
+/// Every line of `text` that shows `needle`, as "path:line: text".
+fn lines_with(path: &Path, text: &str, needle: impl Fn(&str) -> bool) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let code = l.trim_start();
+            !code.starts_with("//") && needle(l)
+        })
+        .map(|(i, l)| format!("{}:{}: {}", path.display(), i + 1, l.trim()))
+        .collect()
+}
+
+/// The byte range of the body of `fn name(` in `text` (braces counted; the sources keep
+/// them balanced inside strings too).
+fn fn_body(text: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let start = text.find(&format!("fn {name}("))?;
+    let open = start + text[start..].find('{')?;
+    let mut depth = 0usize;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(start..open + i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[test]
-fn model_and_plan_name_no_aws_sdk_tokio_or_io_crate() {
-    for krate in ["model", "plan"] {
+fn pure_crates_name_no_aws_sdk_tokio_or_io_crate_in_cargo_toml() {
+    for krate in PURE {
         let d = deps(krate);
         for forbidden in [
             "aws-sdk",
@@ -41,13 +122,121 @@ fn model_and_plan_name_no_aws_sdk_tokio_or_io_crate() {
 
 #[test]
 fn only_the_aws_crate_names_the_sdk() {
-    for krate in ["model", "plan", "state", "sandbox"] {
+    for krate in NO_SDK {
         let d = deps(krate);
         assert!(
             !d.contains("aws-sdk"),
             "crates/{krate} must not depend on an aws-sdk crate:\n{d}"
         );
+        let named: Vec<String> = sources(krate)
+            .iter()
+            .flat_map(|(p, t)| lines_with(p, t, |l| l.contains("aws_sdk_")))
+            .collect();
+        assert!(
+            named.is_empty(),
+            "crates/{krate} must not name an aws_sdk crate (only crates/aws does):\n{}",
+            named.join("\n")
+        );
     }
+}
+
+#[test]
+fn pure_crates_use_no_network_async_runtime_or_http_client() {
+    // std::net's address types are plain values (model parses CIDRs with Ipv4Addr); its
+    // sockets are I/O.
+    let io = |l: &str| {
+        [
+            "tokio",
+            "reqwest",
+            "hyper",
+            "TcpStream",
+            "TcpListener",
+            "UdpSocket",
+            "ToSocketAddrs",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+            || l.split("std::net::").skip(1).any(|rest| {
+                !["Ipv4Addr", "Ipv6Addr", "IpAddr"]
+                    .iter()
+                    .any(|t| rest.starts_with(t))
+            })
+            || (l.contains("use std::{") && l.contains("net"))
+    };
+    for krate in PURE {
+        let found: Vec<String> = sources(krate)
+            .iter()
+            .flat_map(|(p, t)| lines_with(p, t, io))
+            .collect();
+        assert!(
+            found.is_empty(),
+            "crates/{krate} must do no network I/O and not be async:\n{}",
+            found.join("\n")
+        );
+    }
+}
+
+/// The lines (1-based, with their text) of `text` that use the file system outside the
+/// bodies of the functions `allowed`.
+fn fs_outside(text: &str, allowed: &[&str]) -> Vec<(usize, String)> {
+    let ranges: Vec<std::ops::Range<usize>> =
+        allowed.iter().filter_map(|f| fn_body(text, f)).collect();
+    let mut found = Vec::new();
+    let mut at = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let uses_fs = line.contains("std::fs")
+            || line.contains("fs::")
+            || (line.contains("use std::{") && line.contains("fs"));
+        if uses_fs
+            && !line.trim_start().starts_with("//")
+            && !ranges.iter().any(|r| r.contains(&at))
+        {
+            found.push((i + 1, line.trim().to_string()));
+        }
+        at += line.len();
+    }
+    found
+}
+
+#[test]
+fn pure_crates_touch_the_file_system_only_in_their_loaders() {
+    for krate in PURE {
+        let allowed: Vec<&str> = MAY_READ_FILES
+            .iter()
+            .filter(|(k, _)| k == krate)
+            .map(|(_, f)| *f)
+            .collect();
+        let found: Vec<String> = sources(krate)
+            .iter()
+            .flat_map(|(path, text)| {
+                fs_outside(text, &allowed)
+                    .into_iter()
+                    .map(move |(n, l)| format!("{}:{n}: {l}", path.display()))
+            })
+            .collect();
+        assert!(
+            found.is_empty(),
+            "crates/{krate} may read files only in {allowed:?}:\n{}",
+            found.join("\n")
+        );
+    }
+    // The loaders are where this test thinks they are (a rename must not void the check).
+    for (krate, f) in MAY_READ_FILES {
+        assert!(
+            sources(krate).iter().any(|(_, t)| fn_body(t, f).is_some()),
+            "crates/{krate} has no fn {f}: update MAY_READ_FILES"
+        );
+    }
+}
+
+#[test]
+fn the_file_system_check_finds_a_read_outside_the_loader() {
+    let text = "pub fn load(p: &Path) -> String {\n    let s = format!(\"{}\", 1);\n    std::fs::read_to_string(p).unwrap()\n}\n\nfn sneaky() {\n    let _ = std::fs::read(\"x\");\n}\n";
+    assert_eq!(
+        fs_outside(text, &["load"]),
+        [(7, "let _ = std::fs::read(\"x\");".to_string())]
+    );
+    assert_eq!(fs_outside(text, &["load", "sneaky"]), []);
 }
 
 #[test]

@@ -2,9 +2,12 @@
 //! a scratch directory for the state file, and the real `livestack` binary run against the
 //! sandbox with `--sandbox-url`, as a user would.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use livestack_sandbox::{Faults, LoggedRequest, Running};
 use serde_json::Value as Json;
@@ -59,6 +62,43 @@ pub struct World {
     pub sandbox: Running,
     /// Extra environment for every run (e.g. FACEBOOK_STREAM_KEY).
     pub env: Vec<(String, String)>,
+    /// The faults the sandbox started with (their seed is printed when a test fails).
+    faults: Faults,
+}
+
+/// How long a test waits for something that must happen before it calls the run hung.
+const GUARD: Duration = Duration::from_secs(180);
+
+impl Drop for World {
+    /// A failing test with faults prints their seed and every fault it met: the same seed
+    /// meets the same faults again, whatever order concurrent calls arrive in.
+    fn drop(&mut self) {
+        let f = &self.faults;
+        if !std::thread::panicking() || f.throttle_rate + f.error_rate + f.lost_response_rate == 0.0
+        {
+            return;
+        }
+        let met: Vec<String> = self
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                r.fault.as_ref().map(|fault| {
+                    format!(
+                        "  #{} {} {} {} attempt {}: {fault}",
+                        r.seq, r.service, r.operation, r.path, r.attempt
+                    )
+                })
+            })
+            .collect();
+        eprintln!(
+            "faults seed {} (throttle {}, error {}, lost response {}); the faults met:\n{}",
+            f.seed,
+            f.throttle_rate,
+            f.error_rate,
+            f.lost_response_rate,
+            met.join("\n")
+        );
+    }
 }
 
 impl World {
@@ -75,7 +115,7 @@ impl World {
             .block_on(livestack_sandbox::start(livestack_sandbox::Config {
                 port: 0,
                 speed: SPEED,
-                faults,
+                faults: faults.clone(),
                 ..Default::default()
             }))
             .expect("sandbox starts");
@@ -83,6 +123,7 @@ impl World {
             dir,
             sandbox,
             env: Vec::new(),
+            faults,
         }
     }
 
@@ -93,8 +134,7 @@ impl World {
     /// `livestack <args> --state <dir>/state.json --sandbox-url <sandbox>` for the
     /// subcommands that take a target; other argument lists are passed as they are.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_livestack"));
-        c.args(args);
+        let mut c = self.bare_command(args);
         if matches!(
             args.first(),
             Some(&("plan" | "apply" | "destroy" | "outputs"))
@@ -102,6 +142,14 @@ impl World {
             c.arg("--state").arg(self.state_path());
             c.arg("--sandbox-url").arg(self.sandbox.endpoint_url());
         }
+        c
+    }
+
+    /// `livestack <args>` exactly as given (no target, no state option), with the same
+    /// environment as [`World::command`].
+    pub fn bare_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_livestack"));
+        c.args(args);
         // Nothing from the machine's AWS setup may leak in.
         for (k, _) in std::env::vars() {
             if k.starts_with("AWS_") {
@@ -126,40 +174,58 @@ impl World {
     /// Runs the binary to its end; one that runs for more than 3 minutes is killed and the
     /// test fails (a hang must not hold CI for the executor's 15-minute waits).
     pub fn run(&self, args: &[&str]) -> Run {
-        use std::io::Read;
-        let mut child = self.spawn(args);
-        let drain = |mut r: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = r.read_to_string(&mut text);
-                text
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
-        let t0 = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("livestack runs") {
-                break Some(status);
-            }
-            if t0.elapsed() > std::time::Duration::from_secs(180) {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
-        let run = Run {
-            code: status.and_then(|s| s.code()).unwrap_or(-1),
-            stdout: stdout.join().expect("stdout read"),
-            stderr: stderr.join().expect("stderr read"),
-        };
+        self.start(args).finish()
+    }
+
+    /// Starts the binary; its output lines can be waited for while it runs.
+    pub fn start(&self, args: &[&str]) -> Live {
+        Live::start(self.command(args), args)
+    }
+
+    /// [`World::bare_command`] run to its end (with the same guard as [`World::run`]).
+    pub fn run_bare(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.bare_command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Live::start(c, args).finish()
+    }
+
+    /// Waits until exactly `count` calls of `operation` are held by the sandbox (see
+    /// `Running::hold`).
+    #[track_caller]
+    pub fn wait_held(&self, operation: &str, count: usize) {
+        let waited = self.block_on(async {
+            tokio::time::timeout(GUARD, self.sandbox.wait_held(operation, count)).await
+        });
         assert!(
-            status.is_some(),
-            "livestack {args:?} hung; killed after 180 s\n{}",
-            run.all()
+            waited.is_ok(),
+            "{count} held {operation} call(s) never seen in 180 s: {:#?}",
+            self.requests()
         );
-        run
+    }
+
+    /// Waits until the state file holds exactly the resources `addresses`.
+    #[track_caller]
+    pub fn wait_state_holds(&self, addresses: &[&str]) {
+        let mut want: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+        want.sort();
+        let t0 = Instant::now();
+        loop {
+            let saved = std::fs::read_to_string(self.state_path())
+                .ok()
+                .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+                .map(|s| state_addresses(&s))
+                .unwrap_or_default();
+            if saved == want {
+                return;
+            }
+            assert!(
+                t0.elapsed() < GUARD,
+                "the state never held {want:?} (it holds {saved:?})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starts the binary without waiting for it.
@@ -256,6 +322,112 @@ impl World {
     }
 }
 
+/// The addresses of a state file's resources, sorted.
+pub fn state_addresses(state: &Json) -> Vec<String> {
+    let mut v: Vec<String> = state["resources"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A run of the binary in progress.
+pub struct Live {
+    args: Vec<String>,
+    pub child: Child,
+    lines: Receiver<String>,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Live {
+    /// Starts `command` with its stdout and stderr read line by line as they come.
+    pub fn start(mut command: Command, args: &[&str]) -> Live {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("livestack starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let read = |stream: Box<dyn Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    text.push_str(&line);
+                    text.push('\n');
+                    let _ = tx.send(line);
+                }
+                text
+            })
+        };
+        let stdout = read(Box::new(child.stdout.take().expect("piped")), tx.clone());
+        let stderr = read(Box::new(child.stderr.take().expect("piped")), tx);
+        Live {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child,
+            lines,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for an output line (stdout or stderr) that `is_it` accepts; panics if the run
+    /// ends first or shows none within 180 s.
+    #[track_caller]
+    pub fn wait_line(&self, what: &str, is_it: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let left = GUARD.saturating_sub(t0.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if is_it(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line {what} in 180 s; output so far:\n{}",
+                        seen.join("\n")
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "livestack {:?} ended without a line {what}; output:\n{}",
+                    self.args,
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the run to end (killed, and the test failed, after 180 s).
+    pub fn finish(mut self) -> Run {
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("livestack runs") {
+                break Some(status);
+            }
+            if t0.elapsed() > GUARD {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let run = Run {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: self.stdout.join().expect("stdout read"),
+            stderr: self.stderr.join().expect("stderr read"),
+        };
+        assert!(
+            status.is_some(),
+            "livestack {:?} hung; killed after 180 s\n{}",
+            self.args,
+            run.all()
+        );
+        run
+    }
+}
+
 fn is_read(op: &str) -> bool {
     ["Describe", "Get", "List"]
         .iter()
@@ -293,6 +465,23 @@ pub fn section_1_inventory() -> Inventory {
         security_groups: vec![],
         channels: vec!["imday".into()],
     }
+}
+
+/// `livestack plan STACK --json` against the world's sandbox, parsed.
+pub fn plan_json(w: &World, stack: &str) -> Json {
+    let out = w.run(&["plan", stack, "--json"]).expect(0);
+    serde_json::from_str(&out.stdout).expect("plan --json")
+}
+
+/// The change of `address` in a `plan --json`.
+#[track_caller]
+pub fn change<'a>(plan: &'a Json, address: &str) -> &'a Json {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("no change for {address}: {plan}"))
 }
 
 /// Asserts that `text` (what the user saw) shows every one of `needles`.

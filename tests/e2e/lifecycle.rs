@@ -1,7 +1,7 @@
 //! The full life of each workshop example: apply from empty, nothing left to change, (for
 //! section 1) section 3's edit, destroy, and nothing of the stack left in the cloud.
 
-use crate::harness::{assert_shows, example, section_1_inventory, World};
+use crate::harness::{assert_shows, change, example, plan_json, section_1_inventory, World};
 
 const STREAM_KEY: &str = "fb-stream-key-e2e-0001";
 
@@ -29,17 +29,36 @@ fn section_1_applied_then_edited_into_section_3_then_destroyed() {
 
     // Section 3 is shown as the dance on the same channel, marked as an interruption.
     let plan = w.run(&["plan", s3, "--detailed-exitcode"]).expect(2);
-    assert!(
-        plan.stdout.contains("medialive_channel.imday"),
+    let channel_line = plan
+        .stdout
+        .lines()
+        .find(|l| l.contains("medialive_channel.imday "))
+        .unwrap_or_else(|| panic!("no line for the channel:\n{}", plan.stdout));
+    assert_eq!(
+        channel_line.trim(),
+        "~ medialive_channel.imday  will be updated in place  [interrupts the live channel]",
         "{}",
         plan.stdout
     );
     assert!(
-        plan.stdout.to_lowercase().contains("interrupt"),
-        "the plan must say the running channel goes off air: {}",
+        plan.stdout
+            .lines()
+            .any(|l| l.starts_with("Plan: ") && l.ends_with("; 1 running channel interrupted.")),
+        "{}",
         plan.stdout
     );
-    assert!(!plan.stdout.contains("will be replaced"), "{}", plan.stdout);
+    let json = plan_json(&w, s3);
+    let channel = change(&json, "medialive_channel.imday");
+    assert_eq!(
+        channel["action"], "update",
+        "never a replacement: {channel}"
+    );
+    assert_eq!(channel["interrupts"], true, "{channel}");
+    assert_eq!(
+        channel["ops"],
+        serde_json::json!(["stop", "update_class", "update", "start"]),
+        "{channel}"
+    );
 
     let before = w.requests().len();
     w.run(&["apply", s3, "--auto-approve"]).expect(0);

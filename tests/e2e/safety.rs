@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use livestack_model::Address;
-use livestack_sandbox::Faults;
 use serde_json::json;
 
-use crate::harness::{assert_shows, example, section_1_inventory, World};
+use crate::harness::{
+    assert_shows, change, example, plan_json, section_1_inventory, state_addresses, World,
+};
 
 pub(crate) fn s1() -> String {
     example("s3-loop.toml").to_str().unwrap().to_string()
@@ -74,7 +75,18 @@ fn drift_is_shown_and_corrected() {
     // The drift is shown, and the stopped channel is started again.
     assert_shows(
         &plan.stdout,
-        &["medialive_input.imday-hls", "elsewhere.m3u8", "start"],
+        &["medialive_input.imday-hls", "elsewhere.m3u8"],
+    );
+    let json = plan_json(&w, &s1);
+    let input_change = change(&json, "medialive_input.imday-hls");
+    assert_eq!(
+        (&input_change["action"], &input_change["drift"]),
+        (&json!("update"), &json!(true)),
+        "{input_change}"
+    );
+    assert_eq!(
+        change(&json, "medialive_channel.imday")["ops"],
+        json!(["start"])
     );
 
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
@@ -145,30 +157,32 @@ fn a_lost_state_file_is_rebuilt_from_the_ownership_tags_without_duplicates() {
     assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
 }
 
+/// Section 1's resources but the channel: what an apply has saved while the sandbox holds
+/// the channel's create (sorted).
+const ALL_BUT_THE_CHANNEL: [&str; 6] = [
+    "iam_role.medialive",
+    "medialive_input.imday-hls",
+    "mediapackage_channel.imday-mp",
+    "mediapackage_endpoint.imday-hls",
+    "ssm_parameter.imday-mp-ingest-1",
+    "ssm_parameter.imday-mp-ingest-2",
+];
+
 #[test]
 fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed() {
-    // Every call takes 100 ms: the apply is slow enough to be killed in the middle.
-    let w = World::with_faults(
-        "killed",
-        Faults {
-            latency_ms: 100,
-            ..Default::default()
-        },
-    );
+    let w = World::new("killed");
     let s1 = s1();
+    // The sandbox holds the channel's create: the apply is in the middle, for as long as
+    // the test wants, with everything else saved.
+    w.sandbox.hold(Some("medialive"), "CreateChannel");
     let mut first = w.spawn(&["apply", &s1, "--auto-approve"]);
     let lock = w.state_path().with_extension("json.lock");
-    wait_until("the apply has saved some steps", || {
-        std::fs::read_to_string(w.state_path())
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|s| s["resources"].as_object().is_some_and(|m| m.len() >= 3))
-    });
+    w.wait_held("CreateChannel", 1);
+    w.wait_state_holds(&ALL_BUT_THE_CHANNEL);
 
-    // A second apply while the first runs is refused at once, naming the holder.
-    let t0 = Instant::now();
+    // A second apply while the first runs is refused, naming the holder.
+    let before = w.requests().len();
     let second = w.run(&["apply", &s1, "--auto-approve"]).expect(1);
-    assert!(t0.elapsed() < Duration::from_secs(10));
     assert!(second.stderr.contains("locked by"), "{}", second.stderr);
     assert!(
         second.stderr.contains(&format!("pid {}", first.id())),
@@ -181,13 +195,17 @@ fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed(
         "one line: {}",
         second.stderr
     );
+    assert_eq!(w.requests().len(), before, "refused before any AWS call");
 
     first.kill().unwrap(); // SIGKILL: no clean-up at all
     first.wait().unwrap();
+    // The held create's client went away: the sandbox drops it, never carried out.
+    w.wait_held("CreateChannel", 0);
+    w.sandbox.release("CreateChannel");
     assert!(lock.exists(), "a killed apply leaves its lock");
     let (state, _) = w.state(); // still a valid state file
-    let saved = state["resources"].as_object().unwrap().len();
-    assert!(saved >= 3, "{state}");
+    assert_eq!(state_addresses(&state), ALL_BUT_THE_CHANNEL, "{state}");
+    assert!(w.inventory().channels.is_empty());
 
     let refused = w.run(&["apply", &s1, "--auto-approve"]).expect(1);
     let info: serde_json::Value =
@@ -212,8 +230,19 @@ fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed(
         .expect(0);
     assert!(unlocked.stdout.contains(id), "{}", unlocked.stdout);
 
-    w.sandbox.set_faults(Faults::default()).unwrap();
-    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let before = w.requests().len();
+    let resumed = w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert_shows(&resumed.stdout, &["Plan: 1 to create, 0 to update"]);
+    let made: Vec<String> = w
+        .mutations_since(before)
+        .into_iter()
+        .map(|(op, _, _)| op)
+        .collect();
+    assert_eq!(
+        made,
+        ["CreateChannel", "StartChannel"],
+        "only what was left"
+    );
     assert_eq!(w.inventory(), section_1_inventory(), "nothing made twice");
     assert_eq!(w.channel().1["state"], "RUNNING");
     w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
@@ -371,53 +400,52 @@ fn a_resource_of_the_same_name_that_is_not_ours_is_never_taken_over() {
 
 #[test]
 fn ctrl_c_finishes_the_steps_in_flight_saves_and_releases_the_lock() {
-    let w = World::with_faults(
-        "ctrl-c",
-        Faults {
-            latency_ms: 100,
-            ..Default::default()
-        },
-    );
+    let w = World::new("ctrl-c");
     let s1 = s1();
-    let apply = w.spawn(&["apply", &s1, "--auto-approve"]);
-    wait_until("the apply has saved a step", || {
-        std::fs::read_to_string(w.state_path())
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|s| s["resources"].as_object().is_some_and(|m| !m.is_empty()))
-    });
+    // The channel's create is held: it is the one step in flight when Ctrl-C comes.
+    w.sandbox.hold(Some("medialive"), "CreateChannel");
+    let apply = w.start(&["apply", &s1, "--auto-approve"]);
+    w.wait_held("CreateChannel", 1);
+    w.wait_state_holds(&ALL_BUT_THE_CHANNEL);
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &apply.id().to_string()])
+        .args(["-INT", &apply.child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let out = apply.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    apply.wait_line("saying it was interrupted", |l| {
+        l == "Interrupted: no new step will start; finishing the 1 in flight (Ctrl-C again to leave now)."
+    });
+    w.sandbox.release("CreateChannel");
+    let out = apply.finish().expect(130);
     assert_shows(
-        &stderr,
-        &[
-            "Interrupted",
-            "interrupted (Ctrl-C)",
-            "run the same command again",
-        ],
+        &out.stderr,
+        &["interrupted (Ctrl-C)", "run the same command again"],
     );
-    // Every step that started also finished: as many "done" lines as "..." lines.
-    let started = stderr.lines().filter(|l| l.ends_with("...")).count();
-    let finished = stderr.lines().filter(|l| l.contains(" done (")).count();
-    assert_eq!(started, finished, "{stderr}");
-    assert!(finished < 8, "interrupted before the end: {stderr}");
+    // The step in flight finished and was saved; the channel's start never began.
+    let started = out.stderr.lines().filter(|l| l.ends_with("...")).count();
+    let finished = out.stderr.lines().filter(|l| l.contains(" done (")).count();
+    assert_eq!((started, finished), (7, 7), "{}", out.stderr);
     assert!(!w.state_path().with_extension("json.lock").exists());
     let (state, _) = w.state();
-    assert_eq!(
-        state["resources"].as_object().unwrap().len(),
-        // The channel's start is a step of the same resource as its create.
-        finished.min(7),
-        "{stderr}"
+    let mut all: Vec<&str> = ALL_BUT_THE_CHANNEL.to_vec();
+    all.push("medialive_channel.imday");
+    all.sort();
+    assert_eq!(state_addresses(&state), all, "{}", out.stderr);
+    assert_eq!(w.channel().1["state"], "IDLE");
+    assert!(
+        !w.requests().iter().any(|r| r.operation == "StartChannel"),
+        "no new step started"
     );
 
-    w.sandbox.set_faults(Faults::default()).unwrap();
+    let before = w.requests().len();
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let made: Vec<String> = w
+        .mutations_since(before)
+        .into_iter()
+        .map(|(op, _, _)| op)
+        .collect();
+    assert_eq!(made, ["StartChannel"]);
     assert_eq!(w.inventory(), section_1_inventory());
+    assert_eq!(w.channel().1["state"], "RUNNING");
     w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
 }

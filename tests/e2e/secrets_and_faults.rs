@@ -90,9 +90,12 @@ fn secrets_are_absent_from_state_plans_outputs_and_logs() {
     assert!(shown[0].stderr.lines().count() > 10, "{}", shown[0].stderr);
 }
 
+/// Faults drawn per logical call (see `livestack_sandbox::Faults`): the seed picks which
+/// calls meet them, the same on every run; a failing test prints the seed and the faults it
+/// met (`World`'s drop).
 fn flaky() -> Faults {
     Faults {
-        seed: 7,
+        seed: 1,
         throttle_rate: 0.15,
         error_rate: 0.1,
         lost_response_rate: 0.1,

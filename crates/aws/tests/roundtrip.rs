@@ -750,7 +750,8 @@ async fn long_transitions_go_to_the_sdk_waiter_and_time_out() {
     let (id, created) = c.create(&a, &bare_channel("slow"), "t-slow").await.unwrap();
     assert_eq!(created.status.as_deref(), Some("CREATING"));
     c.wait_channel(&id, ChannelWait::Idle, WAIT).await.unwrap();
-    c.start_channel(&id).await.unwrap();
+    // Nobody started it: however slow the machine, it never gets RUNNING, so the wait
+    // times out (a started channel could beat a short timeout on a loaded machine).
     let err = c
         .wait_channel(&id, ChannelWait::Running, Duration::from_millis(500))
         .await
@@ -760,11 +761,10 @@ async fn long_transitions_go_to_the_sdk_waiter_and_time_out() {
         err.to_string(),
         "timed out after 0s waiting for medialive channel ".to_string() + &id + " to be RUNNING"
     );
-    let started = std::time::Instant::now();
+    c.start_channel(&id).await.unwrap();
     c.wait_channel(&id, ChannelWait::Running, WAIT)
         .await
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(15));
     let h = hasher();
     assert_eq!(
         c.read(&a, &id, &h)
@@ -829,17 +829,32 @@ async fn throttling_and_server_errors_are_retried() {
     sb.shutdown().await;
 }
 
+/// Waits until the sandbox has answered `operation` with `status`, then ends the consistency
+/// window: the moment a "not yet visible" answer was met is the sandbox's, not a clock's.
+async fn end_window_once_met(sb: &livestack_sandbox::Running, operation: &str, status: u16) {
+    while !sb
+        .requests()
+        .iter()
+        .any(|r| r.operation == operation && r.status == status)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sb.set_faults(livestack_sandbox::Faults::default()).unwrap();
+}
+
 #[tokio::test]
 async fn a_mediapackage_channel_not_yet_visible_is_waited_for() {
-    // For 400 ms after its create, a MediaPackage channel is "not found" to CreateOriginEndpoint
-    // and unknown to MediaLive's CreateChannel: both are tried again, not failed.
+    // A new MediaPackage channel is "not found" to CreateOriginEndpoint and unknown to
+    // MediaLive's CreateChannel until the test ends the window (an hour otherwise): both
+    // are tried again, not failed.
+    let window = livestack_sandbox::Faults {
+        consistency_ms: 3_600_000,
+        ..Default::default()
+    };
     let sb = start(Config {
         port: 0,
         speed: 2000.0,
-        faults: livestack_sandbox::Faults {
-            consistency_ms: 400,
-            ..Default::default()
-        },
+        faults: window.clone(),
         ..Config::default()
     })
     .await
@@ -847,29 +862,39 @@ async fn a_mediapackage_channel_not_yet_visible_is_waited_for() {
     let c = clients(&sb).await;
     let stack = example("laptop-rtmp.toml");
     let mut world = World::default();
-    let started = std::time::Instant::now();
-    create_all(&c, &stack, &mut world).await;
-    assert!(started.elapsed() >= Duration::from_millis(400));
-    let retried = sb
+    tokio::join!(
+        create_all(&c, &stack, &mut world),
+        end_window_once_met(&sb, "CreateOriginEndpoint", 404)
+    );
+    let endpoint = sb
         .requests()
-        .iter()
-        .filter(|r| r.operation == "CreateOriginEndpoint" && r.status == 404)
-        .count();
-    assert!(retried > 0, "the endpoint met the consistency window");
+        .into_iter()
+        .filter(|r| r.operation == "CreateOriginEndpoint")
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(endpoint.first(), Some(&404), "{endpoint:?}");
+    assert_eq!(endpoint.last(), Some(&200), "{endpoint:?}");
 
     // A channel sending to a MediaPackage channel created a moment ago.
+    sb.set_faults(window).unwrap();
     let mp = Address::new(Kind::MediapackageChannel, "second");
     let mp_spec = json!({ "Id": "second-mp", "Tags": {} });
     c.create(&mp, &mp_spec, "t-mp").await.unwrap();
     let mut spec = bare_channel("second");
     spec["Destinations"] = json!([{ "Id": "mp", "Settings": [], "MediaPackageSettings": [{ "ChannelId": "second-mp" }] }]);
     let a = Address::new(Kind::MedialiveChannel, "second");
-    c.create(&a, &spec, "t-second").await.unwrap();
-    let rejected = sb
-        .requests()
+    let before = sb.requests().len();
+    let (created, ()) = tokio::join!(
+        c.create(&a, &spec, "t-second"),
+        end_window_once_met(&sb, "CreateChannel", 422)
+    );
+    created.unwrap();
+    let channel = sb.requests()[before..]
         .iter()
-        .filter(|r| r.operation == "CreateChannel" && r.status == 422)
-        .count();
-    assert!(rejected > 0, "the channel met the consistency window");
+        .filter(|r| r.service == "medialive" && r.operation == "CreateChannel")
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(channel.first(), Some(&422), "{channel:?}");
+    assert_eq!(channel.last(), Some(&201), "{channel:?}");
     sb.shutdown().await;
 }

@@ -237,9 +237,9 @@ fn add_server_defaults(kind: Kind, spec: &mut Json) {
     }
 }
 
-fn load(dir: &Path, rel: &str) -> ValidatedStack {
+fn load(dir: &Path, rel: &str) -> Result<ValidatedStack, String> {
     let path = dir.join(rel);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Name the file as the user would see it, independent of where the tests run.
     let shown = PathBuf::from(
         rel.trim_start_matches("../")
@@ -251,40 +251,47 @@ fn load(dir: &Path, rel: &str) -> ValidatedStack {
     } else {
         shown
     };
-    livestack_model::parse(&shown, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    livestack_model::parse(&shown, &text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn to_json(v: &toml::Value) -> Json {
     serde_json::to_value(v).unwrap()
 }
 
-fn set_path(v: &mut Json, path: &str, value: Json) {
+/// Sets the member at the dotted `path`; every segment must already exist (a typo is an
+/// error, not a new member).
+fn set_path(v: &mut Json, path: &str, value: Json) -> Result<(), String> {
     let mut cur = v;
-    let segs: Vec<&str> = path.split('.').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        let last = i == segs.len() - 1;
-        let next = match seg.parse::<usize>() {
-            Ok(n) => &mut cur[n],
-            Err(_) => &mut cur[*seg],
+    for seg in path.split('.') {
+        let next = match (seg.parse::<usize>(), cur) {
+            (Ok(n), Json::Array(a)) => a.get_mut(n),
+            (_, Json::Object(m)) => m.get_mut(seg),
+            _ => None,
         };
-        if last {
-            *next = value;
-            return;
-        }
-        cur = next;
+        cur = next.ok_or_else(|| format!("drift path {path:?}: no member {seg:?}"))?;
     }
+    *cur = value;
+    Ok(())
 }
 
-fn run(dir: &Path) {
-    let case: Case =
-        toml::from_str(&std::fs::read_to_string(dir.join("case.toml")).unwrap()).unwrap();
-    let stack = load(dir, &case.stack);
+fn run(dir: &Path) -> Result<(), String> {
+    let case_file = dir.join("case.toml");
+    let text =
+        std::fs::read_to_string(&case_file).map_err(|e| format!("{}: {e}", case_file.display()))?;
+    let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
+    let mode = match case.mode.as_deref() {
+        None | Some("apply") => Mode::Apply,
+        Some("destroy") => Mode::Destroy,
+        Some(other) => return Err(format!("unknown mode {other:?} (apply or destroy)")),
+    };
+    let stack = load(dir, &case.stack)?;
     let (mut prior, mut observed) = match &case.applied {
-        Some(a) => simulate(&load(dir, a)),
+        Some(a) => simulate(&load(dir, a)?),
         None => (Prior::default(), Observed::default()),
     };
     for d in &case.drift {
-        let a = Address::parse(&d.address).expect("drift address");
+        let a = Address::parse(&d.address)
+            .ok_or_else(|| format!("drift address {:?} is not an address", d.address))?;
         if d.gone {
             observed.resources.remove(&a);
             continue;
@@ -292,13 +299,13 @@ fn run(dir: &Path) {
         let o = observed
             .resources
             .get_mut(&a)
-            .expect("drifted resource exists");
-        let path = d.path.as_deref().expect("drift path");
-        let value = to_json(d.value.as_ref().expect("drift value"));
+            .ok_or_else(|| format!("drift address {a}: not in the observed cloud"))?;
+        let path = d.path.as_deref().ok_or("a drift without path")?;
+        let value = to_json(d.value.as_ref().ok_or("a drift without value")?);
         if path == "status" {
             o.status = value.as_str().map(String::from);
         } else {
-            set_path(&mut o.spec, path, value);
+            set_path(&mut o.spec, path, value).map_err(|e| format!("{a}: {e}"))?;
         }
     }
     if case.lost_state {
@@ -308,13 +315,10 @@ fn run(dir: &Path) {
     let mut secrets = BTreeMap::new();
     collect_secrets(&stack, &mut secrets);
     observed.secrets = secrets;
-    let mode = match case.mode.as_deref() {
-        Some("destroy") => Mode::Destroy,
-        _ => Mode::Apply,
-    };
-    let p = plan(&stack, &prior, &observed, mode).expect("a plan");
+    let p = plan(&stack, &prior, &observed, mode).map_err(|e| format!("no plan: {e}"))?;
     expect_file![dir.join("expected.txt")].assert_eq(&render_text(&p, false));
     expect_file![dir.join("expected.json")].assert_eq(&(render_json(&p) + "\n"));
+    Ok(())
 }
 
 fn collect_secrets(stack: &ValidatedStack, out: &mut BTreeMap<String, String>) {
@@ -334,13 +338,15 @@ fn collect_secrets(stack: &ValidatedStack, out: &mut BTreeMap<String, String>) {
     stack.resources.iter().for_each(|r| walk(&r.spec, out));
 }
 
+/// Every case, each on its own: a failing case does not hide the others; the test fails
+/// once, naming all that failed.
 #[test]
 fn golden_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.join("case.toml").exists())
+        .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
     assert!(
@@ -348,8 +354,79 @@ fn golden_cases() {
         "expected the golden cases under {}",
         root.display()
     );
-    for d in dirs {
-        eprintln!("case {}", d.file_name().unwrap().to_string_lossy());
-        run(&d);
+    let mut failed = Vec::new();
+    for d in &dirs {
+        let name = d.file_name().unwrap().to_string_lossy().into_owned();
+        eprintln!("case {name}");
+        // A mismatch panics (expect-test prints its diff); catch it to go on.
+        match std::panic::catch_unwind(|| run(d)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed.push(format!("{name}: {e}")),
+            Err(_) => failed.push(format!(
+                "{name}: the plan differs from the expected files (diff above)"
+            )),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} golden cases failed:\n  {}",
+        failed.len(),
+        dirs.len(),
+        failed.join("\n  ")
+    );
+}
+
+/// The harness itself: what would make a case quietly test nothing is an error.
+mod harness_errors {
+    use super::*;
+
+    fn case_dir(name: &str, case_toml: Option<&str>) -> PathBuf {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("golden-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(text) = case_toml {
+            let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+            let text = text.replace("EXAMPLES", examples.to_str().unwrap());
+            std::fs::write(dir.join("case.toml"), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn an_unknown_mode_is_an_error() {
+        let dir = case_dir(
+            "unknown-mode",
+            Some("stack = \"EXAMPLES/s3-loop.toml\"\nmode = \"destory\"\n"),
+        );
+        assert_eq!(
+            run(&dir).unwrap_err(),
+            "unknown mode \"destory\" (apply or destroy)"
+        );
+    }
+
+    #[test]
+    fn a_case_folder_without_case_toml_is_an_error() {
+        let dir = case_dir("no-case-toml", None);
+        let e = run(&dir).unwrap_err();
+        assert!(e.contains("case.toml") && e.contains("No such file"), "{e}");
+    }
+
+    #[test]
+    fn a_drift_path_that_does_not_exist_is_an_error() {
+        let dir = case_dir(
+            "drift-typo",
+            Some(concat!(
+                "stack = \"EXAMPLES/s3-loop.toml\"\n",
+                "applied = \"EXAMPLES/s3-loop.toml\"\n",
+                "[[drift]]\n",
+                "address = \"medialive_input.imday-hls\"\n",
+                "path = \"Sorces.0.Url\"\n",
+                "value = \"https://example.com/x.m3u8\"\n",
+            )),
+        );
+        assert_eq!(
+            run(&dir).unwrap_err(),
+            "medialive_input.imday-hls: drift path \"Sorces.0.Url\": no member \"Sorces\""
+        );
     }
 }

@@ -17,8 +17,11 @@
 //!   signs for.
 //! - The request log is kept in memory (lost on restart); `POST /_sandbox/reset` empties the
 //!   cloud, the log and the data file's cloud alike.
-//! - Faults are drawn per call from a seeded generator (one draw per call, so a given seed
-//!   and call order meets the same faults): 429 throttles and 500 errors in each protocol's
+//! - Each call's fault is drawn from a hash of (seed, service, operation, resource, attempt),
+//!   the attempt being how many times that same call was made since the faults were set; so
+//!   a logical call meets the same faults whatever order concurrent calls arrive in, and a
+//!   failing run replays from its seed. The request log names each call's fault and
+//!   attempt. Faults are 429 throttles and 500 errors in each protocol's
 //!   own error shape (restJson1 `TooManyRequestsException` / `InternalServerErrorException`,
 //!   awsJson `ThrottlingException` / `InternalServerError`, IAM `Throttling` /
 //!   `ServiceFailure`). AWS answers SSM and IAM throttles with 400; the sandbox uses 429 for

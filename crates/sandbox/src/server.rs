@@ -8,7 +8,13 @@
 //!
 //! Admin endpoints (never faulted, not logged): `GET /_sandbox/requests` (the request log),
 //! `POST /_sandbox/reset` (empty cloud and log), `PUT /_sandbox/faults` (replace the faults),
-//! `GET /_sandbox/cloud` (the cloud as JSON).
+//! `GET /_sandbox/cloud` (the cloud as JSON), and the holds a test drives a moment with:
+//! `PUT /_sandbox/hold` with `{"operation": "StartChannel", "service": "medialive"}`
+//! (`service` optional) makes every such call wait, not yet carried out, until
+//! `DELETE /_sandbox/hold/OPERATION` (or `DELETE /_sandbox/hold` for all) releases it;
+//! `GET /_sandbox/hold` lists the holds and how many calls each is holding now. A held call
+//! whose client goes away is dropped, never carried out. [`Running::hold`],
+//! [`Running::release`] and [`Running::wait_held`] do the same from Rust.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -22,7 +28,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{Ctx, Req, Resp};
@@ -59,8 +65,10 @@ impl Default for Config {
     }
 }
 
-/// Faults injected into AWS calls, seeded so that a given call order always meets the same
-/// faults. Replaceable at runtime with `PUT /_sandbox/faults`.
+/// Faults injected into AWS calls. Each call's fault is drawn from a hash of (seed, service,
+/// operation, resource, how many times that same call was made before since the faults were
+/// set), so a logical call meets the same faults whatever order concurrent calls arrive in.
+/// Replaceable at runtime with `PUT /_sandbox/faults`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
@@ -95,6 +103,14 @@ pub struct LoggedRequest {
     /// The id of the resource the call was about, when there is one.
     pub resource: Option<String>,
     pub status: u16,
+    /// The fault injected into this call: "throttle", "error" or "lost_response".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// 1 for the first time this call (service, operation, resource) was made since the faults
+    /// were set, 2 for the next (a retry, or a later poll), ...: with the seed, what its
+    /// fault was drawn from.
+    #[serde(default)]
+    pub attempt: u64,
 }
 
 /// A sandbox serving in a tokio task; stop it with [`Running::shutdown`]. Dropped without
@@ -130,6 +146,33 @@ impl Running {
     /// Replaces the faults (the same as `PUT /_sandbox/faults`).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
         replace_faults(&self.app, faults).map_err(Error::InvalidConfig)
+    }
+
+    /// From now on, every call of `operation` (of `service` when given: "medialive",
+    /// "mediapackage", "ssm" or "iam") waits, not yet carried out, until
+    /// [`Running::release`] (the same as `PUT /_sandbox/hold`).
+    pub fn hold(&self, service: Option<&str>, operation: &str) {
+        add_hold(&self.app, service, operation);
+    }
+
+    /// Lets the calls of `operation` held so far go on, and holds no more of them (the same
+    /// as `DELETE /_sandbox/hold/OPERATION`).
+    pub fn release(&self, operation: &str) {
+        release_holds(&self.app, Some(operation));
+    }
+
+    /// How many calls of `operation` are being held now.
+    pub fn held(&self, operation: &str) -> usize {
+        held_count(&self.app.holds.borrow(), operation)
+    }
+
+    /// Waits until exactly `count` calls of `operation` are being held: 1 once the call a
+    /// test waits for has arrived, 0 once a held call's client went away.
+    pub async fn wait_held(&self, operation: &str, count: usize) {
+        let mut rx = self.app.holds.subscribe();
+        let _ = rx
+            .wait_for(|holds| held_count(holds, operation) == count)
+            .await;
     }
 
     /// Stops accepting connections, lets the calls in flight finish, and returns.
@@ -235,6 +278,8 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 struct App {
     inner: Mutex<Inner>,
+    /// The operations held (`PUT /_sandbox/hold`) and the calls each is holding now.
+    holds: tokio::sync::watch::Sender<Vec<Hold>>,
     speed: f64,
     account: String,
     region: String,
@@ -245,8 +290,9 @@ struct Inner {
     cloud: Cloud,
     log: Vec<LoggedRequest>,
     faults: Faults,
-    /// Draws the fault pattern; reseeded whenever the faults are replaced.
-    fault_rng: StdRng,
+    /// How many times each call (service, operation, resource) was made since the faults
+    /// were set: the attempt number its fault is drawn with.
+    attempts: std::collections::HashMap<String, u64>,
     /// The randomness handlers get (ids, passwords).
     id_rng: StdRng,
     /// The bytes last written to (or read from) the data file.
@@ -260,7 +306,7 @@ impl App {
             .as_ref()
             .map(|_| serde_json::to_vec_pretty(&cloud).expect("cloud serializes"));
         let inner = Inner {
-            fault_rng: StdRng::seed_from_u64(config.faults.seed),
+            attempts: Default::default(),
             id_rng: id_rng(config.faults.seed, cloud.next_id),
             cloud,
             log: Vec::new(),
@@ -269,6 +315,7 @@ impl App {
         };
         App {
             inner: Mutex::new(inner),
+            holds: tokio::sync::watch::Sender::new(Vec::new()),
             speed: config.speed,
             account: config.account,
             region: config.region,
@@ -298,13 +345,163 @@ fn check_config(config: &Config) -> Result<(), Error> {
     check_faults(&config.faults).map_err(Error::InvalidConfig)
 }
 
-/// Checks and installs new faults, reseeding their pattern.
+/// Checks and installs new faults, counting attempts from 1 again.
 fn replace_faults(app: &App, faults: Faults) -> Result<(), String> {
     check_faults(&faults)?;
     let mut inner = app.lock();
-    inner.fault_rng = StdRng::seed_from_u64(faults.seed);
+    inner.attempts.clear();
     inner.faults = faults;
     Ok(())
+}
+
+/// The fault a call meets: drawn from a hash of the seed, the call's key and its attempt
+/// number, so it does not depend on which other calls came before it.
+fn draw_fault(faults: &Faults, key: &str, attempt: u64) -> Option<Fault> {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ splitmix64(faults.seed);
+    for b in key.bytes().chain(attempt.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let draw = (splitmix64(h) >> 11) as f64 / (1u64 << 53) as f64;
+    let f = faults;
+    if draw < f.throttle_rate {
+        Some(Fault::Throttle)
+    } else if draw < f.throttle_rate + f.error_rate {
+        Some(Fault::Error)
+    } else if draw < f.throttle_rate + f.error_rate + f.lost_response_rate {
+        Some(Fault::LostResponse)
+    } else {
+        None
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What makes two calls "the same call" for fault drawing: the service, the operation and
+/// the resource it names (its path, and for a create the name it gives; the name parameter
+/// of SSM and IAM calls).
+fn call_key(service: Service, operation: &str, req: &Req) -> String {
+    let named = |v: &serde_json::Value| -> String {
+        ["Name", "name", "Id", "id", "ResourceId", "Names"]
+            .iter()
+            .find_map(|k| v.get(*k).map(|n| n.to_string()))
+            .unwrap_or_default()
+    };
+    let resource = match service {
+        Service::Iam => std::str::from_utf8(&req.body)
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| {
+                ["RoleName=", "PolicyName=", "PolicyArn="]
+                    .iter()
+                    .any(|k| p.starts_with(k))
+            })
+            .collect::<Vec<_>>()
+            .join("&"),
+        Service::Ssm => serde_json::from_slice(&req.body)
+            .map(|v| named(&v))
+            .unwrap_or_default(),
+        Service::MediaLive | Service::MediaPackage => {
+            let body = if req.method == "POST" {
+                serde_json::from_slice(&req.body)
+                    .map(|v| named(&v))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            format!("{} {}{body}", req.method, req.path)
+        }
+    };
+    format!("{} {operation} {resource}", service.name())
+}
+
+/// An operation held by `PUT /_sandbox/hold`.
+#[derive(Debug, Clone, Serialize)]
+struct Hold {
+    service: Option<String>,
+    operation: String,
+    /// The calls waiting on it now.
+    holding: usize,
+}
+
+fn add_hold(app: &App, service: Option<&str>, operation: &str) {
+    app.holds.send_modify(|holds| {
+        if !holds
+            .iter()
+            .any(|h| h.operation == operation && h.service.as_deref() == service)
+        {
+            holds.push(Hold {
+                service: service.map(str::to_string),
+                operation: operation.to_string(),
+                holding: 0,
+            });
+        }
+    });
+}
+
+/// Releases the holds of `operation`, or all of them.
+fn release_holds(app: &App, operation: Option<&str>) {
+    app.holds
+        .send_modify(|holds| holds.retain(|h| operation.is_some_and(|op| h.operation != op)));
+}
+
+fn held_count(holds: &[Hold], operation: &str) -> usize {
+    holds
+        .iter()
+        .filter(|h| h.operation == operation)
+        .map(|h| h.holding)
+        .sum()
+}
+
+fn hold_index(holds: &[Hold], service: Service, operation: &str) -> Option<usize> {
+    holds.iter().position(|h| {
+        h.operation == operation && h.service.as_deref().is_none_or(|s| s == service.name())
+    })
+}
+
+/// Waits while a hold on this call's operation lasts. Dropped (the client went away), it
+/// counts itself out, and the call is never carried out.
+async fn wait_while_held(app: &App, service: Service, operation: &str) {
+    if hold_index(&app.holds.borrow(), service, operation).is_none() {
+        return;
+    }
+    struct Counted<'a>(&'a App, Service, &'a str);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0
+                .holds
+                .send_if_modified(|holds| match hold_index(holds, self.1, self.2) {
+                    Some(i) => {
+                        holds[i].holding -= 1;
+                        true
+                    }
+                    None => false,
+                });
+        }
+    }
+    let mut counted = false;
+    app.holds
+        .send_if_modified(|holds| match hold_index(holds, service, operation) {
+            Some(i) => {
+                holds[i].holding += 1;
+                counted = true;
+                true
+            }
+            None => false,
+        });
+    if !counted {
+        return;
+    }
+    let _guard = Counted(app, service, operation);
+    let mut rx = app.holds.subscribe();
+    let _ = rx
+        .wait_for(|holds| hold_index(holds, service, operation).is_none())
+        .await;
 }
 
 fn check_faults(faults: &Faults) -> Result<(), String> {
@@ -470,23 +667,19 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
         return admin(&app, &req);
     }
     let service = route(&req);
+    let operation = operation_name(service, &req);
+    wait_while_held(&app, service, &operation).await;
 
-    let (fault, latency_ms) = {
+    let (fault, attempt, latency_ms) = {
         let mut inner = app.lock();
-        // One draw per call, whatever the rates, so the pattern depends only on the seed
-        // and the call order.
-        let draw: f64 = inner.fault_rng.random();
-        let f = &inner.faults;
-        let fault = if draw < f.throttle_rate {
-            Some(Fault::Throttle)
-        } else if draw < f.throttle_rate + f.error_rate {
-            Some(Fault::Error)
-        } else if draw < f.throttle_rate + f.error_rate + f.lost_response_rate {
-            Some(Fault::LostResponse)
-        } else {
-            None
+        let key = call_key(service, &operation, &req);
+        let attempt = {
+            let n = inner.attempts.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
         };
-        (fault, f.latency_ms)
+        let f = &inner.faults;
+        (draw_fault(f, &key, attempt), attempt, f.latency_ms)
     };
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
@@ -540,6 +733,8 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
         path: req.path.clone(),
         resource: resp.resource.clone(),
         status: resp.status,
+        fault: fault.map(|f| f.name().to_string()),
+        attempt,
     });
     drop(inner);
     to_response(resp, seq)
@@ -551,6 +746,16 @@ enum Fault {
     Error,
     /// Carried out, then answered as [`Fault::Error`].
     LostResponse,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::Throttle => "throttle",
+            Fault::Error => "error",
+            Fault::LostResponse => "lost_response",
+        }
+    }
 }
 
 /// A throttle or internal error in the protocol's own shape, so the SDKs and the CLI
@@ -715,8 +920,8 @@ fn admin(app: &App, req: &Req) -> Response {
             let mut inner = app.lock();
             inner.cloud = Cloud::default();
             inner.log.clear();
+            inner.attempts.clear();
             let seed = inner.faults.seed;
-            inner.fault_rng = StdRng::seed_from_u64(seed);
             inner.id_rng = id_rng(seed, 0);
             persist(app, &mut inner);
             json_response(StatusCode::OK, &serde_json::json!({}))
@@ -746,6 +951,30 @@ fn admin(app: &App, req: &Req) -> Response {
                 &serde_json::to_value(faults).expect("faults serialize"),
             )
         }
+        ("PUT", "/_sandbox/hold") => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct HoldRequest {
+                operation: String,
+                service: Option<String>,
+            }
+            match serde_json::from_slice::<HoldRequest>(&req.body) {
+                Ok(h) => {
+                    add_hold(app, h.service.as_deref(), &h.operation);
+                    json_response(StatusCode::OK, &holds_json(app))
+                }
+                Err(e) => plain(StatusCode::BAD_REQUEST, &format!("invalid hold JSON: {e}")),
+            }
+        }
+        ("GET", "/_sandbox/hold") => json_response(StatusCode::OK, &holds_json(app)),
+        ("DELETE", "/_sandbox/hold") => {
+            release_holds(app, None);
+            json_response(StatusCode::OK, &holds_json(app))
+        }
+        ("DELETE", path) if path.starts_with("/_sandbox/hold/") => {
+            release_holds(app, Some(&path["/_sandbox/hold/".len()..]));
+            json_response(StatusCode::OK, &holds_json(app))
+        }
         ("GET", "/_sandbox/cloud") => {
             let cloud = serde_json::to_value(&app.lock().cloud).expect("cloud serializes");
             json_response(StatusCode::OK, &cloud)
@@ -753,9 +982,13 @@ fn admin(app: &App, req: &Req) -> Response {
         _ => plain(
             StatusCode::NOT_FOUND,
             "unknown sandbox admin endpoint; try GET /_sandbox/requests, POST /_sandbox/reset, \
-             PUT /_sandbox/faults, GET /_sandbox/cloud",
+             PUT /_sandbox/faults, GET /_sandbox/cloud, PUT|GET|DELETE /_sandbox/hold",
         ),
     }
+}
+
+fn holds_json(app: &App) -> serde_json::Value {
+    serde_json::to_value(&*app.holds.borrow()).expect("holds serialize")
 }
 
 // --- decoding ---------------------------------------------------------------------------

@@ -55,10 +55,19 @@ impl Cli {
         self.wait(&["describe-input", "--input-id", id], state)
     }
 
+    /// Polls until the state is reached (the deadline guards against a hang, it bounds no
+    /// duration). DELETED is waited for only after a delete that succeeded, so "not found"
+    /// then counts as reached: the sandbox forgets a DELETED resource an hour of AWS time
+    /// later (18 s at speed 200), which one CLI call on a loaded machine can outlast.
     fn wait(&self, args: &[&str], state: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            let out = self.ok(args);
+            let out = common::aws(&self.path, &self.endpoint, &with_service(args));
+            if !out.ok && state == "DELETED" && out.stderr.contains("NotFoundException") {
+                return Value::Null;
+            }
+            assert!(out.ok, "aws medialive {args:?} failed: {}", out.stderr);
+            let out = out.json();
             if out["State"] == state {
                 return out;
             }
