@@ -72,6 +72,8 @@ struct Ctx<'w> {
     /// Every secret value the run has seen: stream keys, ingest passwords.
     secrets: BTreeSet<String>,
     figures: Figures,
+    /// Runs of the binary so far (seeds each run's faults).
+    runs: u64,
 }
 
 /// Runs the script in a fresh sandbox; `name` names its scratch directory.
@@ -88,6 +90,7 @@ pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
         history: String::new(),
         secrets,
         figures: Figures::default(),
+        runs: 0,
     };
     let result = cx.script(script);
     let figures = cx.figures;
@@ -125,8 +128,32 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Runs the binary; with `LIVESTACK_FAULT_RATE=R` the sandbox throttles, fails and loses
+    /// the answers of that fraction of livestack's calls each (never of the out-of-band
+    /// changes), with a new fault pattern per run.
     fn run(&mut self, args: &[&str]) -> Run {
+        let rate: f64 = std::env::var("LIVESTACK_FAULT_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0);
+        if rate > 0.0 {
+            self.runs += 1;
+            let faults = livestack_sandbox::Faults {
+                seed: self.runs,
+                throttle_rate: rate,
+                error_rate: rate,
+                lost_response_rate: rate,
+                ..Default::default()
+            };
+            self.w.sandbox.set_faults(faults).expect("faults");
+        }
         let r = self.w.run(args);
+        if rate > 0.0 {
+            self.w
+                .sandbox
+                .set_faults(Default::default())
+                .expect("no faults");
+        }
         self.note_secrets();
         r
     }
