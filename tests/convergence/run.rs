@@ -226,11 +226,17 @@ impl Ctx<'_> {
         self.check_run("validate", &v, 0)?;
         let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
 
+        // Each running channel by id, with the address the plan knows it by: the state's
+        // (a `[[moved]]` rename leaves the old address in the tag), else its tag's.
+        let in_state = state_addresses(&self.w.state_path());
         let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
             .into_iter()
             .filter(|o| o.kind == Kind::MedialiveChannel)
             .filter(|o| o.state.as_deref() == Some("RUNNING"))
-            .map(|o| (o.id, o.address))
+            .map(|o| {
+                let address = in_state.get(&o.id).cloned().unwrap_or(o.address);
+                (o.id, address)
+            })
             .collect();
 
         let p = self.run(&["plan", file, "--json"]);
@@ -374,6 +380,20 @@ impl Ctx<'_> {
         }
         self.check_state_files()
     }
+}
+
+/// id -> address of every resource a readable state file holds (empty without one).
+fn state_addresses(path: &std::path::Path) -> BTreeMap<String, String> {
+    let state: Json = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    state["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(address, r)| Some((r["id"].as_str()?.to_string(), address.clone())))
+        .collect()
 }
 
 /// Where a `[[moved]]` entry took the resource whose ownership tag says `tag` (such a
