@@ -604,7 +604,9 @@ pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Resu
     let before = s.state.prior.clone();
     // Renamed by `[[moved]]` entries: the state follows the stack file.
     if !plan.moved.is_empty() {
-        s.state.prior = livestack_plan::apply_moves(&s.desired, &s.state.prior).0;
+        s.state.prior = livestack_plan::apply_moves(&s.desired, &s.state.prior)
+            .0
+            .into_owned();
     }
     let gone: Vec<Address> = s
         .state

@@ -582,7 +582,11 @@ async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals)
     if !std::io::stdin().is_terminal() {
         bail!("refusing to {what} without confirmation: not a terminal; pass --auto-approve");
     }
-    eprint!("Do you want to {what} these changes? Only 'yes' is accepted: ");
+    let question = match what {
+        "destroy" => "Do you want to destroy these resources?",
+        _ => "Do you want to apply these changes?",
+    };
+    eprint!("{question} Only 'yes' is accepted: ");
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut line = String::new();

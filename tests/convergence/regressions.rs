@@ -1,7 +1,5 @@
 //! Minimal failing sequences the generator found, kept as named tests: each is a script
-//! (out-of-band changes, then the stack file applied) run with the suite's checks. A test
-//! marked `#[ignore]` waits on the engine fix of its entry in /work/convergence-findings.md:
-//! the fix removes the mark (`cargo test --test convergence -- --ignored` runs them now).
+//! (out-of-band changes, then the stack file applied) run with the suite's checks.
 
 use livestack_model::Kind;
 
@@ -219,7 +217,6 @@ fn a_rotated_ingest_password_reaches_the_ssm_parameter() {
 /// parameters, after the channel's update, which waits on the new copy: a cycle; apply
 /// exits 0 having done nothing and the next plan shows it all again.
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #5"]
 fn renaming_a_mediapackage_channel_label_that_a_channel_sends_to_does_not_make_a_step_cycle() {
     converges(
         vec![
@@ -350,7 +347,6 @@ packaging = "hls"
 /// the endpoint alone (its ChannelId is unchanged), and MediaPackage refuses to delete a
 /// channel that has endpoints.
 #[test]
-#[ignore = "engine bug, /work/convergence-findings.md #6"]
 fn renaming_a_mediapackage_channel_label_replaces_its_endpoints_around_it() {
     converges(
         vec![

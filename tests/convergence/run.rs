@@ -326,6 +326,7 @@ impl Ctx<'_> {
             } else {
                 "RUNNING"
             };
+            // Its tag may still name an old address `[[moved]]` renamed to it.
             let state = live
                 .iter()
                 .find(|o| {

@@ -167,11 +167,7 @@ pub const DISABLED_EDITS: &[EditKind] = &[];
 
 /// The kinds whose label renames (with or without `[[moved]]`) the bounded run does not make
 /// yet, as [`DISABLED_EDITS`].
-pub const DISABLED_RENAMES: &[&str] = &[
-    // Findings #5: a renamed MediaPackage channel a channel sends HLS to makes a step cycle;
-    // #6: one with an endpoint is deleted before its endpoint.
-    "mediapackage_channel",
-];
+pub const DISABLED_RENAMES: &[&str] = &[];
 
 /// `LIVESTACK_ENABLE_ALL=1` makes the disabled edits and deletes too (to check a fix).
 pub fn enable_all() -> bool {

@@ -105,6 +105,28 @@ fn ctrl_c_at_the_prompt_releases_the_lock() {
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
 }
 
+#[test]
+fn destroy_asks_about_resources_and_no_answer_changes_nothing() {
+    let w = World::new("destroy-question");
+    let s1 = s1();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let before = w.requests().len();
+    let mut pty = Pty::spawn(w.command(&["destroy", &s1]), 50, 120);
+    pty.wait_for("Do you want to destroy these resources? Only 'yes' is accepted: ");
+    pty.type_keys(b"no\r");
+    let (exit, screen) = pty.finish();
+    assert_eq!(exit, 1, "{screen}");
+    let last = screen.lines().rfind(|l| !l.trim().is_empty()).unwrap();
+    assert_eq!(
+        last.trim_end(),
+        "error: destroy cancelled; nothing was changed",
+        "{screen}"
+    );
+    assert!(!lock_path(&w).exists());
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
+    assert_eq!(w.inventory(), section_1_inventory());
+}
+
 /// Section 1 applied, then section 3 (stop, update_class, update, start) applied with slow
 /// calls, and `interrupt` done to that apply once the class change is answered (the stop is
 /// done). Returns the channel's id and what the apply showed on stderr, after checking that

@@ -208,12 +208,15 @@ pub struct Move {
 /// The prior with the stack's `[[moved]]` entries applied: an entry at a `from` that the
 /// stack no longer declares goes to its `to` (unless the state already has one there).
 /// Refresh reads the cloud through these ids, and [`plan`] lists the moves.
-pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>) {
-    let mut out = prior.clone();
+pub fn apply_moves<'p>(
+    desired: &ValidatedStack,
+    prior: &'p Prior,
+) -> (std::borrow::Cow<'p, Prior>, Vec<Move>) {
     let mut moves = Vec::new();
     if desired.moved.is_empty() {
-        return (out, moves);
+        return (std::borrow::Cow::Borrowed(prior), moves);
     }
+    let mut out = prior.clone();
     for from in prior.resources.keys() {
         if desired.get(from).is_some() {
             continue;
@@ -234,7 +237,7 @@ pub fn apply_moves(desired: &ValidatedStack, prior: &Prior) -> (Prior, Vec<Move>
             to: to.clone(),
         });
     }
-    (out, moves)
+    (std::borrow::Cow::Owned(out), moves)
 }
 
 impl Plan {
@@ -280,7 +283,7 @@ pub fn plan(
     };
     let order = topo_order(wanted)?;
     let (moved_prior, moves) = apply_moves(desired, prior);
-    let prior = &moved_prior;
+    let prior: &Prior = &moved_prior;
     let mut b = Builder {
         desired,
         moves: &moves,
@@ -328,6 +331,7 @@ pub fn plan(
     for (a, o) in &observed.extra {
         b.delete_extra(a, o);
     }
+    b.endpoints_follow_their_channel(wanted);
     b.free_unique_names();
     // The stack's graph orders deletes in destroy mode too (the state may have lost it).
     b.order_deletes(&desired.resources);
@@ -973,6 +977,11 @@ impl Builder<'_> {
                 &[Op::Delete, Op::Update, Op::UpdateClass, Op::Stop]
             };
             for u in users.get(&a).cloned().unwrap_or_default() {
+                // A parameter holding a copy of a password is no user AWS knows of: the copy
+                // is replaced after the new channel exists.
+                if self.delete_first.contains(&a) && u.kind == Kind::SsmParameter {
+                    continue;
+                }
                 for &op in ops {
                     let theirs: Vec<usize> = self
                         .by_op
@@ -986,6 +995,68 @@ impl Builder<'_> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A MediaPackage channel cannot be deleted while it has endpoints: an endpoint whose
+    /// channel (as the cloud says) is deleted by this plan, and that the plan would otherwise
+    /// keep, is replaced around it (deleted first, as its id is kept, and created again on the
+    /// channel it now names).
+    fn endpoints_follow_their_channel(&mut self, wanted: &[Resource]) {
+        let deleted: BTreeSet<String> = self
+            .steps
+            .iter()
+            .filter(|st| st.address.kind == Kind::MediapackageChannel && st.op == Op::Delete)
+            .filter_map(|st| st.target_id.clone())
+            .collect();
+        if deleted.is_empty() {
+            return;
+        }
+        for r in wanted
+            .iter()
+            .filter(|r| r.address.kind == Kind::MediapackageEndpoint)
+        {
+            let a = &r.address;
+            let Some(obs) = self.observed.resources.get(a) else {
+                continue;
+            };
+            let Some(channel) = obs.spec["ChannelId"].as_str().map(String::from) else {
+                continue;
+            };
+            if !deleted.contains(&channel)
+                || self
+                    .by_op
+                    .contains_key(&(a.clone(), Op::Delete, Some(obs.id.clone())))
+            {
+                continue;
+            }
+            // An update of the old copy gives way to the new copy's create.
+            for op in [Op::Update, Op::UpdateTags] {
+                if let Some(u) = self.by_op.remove(&(a.clone(), op, None)) {
+                    self.steps[u].op = Op::Create;
+                    self.steps[u].target_id = None;
+                    self.by_op.insert((a.clone(), Op::Create, None), u);
+                }
+            }
+            let create = self.step(a, Op::Create, None, Some(r.spec.clone()), false);
+            let del = self.step(a, Op::Delete, Some(obs.id.clone()), None, true);
+            self.edge(del, create);
+            self.delete_first.insert(a.clone());
+            self.after_dependencies(r, &[create]);
+            let why = format!(
+                "its MediaPackage channel `{channel}` is deleted by this plan: the endpoint goes \
+                 first and is made again"
+            );
+            let after = redact(&self.resolve(&r.spec));
+            if let Some(c) = self.changes.get_mut(a) {
+                c.action = Action::Replace;
+                c.before = redact(&obs.spec);
+                c.after = after;
+                c.reason = Some(match c.reason.take() {
+                    Some(r) => format!("{r}; {why}"),
+                    None => why,
+                });
             }
         }
     }
@@ -1475,7 +1546,20 @@ impl Builder<'_> {
         let mut steps: Vec<Step> = order
             .iter()
             .map(|&i| {
-                let mut s = self.steps[i].clone();
+                let mut s = std::mem::replace(
+                    &mut self.steps[i],
+                    Step {
+                        id: 0,
+                        address: Address::new(Kind::IamRole, "taken"),
+                        op: Op::Create,
+                        after: Vec::new(),
+                        wave: 0,
+                        target_id: None,
+                        spec: None,
+                        deposed: false,
+                        interrupts: false,
+                    },
+                );
                 s.id = new_id[i];
                 s.wave = wave[i];
                 s.after = preds[i].iter().map(|&p| new_id[p]).collect();
