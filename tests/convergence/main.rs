@@ -10,7 +10,8 @@
 //! `LIVESTACK_JOBS` sandboxes at a time (default 3); `LIVESTACK_ENABLE_ALL=1` also makes the
 //! edits and deletes disabled while their engine bugs are open; `LIVESTACK_VERBOSE=1` prints
 //! each out-of-band change; `LIVESTACK_SHRINK_RUNS` bounds shrinking (default 40 runs);
-//! `LIVESTACK_STEPS` is the most steps after the first apply (default 3). A failure is shrunk (proptest) to a
+//! `LIVESTACK_STEPS` is the most steps after the first apply (default 3);
+//! `LIVESTACK_FAULT_RATE=R` throttles, fails and loses answers of livestack's calls at rate R. A failure is shrunk (proptest) to a
 //! minimal sequence, printed with its stacks and the failing step's output; keep it in
 //! `regressions.rs` as a test named after what broke.
 

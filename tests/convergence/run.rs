@@ -72,6 +72,8 @@ struct Ctx<'w> {
     /// Every secret value the run has seen: stream keys, ingest passwords.
     secrets: BTreeSet<String>,
     figures: Figures,
+    /// Runs of the binary so far (seeds each run's faults).
+    runs: u64,
 }
 
 /// Runs the script in a fresh sandbox; `name` names its scratch directory.
@@ -88,6 +90,7 @@ pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
         history: String::new(),
         secrets,
         figures: Figures::default(),
+        runs: 0,
     };
     let result = cx.script(script);
     let figures = cx.figures;
@@ -125,8 +128,32 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Runs the binary; with `LIVESTACK_FAULT_RATE=R` the sandbox throttles, fails and loses
+    /// the answers of that fraction of livestack's calls each (never of the out-of-band
+    /// changes), with a new fault pattern per run.
     fn run(&mut self, args: &[&str]) -> Run {
+        let rate: f64 = std::env::var("LIVESTACK_FAULT_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0);
+        if rate > 0.0 {
+            self.runs += 1;
+            let faults = livestack_sandbox::Faults {
+                seed: self.runs,
+                throttle_rate: rate,
+                error_rate: rate,
+                lost_response_rate: rate,
+                ..Default::default()
+            };
+            self.w.sandbox.set_faults(faults).expect("faults");
+        }
         let r = self.w.run(args);
+        if rate > 0.0 {
+            self.w
+                .sandbox
+                .set_faults(Default::default())
+                .expect("no faults");
+        }
         self.note_secrets();
         r
     }
@@ -199,11 +226,17 @@ impl Ctx<'_> {
         self.check_run("validate", &v, 0)?;
         let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
 
+        // Each running channel by id, with the address the plan knows it by: the state's
+        // (a `[[moved]]` rename leaves the old address in the tag), else its tag's.
+        let in_state = state_addresses(&self.w.state_path());
         let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
             .into_iter()
             .filter(|o| o.kind == Kind::MedialiveChannel)
             .filter(|o| o.state.as_deref() == Some("RUNNING"))
-            .map(|o| (o.id, o.address))
+            .map(|o| {
+                let address = in_state.get(&o.id).cloned().unwrap_or(o.address);
+                (o.id, address)
+            })
             .collect();
 
         let p = self.run(&["plan", file, "--json"]);
@@ -348,6 +381,20 @@ impl Ctx<'_> {
         }
         self.check_state_files()
     }
+}
+
+/// id -> address of every resource a readable state file holds (empty without one).
+fn state_addresses(path: &std::path::Path) -> BTreeMap<String, String> {
+    let state: Json = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    state["resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(address, r)| Some((r["id"].as_str()?.to_string(), address.clone())))
+        .collect()
 }
 
 /// Where a `[[moved]]` entry took the resource whose ownership tag says `tag` (such a
