@@ -189,11 +189,11 @@ fn encoder_file_stack(w: &World, json_file: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// A file of AWS's own channel JSON, kept next to the repository in
-/// `../shared/reference/aws-channel-json/`.
+/// A file of AWS's own channel JSON, copied into `tests/e2e/fixtures/` (its source is in
+/// the README there).
 fn reference_json(name: &str) -> Json {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/aws-channel-json")
+        .join("tests/e2e/fixtures")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
