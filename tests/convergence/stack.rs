@@ -353,7 +353,7 @@ impl Stack {
                     id,
                     channel: self.mp[c].label.clone(),
                     packaging: Packaging::ALL[packaging as usize % 4],
-                    segment_seconds: tuned.then_some(4),
+                    segment_seconds: tuned.then_some(12),
                     manifest_name: tuned.then(|| "live".to_string()),
                     startover_window_seconds: tuned.then_some(300),
                     deny_origination: false,
@@ -611,7 +611,8 @@ impl Stack {
                     }
                     1 => self.endpoints[i].packaging = Packaging::ALL[value as usize % 4],
                     2 => {
-                        self.endpoints[i].segment_seconds = Some(2 + value % 8);
+                        // A multiple of the 6 s HLS segments a channel may send (validate checks it).
+                        self.endpoints[i].segment_seconds = Some(6 * (1 + value % 3));
                     }
                     3 => {
                         let e = &mut self.endpoints[i];

@@ -208,6 +208,7 @@ pub(crate) fn lower(
     check_cycles(&ctx, &resources, &mut diags);
     check_aws_limits(&ctx, &resources, &mut diags);
     check_one_channel_per_input(&ctx, &resources, &mut diags);
+    check_segment_lengths(&ctx, &resources, &mut diags);
     let moved = match moved_node {
         Some(n) => moved_entries(n, &ctx, &mut diags),
         None => Vec::new(),
@@ -1631,6 +1632,77 @@ fn check_aws_limits(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags
                         ),
                     )
                     .hint("1 to 64 characters: letters, digits and + = , . @ _ -"),
+                );
+            }
+        }
+    }
+}
+
+/// MediaPackage cuts its segments from the ones it ingests: an endpoint's segment length
+/// must be a multiple of the HLS segment length of every channel sending to its MediaPackage
+/// channel (else MediaPackage rounds it, and the endpoint is not what the file says).
+fn check_segment_lengths(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
+    // MediaPackage channel address -> (channel sending HLS to it, its segment length).
+    let mut sent: BTreeMap<String, Vec<(&Address, i64)>> = BTreeMap::new();
+    for ch in resources
+        .iter()
+        .filter(|r| r.address.kind == Kind::MedialiveChannel)
+    {
+        let groups = ch.spec["EncoderSettings"]["OutputGroups"].as_array();
+        for g in groups.into_iter().flatten() {
+            let hls = &g["OutputGroupSettings"]["HlsGroupSettings"];
+            let (Some(dest), Some(len)) = (
+                hls["Destination"]["DestinationRefId"].as_str(),
+                hls["SegmentLength"].as_i64(),
+            ) else {
+                continue;
+            };
+            let d = ch.spec["Destinations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|d| d["Id"] == dest);
+            let mp = d.and_then(|d| d["Settings"][0]["Url"]["$ref"].as_str());
+            if let Some(mp) = mp {
+                sent.entry(mp.to_string())
+                    .or_default()
+                    .push((&ch.address, len));
+            }
+        }
+    }
+    for ep in resources
+        .iter()
+        .filter(|r| r.address.kind == Kind::MediapackageEndpoint)
+    {
+        let Some(mp) = ep
+            .depends_on
+            .iter()
+            .find(|a| a.kind == Kind::MediapackageChannel)
+        else {
+            continue;
+        };
+        let Some(seconds) = ["HlsPackage", "DashPackage", "CmafPackage", "MssPackage"]
+            .iter()
+            .find_map(|p| ep.spec[*p]["SegmentDurationSeconds"].as_i64())
+        else {
+            continue;
+        };
+        for (ch, len) in sent.get(&mp.to_string()).into_iter().flatten() {
+            if *len > 0 && seconds % len != 0 {
+                let at = ctx
+                    .decls
+                    .get(&ep.address)
+                    .copied()
+                    .unwrap_or(Span { start: 0, end: 0 });
+                diags.push(
+                    Diagnostic::new(
+                        at,
+                        format!(
+                            "{}: segment_seconds = {seconds} is not a multiple of the {len} s HLS segments {ch} sends to {mp}",
+                            ep.address
+                        ),
+                    )
+                    .hint(format!("MediaPackage would round it; use {len}, {}, {}…", len * 2, len * 3)),
                 );
             }
         }
