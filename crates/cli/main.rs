@@ -178,6 +178,10 @@ struct TargetArgs {
           default_value_t = livestack_aws::DEFAULT_BUDGET.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     call_timeout: u64,
+    /// Reads in flight at once while refreshing (as Terraform's -parallelism).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    parallelism: u64,
 }
 
 impl TargetArgs {
@@ -627,6 +631,8 @@ pub struct Session {
     pub state_path: PathBuf,
     pub state: State,
     pub clients: livestack_aws::Clients,
+    /// Reads in flight at once during refresh.
+    pub parallelism: usize,
     /// Held for the whole plan+apply; released on drop.
     _lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
@@ -713,6 +719,7 @@ impl Session {
             state_path,
             state,
             clients,
+            parallelism: t.parallelism as usize,
             _lock: lock,
             _sandbox: sandbox,
         })

@@ -13,9 +13,6 @@ use tokio::sync::Semaphore;
 
 use crate::Session;
 
-/// Calls in flight at once.
-const CONCURRENCY: usize = 8;
-
 pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     let stack = &s.desired.name;
     // The state's ids, under the addresses `[[moved]]` entries give them.
@@ -157,7 +154,7 @@ async fn read_all(
     s: &Session,
     ids: Vec<(Address, String)>,
 ) -> Result<Vec<(Address, Option<ObservedResource>)>> {
-    let sem = Arc::new(Semaphore::new(CONCURRENCY));
+    let sem = Arc::new(Semaphore::new(s.parallelism));
     let mut set = tokio::task::JoinSet::new();
     for (i, (a, id)) in ids.into_iter().enumerate() {
         let clients = s.clients.clone();

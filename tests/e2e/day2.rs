@@ -457,3 +457,23 @@ fn no_interrupt_refuses_deleting_the_endpoint_viewers_watch() {
     assert!(w.mutations_since(before).is_empty());
     assert_eq!(w.inventory(), section_1_inventory());
 }
+
+#[test]
+fn parallelism_bounds_refresh_reads_and_refuses_zero() {
+    let w = World::new("parallelism");
+    let s1 = s1(&w);
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let one = w
+        .run(&["plan", &s1, "--json", "--parallelism", "1"])
+        .expect(0);
+    let many = w
+        .run(&["plan", &s1, "--json", "--parallelism", "64"])
+        .expect(0);
+    assert_eq!(
+        one.stdout, many.stdout,
+        "the same plan whatever the parallelism"
+    );
+    let zero = w.run(&["plan", &s1, "--parallelism", "0"]);
+    assert_ne!(zero.code, 0);
+    assert!(zero.stderr.contains("--parallelism"), "{}", zero.stderr);
+}
