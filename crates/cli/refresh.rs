@@ -63,7 +63,12 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     }
     for (a, mut copies) in candidates {
         // The copy kept: one on air first, then the oldest id.
-        copies.sort_by_key(|o| (!is_on_air(o), o.id.clone()));
+        copies.sort_by_key(|o| {
+            (
+                !livestack_plan::is_running(o.status.as_deref()),
+                o.id.clone(),
+            )
+        });
         let mut copies = copies.into_iter();
         if !observed.resources.contains_key(&a) {
             if let Some(first) = copies.next() {
@@ -176,13 +181,6 @@ async fn read_all(
     }
     out.sort_by_key(|(i, _, _)| *i);
     Ok(out.into_iter().map(|(_, a, o)| (a, o)).collect())
-}
-
-fn is_on_air(o: &ObservedResource) -> bool {
-    matches!(
-        o.status.as_deref(),
-        Some("RUNNING" | "STARTING" | "RECOVERING")
-    )
 }
 
 /// The address a resource's ownership tags give it, if they name this stack.

@@ -269,6 +269,14 @@ fn tag_map(n: &Node, diags: &mut Diags) -> Option<BTreeMap<String, String>> {
 }
 
 impl Ctx<'_, '_> {
+    /// Where a resource is declared (the start of the file for one that is not).
+    fn decl_span(&self, a: &Address) -> Span {
+        self.decls
+            .get(a)
+            .copied()
+            .unwrap_or(Span { start: 0, end: 0 })
+    }
+
     fn location(&self, span: Span) -> Location {
         (self.locate)(span)
     }
@@ -1139,12 +1147,7 @@ impl Ctx<'_, '_> {
     ) -> (Address, String) {
         let address = Address::new(Kind::SsmParameter, format!("{}-ingest-{}", mp.label, i + 1));
         let name = format!("/livestack/{}/{}/ingest-{}", self.stack, mp.label, i + 1);
-        let location = (self.locate)(
-            self.decls
-                .get(mp)
-                .copied()
-                .unwrap_or(Span { start: 0, end: 0 }),
-        );
+        let location = (self.locate)(self.decl_span(mp));
         derived.entry(address.clone()).or_insert_with(|| Resource {
             address: address.clone(),
             spec: json!({
@@ -1580,11 +1583,7 @@ fn moved_entries(n: &Node, ctx: &Ctx<'_, '_>, diags: &mut Diags) -> Vec<crate::M
 /// characters from `[A-Za-z0-9+=,.@_-]`.
 fn check_aws_limits(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
     for r in resources.iter().filter(|r| r.address.kind.user_written()) {
-        let at = ctx
-            .decls
-            .get(&r.address)
-            .copied()
-            .unwrap_or(Span { start: 0, end: 0 });
+        let at = ctx.decl_span(&r.address);
         if let Some(tags) = r.spec["Tags"].as_object() {
             if tags.len() > 50 {
                 diags.push(
@@ -1689,11 +1688,7 @@ fn check_segment_lengths(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut 
         };
         for (ch, len) in sent.get(&mp.to_string()).into_iter().flatten() {
             if *len > 0 && seconds % len != 0 {
-                let at = ctx
-                    .decls
-                    .get(&ep.address)
-                    .copied()
-                    .unwrap_or(Span { start: 0, end: 0 });
+                let at = ctx.decl_span(&ep.address);
                 diags.push(
                     Diagnostic::new(
                         at,
@@ -1722,11 +1717,7 @@ fn check_one_channel_per_input(ctx: &Ctx<'_, '_>, resources: &[Resource], diags:
             };
             match users.get(input) {
                 Some(first) if *first != &r.address => {
-                    let at = ctx
-                        .decls
-                        .get(&r.address)
-                        .copied()
-                        .unwrap_or(Span { start: 0, end: 0 });
+                    let at = ctx.decl_span(&r.address);
                     diags.push(
                         Diagnostic::new(
                             at,
@@ -1790,11 +1781,7 @@ fn check_cycles(ctx: &Ctx<'_, '_>, resources: &[Resource], diags: &mut Diags) {
         if let Some(cycle) = visit(&r.address, &deps, &mut mark, &mut stack) {
             reported = true;
             let names: Vec<String> = cycle.iter().map(|a| a.to_string()).collect();
-            let at = ctx
-                .decls
-                .get(&cycle[0])
-                .copied()
-                .unwrap_or(Span { start: 0, end: 0 });
+            let at = ctx.decl_span(&cycle[0]);
             diags.push(
                 Diagnostic::new(at, format!("dependency cycle: {}", names.join(" -> ")))
                     .hint("remove one of these references or depends_on entries"),

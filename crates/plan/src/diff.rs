@@ -51,14 +51,7 @@ fn indexed(path: &str, i: usize) -> String {
 }
 
 /// The members that name an array's elements, in the order they are tried.
-const KEYS: &[&str] = &[
-    "Name",
-    "OutputName",
-    "InputAttachmentName",
-    "Id",
-    "Cidr",
-    "StreamName",
-];
+const KEYS: &[&str] = &["Name", "OutputName", "InputAttachmentName", "Id", "Cidr"];
 
 /// The member that names every element of these arrays, once each (none when an element has
 /// no such name or two share one: those arrays are compared by position).

@@ -291,7 +291,6 @@ pub fn plan(
         observed,
         changes: BTreeMap::new(),
         steps: Vec::new(),
-        edges: Vec::new(),
         next: Vec::new(),
         by_op: BTreeMap::new(),
         replaced: BTreeSet::new(),
@@ -409,9 +408,7 @@ struct Builder<'a> {
     observed: &'a Observed,
     changes: BTreeMap<Address, Change>,
     steps: Vec<Step>,
-    /// (before, after): step `after` must wait for step `before` (indices into `steps`).
-    edges: Vec<(usize, usize)>,
-    /// The same edges by `before`: what follows each step.
+    /// Step `a` in `next[b]` must wait for step `b` (indices into `steps`).
     next: Vec<Vec<usize>>,
     /// (address, op, the target id of an old copy): the step doing it.
     by_op: BTreeMap<(Address, Op, Option<String>), usize>,
@@ -462,23 +459,11 @@ impl Builder<'_> {
 
     fn edge(&mut self, before: usize, after: usize) {
         if before != after {
-            self.edges.push((before, after));
             if self.next.len() <= before {
                 self.next.resize(before + 1, Vec::new());
             }
             self.next[before].push(after);
         }
-    }
-
-    fn remove_edge(&mut self, before: usize, after: usize) {
-        self.edges.retain(|&e| e != (before, after));
-        if let Some(n) = self.next.get_mut(before) {
-            n.retain(|&x| x != after);
-        }
-    }
-
-    fn has_edge(&self, before: usize, after: usize) -> bool {
-        self.next.get(before).is_some_and(|n| n.contains(&after))
     }
 
     fn chain(&mut self, ids: &[usize]) {
@@ -1425,14 +1410,6 @@ impl Builder<'_> {
                 let next = [Op::UpdateClass, Op::Update, Op::Start, Op::Delete]
                     .into_iter()
                     .find_map(|op| self.find(&ch, op));
-                // A dependency of the channel made the stop wait for it: the channel's next
-                // step waits for it instead.
-                if self.has_edge(i, stop) {
-                    self.remove_edge(i, stop);
-                    if let Some(n) = next {
-                        self.edge(i, n);
-                    }
-                }
                 if self.reaches(i, stop) {
                     off_air.push(ch);
                 } else {
@@ -1494,7 +1471,12 @@ impl Builder<'_> {
         // Number the steps in a topological order: by wave, then kind order, then address.
         let n = self.steps.len();
         let mut preds: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-        for &(b, a) in &self.edges {
+        for (b, a) in self
+            .next
+            .iter()
+            .enumerate()
+            .flat_map(|(b, ns)| ns.iter().map(move |&a| (b, a)))
+        {
             preds[a].insert(b);
         }
         let mut wave = vec![usize::MAX; n];
@@ -1645,31 +1627,29 @@ fn one_pipeline(spec: &Json) -> Json {
 }
 
 /// A channel state in which it is on air.
-fn is_running(status: Option<&str>) -> bool {
+pub fn is_running(status: Option<&str>) -> bool {
     matches!(status, Some("RUNNING" | "STARTING" | "RECOVERING"))
 }
 
 /// The unique name a kind's resources are created under (and can be found by), if it has one.
 pub fn natural_id(kind: Kind, spec: &Json) -> Option<String> {
-    let member = match kind {
-        Kind::IamRole => "RoleName",
-        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
-        Kind::SsmParameter => "Name",
-        _ => return None,
-    };
-    spec[member].as_str().map(String::from)
+    spec[identity_member(kind)?].as_str().map(String::from)
+}
+
+/// The member holding a kind's unique name; none for MediaLive kinds, whose ids are
+/// generated (a new copy never collides).
+fn identity_member(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::IamRole => Some("RoleName"),
+        Kind::MediapackageChannel | Kind::MediapackageEndpoint => Some("Id"),
+        Kind::SsmParameter => Some("Name"),
+        _ => None,
+    }
 }
 
 /// Whether a replacement keeps the resource's unique name (so the old copy must go first).
 fn keeps_identity(kind: Kind, fields: &[FieldChange]) -> bool {
-    let identity = match kind {
-        Kind::IamRole => "RoleName",
-        Kind::MediapackageChannel | Kind::MediapackageEndpoint => "Id",
-        Kind::SsmParameter => "Name",
-        // MediaLive ids are generated: a new copy never collides.
-        _ => return false,
-    };
-    !fields.iter().any(|f| f.path == identity)
+    identity_member(kind).is_some_and(|identity| !fields.iter().any(|f| f.path == identity))
 }
 
 /// An input's class follows its number of sources (or destinations): 2 = STANDARD.
