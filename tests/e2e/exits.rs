@@ -3,13 +3,13 @@
 //! answering; and what a run whose every step finished says.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use livestack_sandbox::Faults;
 
-use crate::harness::{assert_shows, section_1_inventory, World};
+use crate::harness::{assert_shows, section_1_inventory, Live, Run, World};
 use crate::pty::Pty;
-use crate::safety::{resource_id, s1, s3, wait_until};
+use crate::safety::{resource_id, s1, s3, ALL_BUT_THE_CHANNEL};
 
 fn lock_path(w: &World) -> PathBuf {
     w.state_path().with_extension("json.lock")
@@ -22,10 +22,6 @@ fn signal(name: &str, pid: u32) {
         .status()
         .unwrap();
     assert!(sent.success(), "kill -{name} {pid}");
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The operations the sandbox answered since the first `since` requests.
@@ -127,40 +123,30 @@ fn destroy_asks_about_resources_and_no_answer_changes_nothing() {
     assert_eq!(w.inventory(), section_1_inventory());
 }
 
-/// Section 1 applied, then section 3 (stop, update_class, update, start) applied with slow
-/// calls, and `interrupt` done to that apply once the class change is answered (the stop is
-/// done). Returns the channel's id and what the apply showed on stderr, after checking that
-/// it ended before the channel's start and released the lock.
-fn section_3_stopped_midway(
-    w: &World,
-    interrupt: impl FnOnce(&std::process::Child),
-) -> (String, Option<i32>, String) {
+/// Section 1 applied, then section 3 (stop, update_class, update, start) applied with the
+/// sandbox holding the class change: the stop is done, the channel is off air, and
+/// `interrupt` is done to that apply while the class change waits. Returns the channel's id
+/// and how the apply ended, after checking that it ended before the channel's start and
+/// released the lock.
+fn section_3_stopped_midway(w: &World, interrupt: impl FnOnce(&Live)) -> (String, Run) {
     let (s1, s3) = (s1(), s3());
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
     let channel = resource_id(w, "medialive_channel.imday");
-    // Slow enough that the class change, the update and the start leave a second or more
-    // between the class change's answer and the start.
-    w.sandbox
-        .set_faults(Faults {
-            latency_ms: 500,
-            ..Default::default()
-        })
-        .unwrap();
     let before = w.requests().len();
-    let apply = w.spawn(&["apply", &s3, "--auto-approve"]);
-    wait_until("the channel's class is being changed", || {
-        ops_since(w, before).contains(&"UpdateChannelClass".to_string())
-    });
+    w.sandbox.hold(Some("medialive"), "UpdateChannelClass");
+    let apply = w.start(&["apply", &s3, "--auto-approve"]);
+    w.wait_held("UpdateChannelClass", 1);
     interrupt(&apply);
-    let out = apply.wait_with_output().unwrap();
-    let stderr = stderr_of(&out);
+    w.sandbox.release("UpdateChannelClass");
+    let out = apply.finish();
     assert!(
         !ops_since(w, before).contains(&"StartChannel".to_string()),
-        "the apply ended before the channel's start: {stderr}"
+        "the apply ended before the channel's start: {}",
+        out.stderr
     );
     assert!(!lock_path(w).exists(), "the lock is released");
     assert_ne!(w.channel().1["state"], "RUNNING");
-    (channel, out.status.code(), stderr)
+    (channel, out)
 }
 
 /// The last lines name the channel off air and the command that starts it again; that
@@ -198,8 +184,13 @@ fn sigterm_during_apply_releases_the_lock_and_names_channels_off_air() {
     let mut w = World::new("sigterm-off-air");
     w.env
         .push(("FACEBOOK_STREAM_KEY".into(), "sigterm-key-123".into()));
-    let (channel, code, stderr) = section_3_stopped_midway(&w, |apply| signal("TERM", apply.id()));
-    assert_eq!(code, Some(143), "{stderr}");
+    let (channel, out) = section_3_stopped_midway(&w, |apply| {
+        signal("TERM", apply.child.id());
+        apply.wait_line("saying it leaves now", |l| {
+            l == "SIGTERM: leaving now, 1 step(s) left unfinished; the state holds every finished step."
+        });
+    });
+    let stderr = out.expect(143).stderr;
     assert_shows(&stderr, &["SIGTERM", "left unfinished"]);
     // One end line per step started, in plain mode too.
     let lines: Vec<&str> = stderr.lines().collect();
@@ -219,8 +210,8 @@ fn failed_step_between_stop_and_start_names_channels_off_air() {
     let mut w = World::new("failed-off-air");
     w.env
         .push(("FACEBOOK_STREAM_KEY".into(), "failed-key-123".into()));
-    // Every call fails from the class change on: the step in flight fails after its retries.
-    let (channel, code, stderr) = section_3_stopped_midway(&w, |_| {
+    // Every call fails from the class change on: a step fails after its retries.
+    let (channel, out) = section_3_stopped_midway(&w, |_| {
         w.sandbox
             .set_faults(Faults {
                 error_rate: 1.0,
@@ -228,7 +219,7 @@ fn failed_step_between_stop_and_start_names_channels_off_air() {
             })
             .unwrap()
     });
-    assert_eq!(code, Some(1), "{stderr}");
+    let stderr = out.expect(1).stderr;
     assert_shows(&stderr, &["FAILED", "run the same command again"]);
     assert_off_air_then_restored(&w, &channel, &stderr);
 }
@@ -237,26 +228,17 @@ fn failed_step_between_stop_and_start_names_channels_off_air() {
 fn finished_run_never_says_run_again() {
     let w = World::new("finished-run");
     let s1 = s1();
-    // Ctrl-C while the last step (the channel's start) is in flight: it finishes, and with it
-    // the whole plan. Calls are slow from the channel's create on, so that the start's wait
-    // for RUNNING takes a second or more.
-    let apply = w.spawn(&["apply", &s1, "--auto-approve"]);
-    wait_until("the channel is being created", || {
-        ops_since(&w, 0).contains(&"CreateChannel".to_string())
+    // Ctrl-C while the last step (the channel's start) is in flight, held by the sandbox:
+    // it finishes, and with it the whole plan.
+    w.sandbox.hold(Some("medialive"), "StartChannel");
+    let apply = w.start(&["apply", &s1, "--auto-approve"]);
+    w.wait_held("StartChannel", 1);
+    signal("INT", apply.child.id());
+    apply.wait_line("saying it was interrupted", |l| {
+        l == "Interrupted: no new step will start; finishing the 1 in flight (Ctrl-C again to leave now)."
     });
-    w.sandbox
-        .set_faults(Faults {
-            latency_ms: 1000,
-            ..Default::default()
-        })
-        .unwrap();
-    wait_until("the channel's start, the last step, was sent", || {
-        ops_since(&w, 0).contains(&"StartChannel".to_string())
-    });
-    signal("INT", apply.id());
-    let out = apply.wait_with_output().unwrap();
-    let stderr = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    w.sandbox.release("StartChannel");
+    let stderr = apply.finish().expect(0).stderr;
     assert_shows(&stderr, &["Interrupted", "Done: 8 steps"]);
     for said in [
         "run again",
@@ -272,22 +254,14 @@ fn finished_run_never_says_run_again() {
 
 #[test]
 fn ctrl_c_on_a_terminal_leaves_one_line_per_step_and_no_frozen_spinner() {
-    let w = World::with_faults(
-        "tty-ctrl-c",
-        Faults {
-            latency_ms: 100,
-            ..Default::default()
-        },
-    );
+    let w = World::new("tty-ctrl-c");
     let s1 = s1();
+    // The channel's create is held: the apply is in the middle, with six steps shown done.
+    w.sandbox.hold(Some("medialive"), "CreateChannel");
     let mut pty = Pty::spawn(w.command(&["apply", &s1, "--auto-approve"]), 200, 100);
     let echoes = pty.echoes();
-    wait_until("the apply has saved two steps", || {
-        std::fs::read_to_string(w.state_path())
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|s| s["resources"].as_object().is_some_and(|m| m.len() >= 2))
-    });
+    w.wait_held("CreateChannel", 1);
+    w.wait_state_holds(&ALL_BUT_THE_CHANNEL);
     // Ctrl-C typed twice: the terminal echoes ^C each time unless told not to.
     pty.type_keys(b"\x03");
     pty.wait_for("Interrupted");
@@ -322,6 +296,7 @@ fn ctrl_c_on_a_terminal_leaves_one_line_per_step_and_no_frozen_spinner() {
         "the note is shown once:\n{screen}"
     );
     assert!(!lock_path(&w).exists());
+    w.sandbox.release("CreateChannel");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! What keeps a channel that is on air safe: drift corrected, lost state adopted, a crashed
 //! apply resumed, concurrent applies refused, stale saved plans refused, `--no-interrupt`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use livestack_model::Address;
 use serde_json::json;
@@ -27,15 +27,6 @@ pub(crate) fn resource_id(w: &World, address: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{address} not in the state: {state}"))
         .to_string()
-}
-
-/// Waits (at most 30 s) until `cond` holds.
-pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -159,7 +150,7 @@ fn a_lost_state_file_is_rebuilt_from_the_ownership_tags_without_duplicates() {
 
 /// Section 1's resources but the channel: what an apply has saved while the sandbox holds
 /// the channel's create (sorted).
-const ALL_BUT_THE_CHANNEL: [&str; 6] = [
+pub(crate) const ALL_BUT_THE_CHANNEL: [&str; 6] = [
     "iam_role.medialive",
     "medialive_input.imday-hls",
     "mediapackage_channel.imday-mp",
