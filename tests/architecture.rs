@@ -1,11 +1,12 @@
 //! Architecture invariants, checked from the Cargo.toml files and from the sources: the pure
-//! core stays pure, only `aws` names the SDK. Adding a crate to a list below is enough to
-//! hold it to the same rule (e.g. `engine` to `NO_SDK` when it appears).
+//! core stays pure, only `aws` names the SDK, the engine reconciles and prints nothing, the
+//! binary reconciles nothing. Adding a crate to a list below is enough to hold it to the same
+//! rule.
 
 use std::path::{Path, PathBuf};
 
 /// Crates whose sources must name no `aws_sdk_*` crate (the root binary is `crates/cli`).
-const NO_SDK: &[&str] = &["cli", "model", "plan", "state", "sandbox"];
+const NO_SDK: &[&str] = &["cli", "model", "plan", "state", "engine", "sandbox"];
 
 /// Crates that do no I/O and are not async: no `tokio`, `reqwest`, network or file system.
 const PURE: &[&str] = &["model", "plan"];
@@ -250,10 +251,81 @@ fn the_sandbox_depends_on_no_livestack_crate() {
 
 #[test]
 fn anyhow_only_in_the_binary() {
-    for krate in ["model", "plan", "state", "aws", "sandbox"] {
+    for krate in ["model", "plan", "state", "engine", "aws", "sandbox"] {
         assert!(
             !deps(krate).contains("anyhow"),
             "crates/{krate} must use its own error enum, not anyhow"
         );
     }
+}
+
+#[test]
+fn the_engine_reaches_the_cloud_only_through_its_trait_and_prints_nothing() {
+    let d = deps("engine");
+    for forbidden in [
+        "aws-",
+        "livestack-aws",
+        "livestack-sandbox",
+        "clap",
+        "indicatif",
+    ] {
+        assert!(
+            !d.contains(forbidden),
+            "crates/engine must not depend on {forbidden}:\n{d}"
+        );
+    }
+    // Progress reaches the caller as events; the engine writes to no terminal.
+    let prints = |l: &str| {
+        [
+            "println!",
+            "eprintln!",
+            "print!(",
+            "eprint!(",
+            "std::io::stdout",
+            "std::io::stderr",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    };
+    let found: Vec<String> = sources("engine")
+        .iter()
+        .flat_map(|(p, t)| lines_with(p, t, prints))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "crates/engine must not print (send an Event):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_binary_reconciles_nothing() {
+    // Refresh, planning, the steps and their cloud calls are the engine's: the binary parses
+    // arguments, asks, shows, and reads the cloud only for `outputs`.
+    let reconciles = |l: &str| {
+        [
+            "livestack_plan::plan(",
+            ".create(",
+            ".update(",
+            ".update_tags(",
+            ".delete(",
+            ".start_channel(",
+            ".stop_channel(",
+            ".update_channel_class(",
+            ".discover(",
+            ".wait_channel(",
+            "impl livestack_engine::Cloud",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    };
+    let found: Vec<String> = sources("cli")
+        .iter()
+        .flat_map(|(p, t)| lines_with(p, t, reconciles))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "crates/cli must leave reconciliation to crates/engine:\n{}",
+        found.join("\n")
+    );
 }

@@ -1,9 +1,7 @@
 //! The `livestack` binary: the only place that knows terminals, clap and anyhow.
 
-mod exec;
-mod off_air;
 mod progress;
-mod refresh;
+mod saved;
 mod signals;
 
 use std::io::IsTerminal;
@@ -293,11 +291,17 @@ fn report(e: &anyhow::Error) -> u8 {
     for line in msg.lines() {
         let _ = writeln!(err, "error: {line}");
     }
-    if let Some(u) = e.downcast_ref::<exec::Unfinished>() {
-        for line in &u.trailer {
-            let _ = writeln!(err, "{line}");
+    match e.downcast_ref::<livestack_engine::Error>() {
+        Some(livestack_engine::Error::Unfinished {
+            signal, off_air, ..
+        }) => {
+            for line in off_air {
+                let _ = writeln!(err, "{line}");
+            }
+            return signal.map_or(1, signals::Signal::exit_code);
         }
-        return u.signal.map_or(1, signals::Signal::exit_code);
+        Some(livestack_engine::Error::Stopped { signal, .. }) => return signal.exit_code(),
+        _ => {}
     }
     match e.downcast_ref::<signals::Interrupted>() {
         Some(i) => i.signal.exit_code(),
@@ -337,7 +341,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
-                exec::save_plan(&out, &plan, &session, &observed)?;
+                saved::save_plan(&out, &plan, &session, &observed)?;
                 eprintln!(
                     "saved the plan to {}; apply it with `livestack apply {}`",
                     out.display(),
@@ -358,7 +362,7 @@ async fn run(cli: Cli) -> Result<u8> {
         } => {
             // `livestack apply FILE.plan`: the saved plan names its stack and state files.
             if plan_file.is_none() {
-                if let Some(saved) = exec::saved_plan_files(&target.stack)? {
+                if let Some(saved) = saved::saved_plan_files(&target.stack)? {
                     plan_file = Some(std::mem::replace(&mut target.stack, saved.stack));
                     target.state.get_or_insert(saved.state);
                 }
@@ -366,16 +370,15 @@ async fn run(cli: Cli) -> Result<u8> {
             let (mut signals, mut session, plan, observed) =
                 open_and_plan(&target, "apply", Mode::Apply).await?;
             let plan = match plan_file {
-                Some(f) => exec::check_saved_plan(&f, &plan, &session, &observed)?,
+                Some(f) => saved::check_saved_plan(&f, &plan, &session, &observed)?,
                 None => plan,
             };
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 signals
-                    .guard(
-                        "apply stopped while planning",
-                        exec::remember(&mut session, &plan, &observed),
-                    )
+                    .guard("apply stopped while planning", async {
+                        Ok(session.engine.remember(&plan, &observed).await?)
+                    })
                     .await?;
                 return Ok(0);
             }
@@ -393,7 +396,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 );
             }
             confirm(auto_approve, "apply", &mut signals).await?;
-            exec::execute(&mut session, &plan, &observed, &mut signals).await?;
+            run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
         Command::Destroy {
@@ -407,12 +410,12 @@ async fn run(cli: Cli) -> Result<u8> {
                 return Ok(0);
             }
             confirm(auto_approve, "destroy", &mut signals).await?;
-            exec::execute(&mut session, &plan, &observed, &mut signals).await?;
+            run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
         Command::Outputs { target, json } => {
             let session = Session::open(&target, "outputs").await?;
-            exec::outputs(&session, json).await?;
+            saved::outputs(&session, json).await?;
             Ok(0)
         }
         Command::State {
@@ -576,6 +579,37 @@ async fn open_and_plan(
     Ok((signals, session, plan, observed))
 }
 
+/// Runs the plan's steps with their progress on stderr.
+async fn run_steps(
+    session: &mut Session,
+    plan: &Plan,
+    observed: &livestack_plan::Observed,
+    signals: &mut signals::Signals,
+) -> Result<()> {
+    let shown = std::sync::Arc::new(progress::Shown::new(progress::Progress::new(
+        progress::Display::for_stderr(),
+    )));
+    let observer: std::sync::Arc<dyn livestack_engine::Observer> = shown.clone();
+    let again = livestack_engine::Again {
+        apply: &session.apply_command,
+        destroy: &session.destroy_command,
+    };
+    let r = session
+        .engine
+        .execute(plan, observed, &observer, signals, &again)
+        .await;
+    match r {
+        Ok(()) => {
+            shown.progress().finish(plan.steps.len());
+            Ok(())
+        }
+        Err(e) => {
+            shown.progress().close();
+            Err(e.into())
+        }
+    }
+}
+
 /// Asks for "yes" on the terminal. Reading stdin blocks, so it is read on a thread of its own
 /// while the signals are watched: Ctrl-C or SIGTERM at the prompt cancels (the caller's lock
 /// is released as the error goes up).
@@ -627,15 +661,25 @@ pub struct Session {
     pub destroy_command: String,
     /// Where the calls go, in words (a saved plan is refused elsewhere).
     pub target_label: String,
-    pub desired: ValidatedStack,
-    pub state_path: PathBuf,
-    pub state: State,
-    pub clients: livestack_aws::Clients,
-    /// Reads in flight at once during refresh.
-    pub parallelism: usize,
+    /// The stack, its state and the clients, as the engine reconciles them.
+    pub engine: livestack_engine::Engine<livestack_aws::Clients>,
     /// Held for the whole plan+apply; released on drop.
     _lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
+}
+
+impl std::ops::Deref for Session {
+    type Target = livestack_engine::Engine<livestack_aws::Clients>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.engine
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.engine
+    }
 }
 
 impl Session {
@@ -715,20 +759,20 @@ impl Session {
             destroy_command: t.command("destroy", &state_path, &default_state),
             target_label,
             stack_path: t.stack.clone(),
-            desired,
-            state_path,
-            state,
-            clients,
-            parallelism: t.parallelism as usize,
+            engine: livestack_engine::Engine {
+                desired,
+                state_path,
+                state,
+                cloud: clients,
+                parallelism: t.parallelism as usize,
+            },
             _lock: lock,
             _sandbox: sandbox,
         })
     }
 
     async fn plan(&self, mode: Mode) -> Result<(Plan, livestack_plan::Observed)> {
-        let observed = refresh::refresh(self, mode).await?;
-        let plan = livestack_plan::plan(&self.desired, &self.state.prior, &observed, mode)?;
-        Ok((plan, observed))
+        Ok(self.engine.plan(mode).await?)
     }
 }
 

@@ -380,3 +380,62 @@ impl Styles {
         }
     }
 }
+
+/// The engine's events shown as step lines.
+pub struct Shown {
+    progress: std::sync::Mutex<Progress>,
+    lines: std::sync::Mutex<std::collections::BTreeMap<usize, StepProgress>>,
+}
+
+impl Shown {
+    pub fn new(progress: Progress) -> Shown {
+        Shown {
+            progress: std::sync::Mutex::new(progress),
+            lines: Default::default(),
+        }
+    }
+
+    fn line(&self, step: usize) -> Option<StepProgress> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.get(&step).cloned()
+    }
+
+    /// The progress, to take the live display down or say the last line.
+    pub fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl livestack_engine::Observer for Shown {
+    fn event(&self, event: livestack_engine::Event<'_>) {
+        use livestack_engine::Event;
+        match event {
+            Event::StepStarted(st) => {
+                let line = self.progress().step_started(st);
+                let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+                lines.insert(st.id, line);
+            }
+            Event::Phase { step, what } => {
+                if let Some(l) = self.line(step) {
+                    l.phase(what)
+                }
+            }
+            Event::StepDone { step, took } => {
+                if let Some(l) = self.line(step) {
+                    l.done(took)
+                }
+            }
+            Event::StepFailed { step } => {
+                if let Some(l) = self.line(step) {
+                    l.failed()
+                }
+            }
+            Event::StepAbandoned { step } => {
+                if let Some(l) = self.line(step) {
+                    l.abandoned()
+                }
+            }
+            Event::Note(message) => self.progress().note(message),
+        }
+    }
+}

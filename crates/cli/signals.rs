@@ -15,35 +15,8 @@ use std::future::Future;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-/// A signal that stops a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Interrupt,
-    Terminate,
-    Hangup,
-}
+pub use livestack_engine::{Received, Signal};
 
-impl Signal {
-    /// 128 + the signal's number, as a shell reports a process killed by it.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Interrupt => 130,
-            Signal::Terminate => 143,
-            Signal::Hangup => 129,
-        }
-    }
-
-    /// How messages name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "Ctrl-C",
-            Signal::Terminate => "SIGTERM",
-            Signal::Hangup => "SIGHUP",
-        }
-    }
-}
-
-/// The signals received so far.
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
     count: u32,
@@ -55,20 +28,6 @@ pub struct Signals {
     rx: watch::Receiver<Seen>,
     /// How many of them [`next`](Self::next) has returned.
     taken: u32,
-}
-
-/// A signal, and how many have come in all (a second Ctrl-C leaves at once).
-#[derive(Debug, Clone, Copy)]
-pub struct Received {
-    pub signal: Signal,
-    pub count: u32,
-}
-
-impl Received {
-    /// Leave now rather than finish the steps in flight.
-    pub fn leaves_now(self) -> bool {
-        self.signal != Signal::Interrupt || self.count > 1
-    }
 }
 
 impl Signals {
@@ -153,6 +112,12 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+impl livestack_engine::Interrupts for Signals {
+    fn next(&mut self) -> impl std::future::Future<Output = Received> + Send {
+        Signals::next(self)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 
 mod calls;
 mod case;
+mod cloud;
 mod error;
 mod iam;
 mod medialive;
@@ -54,59 +55,7 @@ pub struct Clients {
     hasher: Option<Hasher>,
 }
 
-/// Where a secret value comes from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// An environment variable of this process.
-    Env(String),
-    /// An SSM parameter, read with decryption.
-    Ssm(String),
-    /// The password of ingest endpoint `index` (0 or 1) of a MediaPackage channel.
-    IngestPassword { channel_id: String, index: usize },
-}
-
-impl std::fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-impl SecretSource {
-    /// How messages name it (never its value).
-    pub fn name(&self) -> String {
-        match self {
-            SecretSource::Env(n) => format!("env {n}"),
-            SecretSource::Ssm(n) => format!("ssm {n}"),
-            SecretSource::IngestPassword { channel_id, index } => {
-                format!(
-                    "ingest password {} of mediapackage channel {channel_id}",
-                    index + 1
-                )
-            }
-        }
-    }
-}
-
-/// The channel state a [`Clients::wait_channel`] waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelWait {
-    /// IDLE: after a create, a stop, an update or a class change.
-    Idle,
-    /// RUNNING: after a start.
-    Running,
-    /// DELETED (or no longer found): after a delete.
-    Deleted,
-}
-
-impl std::fmt::Display for ChannelWait {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ChannelWait::Idle => "IDLE",
-            ChannelWait::Running => "RUNNING",
-            ChannelWait::Deleted => "DELETED",
-        })
-    }
-}
+pub use livestack_engine::{ChannelWait, SecretSource};
 
 /// [`connect_with`] the default [`CallPolicy`].
 pub async fn connect(target: &Target) -> Result<Clients, Error> {
@@ -227,6 +176,24 @@ impl Clients {
             Kind::MedialiveInput => medialive::read_input(&self.ml, &res, id).await,
             Kind::MedialiveChannel => medialive::read_channel(&self.ml, &res, id, h).await,
         }
+    }
+
+    /// Every resource of `kind` that a List call returns whole (inputs, security groups,
+    /// MediaPackage channels and endpoints), in pages of 1,000; `None` for the kinds read one
+    /// by one (a channel's list lacks its EncoderSettings; parameters and roles need calls of
+    /// their own for values and tags).
+    pub async fn list(
+        &self,
+        kind: Kind,
+        _hasher: &Hasher,
+    ) -> Result<Option<Vec<ObservedResource>>, Error> {
+        Ok(Some(match kind {
+            Kind::MedialiveInput => medialive::list_inputs(&self.ml).await?,
+            Kind::MedialiveInputSecurityGroup => medialive::list_sgs(&self.ml).await?,
+            Kind::MediapackageChannel => mediapackage::list_channels(&self.mp).await?,
+            Kind::MediapackageEndpoint => mediapackage::list_endpoints(&self.mp).await?,
+            Kind::MedialiveChannel | Kind::SsmParameter | Kind::IamRole => return Ok(None),
+        }))
     }
 
     /// Every resource tagged `livestack:stack=<stack>`: its `livestack:address` tag and its
@@ -597,6 +564,62 @@ pub(crate) fn read_answer(
         resource: res.to_string(),
         reason,
     })
+}
+
+/// A paginated List call whose pages hold whole resources in `member`.
+#[derive(Clone, Copy)]
+pub(crate) struct Pages {
+    pub(crate) operation: &'static str,
+    pub(crate) resource: &'static str,
+    pub(crate) member: &'static str,
+}
+
+impl Pages {
+    /// Every page's resources, each as its Describe would show it (DELETED ones left out):
+    /// `send` sends one page's call after `token` with `capture` as its interceptor. An element
+    /// without an id, or a `member` that is not a list, is an answer that makes no sense: an
+    /// error, never skipped.
+    pub(crate) async fn collect<F, Fut>(
+        self,
+        observe: impl Fn(&Json) -> Option<ObservedResource>,
+        send: F,
+    ) -> Result<Vec<ObservedResource>, Error>
+    where
+        F: Fn(Option<String>, raw::Capture) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Error>>,
+    {
+        let unexpected = |reason: String| Error::Unexpected {
+            operation: self.operation,
+            resource: self.resource.to_string(),
+            reason,
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let cap = raw::Capture::default();
+            send(token.take(), cap.clone()).await?;
+            let page = cap.json();
+            match page.get(self.member) {
+                None | Some(Json::Null) => {}
+                Some(Json::Array(items)) => {
+                    for item in items {
+                        if item.get("state").and_then(Json::as_str) == Some("DELETED") {
+                            continue;
+                        }
+                        out.push(
+                            observe(item)
+                                .ok_or_else(|| unexpected("an element without its `id`".into()))?,
+                        );
+                    }
+                }
+                Some(_) => return Err(unexpected(format!("`{}` is not a list", self.member))),
+            }
+            match page["nextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
 }
 
 /// A member of a spec as a string.

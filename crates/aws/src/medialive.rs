@@ -895,6 +895,55 @@ fn unexpected(operation: &'static str, res: &str, reason: &str) -> Error {
     }
 }
 
+// ---- lists (refresh's bulk reads) ----
+
+/// The largest page MediaLive's List operations return (their `maxResults` maximum).
+const LIST_PAGE: i32 = 1000;
+
+/// Every input, as [`read_input`] reads each (DELETED ones left out).
+pub(crate) async fn list_inputs(c: &Client) -> Result<Vec<ObservedResource>, Error> {
+    let pages = crate::Pages {
+        operation: "ListInputs",
+        resource: "medialive inputs",
+        member: "inputs",
+    };
+    pages
+        .collect(observe_input, |token, cap| async move {
+            c.list_inputs()
+                .max_results(LIST_PAGE)
+                .set_next_token(token)
+                .customize()
+                .interceptor(cap)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| error::sdk(pages.operation, pages.resource, e, &[]))
+        })
+        .await
+}
+
+/// Every input security group, as [`read_sg`] reads each.
+pub(crate) async fn list_sgs(c: &Client) -> Result<Vec<ObservedResource>, Error> {
+    let pages = crate::Pages {
+        operation: "ListInputSecurityGroups",
+        resource: "medialive input security groups",
+        member: "inputSecurityGroups",
+    };
+    pages
+        .collect(observe_sg, |token, cap| async move {
+            c.list_input_security_groups()
+                .max_results(LIST_PAGE)
+                .set_next_token(token)
+                .customize()
+                .interceptor(cap)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| error::sdk(pages.operation, pages.resource, e, &[]))
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -384,6 +384,55 @@ fn unexpected(operation: &'static str, res: &str) -> Error {
     }
 }
 
+// ---- lists (refresh's bulk reads) ----
+
+/// The largest page MediaPackage's List operations return.
+const LIST_PAGE: i32 = 1000;
+
+/// Every MediaPackage channel, as [`read_channel`] reads each.
+pub(crate) async fn list_channels(c: &Client) -> Result<Vec<ObservedResource>, Error> {
+    let pages = crate::Pages {
+        operation: "ListChannels",
+        resource: "mediapackage channels",
+        member: "channels",
+    };
+    pages
+        .collect(observe_channel, |token, cap| async move {
+            c.list_channels()
+                .max_results(LIST_PAGE)
+                .set_next_token(token)
+                .customize()
+                .interceptor(cap)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| error::sdk(pages.operation, pages.resource, e, &[]))
+        })
+        .await
+}
+
+/// Every origin endpoint, as [`read_endpoint`] reads each.
+pub(crate) async fn list_endpoints(c: &Client) -> Result<Vec<ObservedResource>, Error> {
+    let pages = crate::Pages {
+        operation: "ListOriginEndpoints",
+        resource: "mediapackage endpoints",
+        member: "originEndpoints",
+    };
+    pages
+        .collect(observe_endpoint, |token, cap| async move {
+            c.list_origin_endpoints()
+                .max_results(LIST_PAGE)
+                .set_next_token(token)
+                .customize()
+                .interceptor(cap)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| error::sdk(pages.operation, pages.resource, e, &[]))
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

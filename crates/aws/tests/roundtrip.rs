@@ -898,3 +898,38 @@ async fn a_mediapackage_channel_not_yet_visible_is_waited_for() {
     assert_eq!(channel.last(), Some(&201), "{channel:?}");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_list_shows_each_resource_exactly_as_its_read() {
+    let sb = sandbox().await;
+    let c = clients(&sb).await;
+    let h = hasher();
+    let mut world = World::default();
+    create_all(&c, &example("s3-loop.toml"), &mut world).await;
+    create_all(&c, &example("laptop-rtmp.toml"), &mut world).await;
+    for kind in Kind::ALL {
+        let Some(listed) = c.list(kind, &h).await.unwrap() else {
+            assert!(
+                matches!(
+                    kind,
+                    Kind::MedialiveChannel | Kind::SsmParameter | Kind::IamRole
+                ),
+                "{kind} is listed"
+            );
+            continue;
+        };
+        let created: Vec<(&Address, &ObservedResource)> = world
+            .observed
+            .iter()
+            .filter(|(a, _)| a.kind == kind)
+            .collect();
+        assert!(!created.is_empty(), "the examples make a {kind}");
+        assert_eq!(listed.len(), created.len(), "{kind}: {listed:#?}");
+        for (a, _) in created {
+            let read = c.read(a, world.id(a), &h).await.unwrap().unwrap();
+            let one = listed.iter().find(|o| o.id == read.id);
+            assert_eq!(one, Some(&read), "{a}: listed as read");
+        }
+    }
+    sb.shutdown().await;
+}

@@ -4,16 +4,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use livestack_aws::SecretSource;
 use livestack_model::{Address, Kind, ValidatedStack};
 use livestack_plan::{secret_key, Mode, Observed, ObservedResource};
 use serde_json::Value as Json;
 use tokio::sync::Semaphore;
 
-use crate::Session;
+use crate::error::{Error, OrMissing};
+use crate::{Cloud, Engine, SecretSource};
 
-pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Observed> {
     let stack = &s.desired.name;
     // The state's ids, under the addresses `[[moved]]` entries give them.
     let (prior, _) = livestack_plan::apply_moves(&s.desired, &s.state.prior);
@@ -33,9 +34,11 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     // anything is created; a second copy of one address is an extra, deleted by the plan.
     tracing::debug!(stack = %stack, "refresh: finding resources by ownership tags");
     let tagged = format!("resources tagged livestack:stack={stack}");
-    let found = livestack_aws::about(tagged, s.clients.discover(stack))
+    let found = C::about(tagged, s.cloud.discover(stack))
         .await
-        .context("refresh: finding resources by ownership tags")?;
+        .map_err(|e| Error::Discover {
+            source: Box::new(e),
+        })?;
     let mut to_read: Vec<(Address, String)> = Vec::new();
     // A resource known to the state under one address is never seen under another (its tag
     // may still name an address it had before `state mv`).
@@ -102,12 +105,10 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     for (a, o) in read_all(s, probes).await? {
         let Some(o) = o else { continue };
         if prior.released.iter().any(|r| r.id == o.id) {
-            bail!(
-                "refresh: {a}: `{}` was let go of with `livestack state rm`; rename it in the \
-                 stack, or delete `{}` in the cloud",
-                o.id,
-                o.id
-            );
+            return Err(Error::Released {
+                address: a,
+                id: o.id,
+            });
         }
         match owner(&o, stack) {
             Some(tagged) if tagged == a || s.desired.moved_to(&tagged) == Some(&a) => {
@@ -125,21 +126,24 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
                     continue;
                 }
                 if s.desired.get(&tagged).is_some() {
-                    bail!(
-                        "refresh: {a}: `{}` belongs to {tagged} of this stack, which wants it too",
-                        o.id
-                    );
+                    return Err(Error::ClaimedTwice {
+                        address: a,
+                        id: o.id,
+                        other: tagged,
+                    });
                 }
                 tracing::info!(address = %a, id = %o.id, old = %tagged,
                     "refresh: found under its old address; adopting it");
                 observed.resources.insert(a, o);
             }
             None if mode == Mode::Destroy => {} // not ours to delete
-            None => bail!(
-                "refresh: {a}: `{}` already exists and is not livestack's ({})",
-                o.id,
-                not_owned_hint(&a, &o.id, stack)
-            ),
+            None => {
+                return Err(Error::NotOwned {
+                    hint: not_owned_hint(&a, &o.id, stack),
+                    address: a,
+                    id: o.id,
+                })
+            }
         }
     }
     if mode == Mode::Apply {
@@ -154,33 +158,74 @@ pub async fn refresh(s: &Session, mode: Mode) -> Result<Observed> {
     Ok(observed)
 }
 
-/// Reads each (address, id), concurrently and bounded. A resource DELETING is gone.
-async fn read_all(
-    s: &Session,
+/// Reads each (address, id): the kinds the cloud lists whole with one list (when two or more
+/// of them are to be read), the rest, and whatever a list did not show (a resource too new to
+/// be listed yet is not gone), one by one, concurrently and bounded. A resource DELETING is
+/// gone.
+async fn read_all<C: Cloud>(
+    s: &Engine<C>,
     ids: Vec<(Address, String)>,
 ) -> Result<Vec<(Address, Option<ObservedResource>)>> {
-    let sem = Arc::new(Semaphore::new(s.parallelism));
-    let mut set = tokio::task::JoinSet::new();
+    let hasher = s.state.hasher();
+    let mut per_kind: BTreeMap<Kind, usize> = BTreeMap::new();
+    for (a, _) in &ids {
+        *per_kind.entry(a.kind).or_default() += 1;
+    }
+    let mut listed: BTreeMap<Kind, BTreeMap<String, ObservedResource>> = BTreeMap::new();
+    for (kind, n) in per_kind {
+        if n < 2 {
+            continue;
+        }
+        let all = C::about(format!("{kind}s"), s.cloud.list(kind, &hasher))
+            .await
+            .map_err(|e| Error::List {
+                kind: kind.as_str(),
+                source: Box::new(e),
+            })?;
+        if let Some(all) = all {
+            tracing::debug!(kind = %kind, found = all.len(), "refresh: listed");
+            listed.insert(kind, all.into_iter().map(|o| (o.id.clone(), o)).collect());
+        }
+    }
+    let mut out: Vec<(Address, Option<ObservedResource>)> = Vec::with_capacity(ids.len());
+    let mut one_by_one = Vec::new();
     for (i, (a, id)) in ids.into_iter().enumerate() {
-        let clients = s.clients.clone();
-        let hasher = s.state.hasher();
+        match listed.get(&a.kind).and_then(|m| m.get(&id)) {
+            Some(o) => out.push((a, Some(o.clone()))),
+            None => {
+                one_by_one.push((i, a.clone(), id));
+                out.push((a, None));
+            }
+        }
+    }
+    let sem = Arc::new(Semaphore::new(s.parallelism.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, a, id) in one_by_one {
+        let cloud = s.cloud.clone();
+        let hasher = hasher.clone();
         let sem = sem.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             tracing::debug!(address = %a, id = %id, "refresh: reading");
-            let r = livestack_aws::about(a.to_string(), clients.read(&a, &id, &hasher)).await;
+            let r = C::about(a.to_string(), cloud.read(&a, &id, &hasher)).await;
             (i, a, r)
         });
     }
-    let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let (i, a, r) = joined.context("refresh task failed")?;
-        let o = r.with_context(|| format!("refresh: reading {a}"))?;
-        let o = o.filter(|o| o.status.as_deref() != Some("DELETING"));
-        out.push((i, a, o));
+        let (i, a, r) = joined.map_err(|e| Error::Task(e.to_string()))?;
+        out[i].1 = r.map_err(|e| Error::Read {
+            address: a,
+            source: Box::new(e),
+        })?;
     }
-    out.sort_by_key(|(i, _, _)| *i);
-    Ok(out.into_iter().map(|(_, a, o)| (a, o)).collect())
+    for (_, o) in &mut out {
+        if o.as_ref()
+            .is_some_and(|o| o.status.as_deref() == Some("DELETING"))
+        {
+            *o = None;
+        }
+    }
+    Ok(out)
 }
 
 /// The address a resource's ownership tags give it, if they name this stack.
@@ -223,7 +268,7 @@ pub fn not_owned_hint(a: &Address, id: &str, stack: &str) -> String {
 }
 
 /// The keyed hashes of every `$secret` the stack uses that can be resolved now.
-async fn secrets(s: &Session, observed: &Observed) -> Result<BTreeMap<String, String>> {
+async fn secrets<C: Cloud>(s: &Engine<C>, observed: &Observed) -> Result<BTreeMap<String, String>> {
     let mut found = Vec::new();
     for r in &s.desired.resources {
         collect(&r.spec, &r.address, &mut found);
@@ -238,10 +283,14 @@ async fn secrets(s: &Session, observed: &Observed) -> Result<BTreeMap<String, St
         };
         tracing::debug!(owner = %owner, secret = %source.name(), "refresh: hashing secret");
         let value = s
-            .clients
+            .cloud
             .secret_value(&source)
             .await
-            .with_context(|| format!("{owner}: resolving secret {}", source.name()))?;
+            .map_err(|e| Error::Secret {
+                owner: owner.to_string(),
+                name: source.name(),
+                source: Box::new(e),
+            })?;
         out.insert(secret_key(&inner), hasher.hash(&value));
     }
     Ok(out)
@@ -275,7 +324,7 @@ pub fn source(
         .get("output")
         .and_then(|v| v.as_str())
         .and_then(Address::parse)
-        .context("malformed secret reference")?;
+        .or_missing(|| "malformed secret reference".into())?;
     let attr = inner.get("attr").and_then(|v| v.as_str()).unwrap_or("");
     let index = attr
         .split('.')

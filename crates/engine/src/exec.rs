@@ -1,21 +1,21 @@
 //! The executor: runs a plan's steps in graph order, independent ones concurrently, saving the
-//! state after every completed step. Plus saved plans and `outputs`.
+//! state after every completed step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use livestack_aws::{ChannelWait, Clients, SecretSource};
 use livestack_model::{Address, Kind};
 use livestack_plan::{
     lookup, Deposed, Hasher, Observed, ObservedResource, Op, Plan, PriorResource, Step,
 };
 use serde_json::{json, Value as Json};
 
-use crate::progress::{self, Progress, StepProgress};
-use crate::signals::{Received, Signal, Signals};
-use crate::Session;
+use crate::error::{Error, OrMissing};
+use crate::events::{Event, Interrupts, Observer, Received};
+use crate::{ChannelWait, Cloud, CloudError, Engine, SecretSource};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 const WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -30,59 +30,92 @@ enum Outcome {
     Done,
 }
 
-/// An apply or destroy that stopped before its last step: the error's first line (the cause
-/// follows it), and the lines printed after the error (which channels it left off air).
-#[derive(Debug)]
-pub struct Unfinished {
-    pub summary: String,
-    /// The signal that stopped it, if one did (the exit code is 128 + its number).
-    pub signal: Option<Signal>,
-    pub trailer: Vec<String>,
+/// A step's view of the run's observer: its phases, said about it.
+struct Line<'a> {
+    step: usize,
+    observer: &'a dyn Observer,
 }
 
-impl std::fmt::Display for Unfinished {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary)
+impl Line<'_> {
+    fn phase(&self, what: &str) {
+        self.observer.event(Event::Phase {
+            step: self.step,
+            what,
+        });
     }
 }
 
-impl std::error::Error for Unfinished {}
-
-pub async fn execute(
-    s: &mut Session,
+/// Runs the plan: first [`remember`] (a stop request meanwhile ends the run with
+/// [`Error::Stopped`], nothing changed), then every step whose predecessors are done, at once.
+/// A first Ctrl-C starts no new step and lets the ones in flight finish and be recorded; a
+/// second one, SIGTERM or SIGHUP leaves at once (every finished step is already in the state,
+/// and what the steps in flight made is found again by its ownership tags). A run that does
+/// not finish is an [`Error::Unfinished`] that names the channels it left off air.
+pub(crate) async fn execute<C: Cloud>(
+    s: &mut Engine<C>,
     plan: &Plan,
     observed: &Observed,
-    signals: &mut Signals,
+    observer: &Arc<dyn Observer>,
+    interrupts: &mut impl Interrupts,
+    again: &crate::Again<'_>,
 ) -> Result<()> {
-    let mut progress = Progress::new(progress::Display::for_stderr());
-    let mut shown: BTreeMap<usize, StepProgress> = BTreeMap::new();
-    signals
-        .guard("stopped before the first step", remember(s, plan, observed))
-        .await?;
+    tokio::select! {
+        biased;
+        r = interrupts.next() => {
+            return Err(Error::Stopped {
+                signal: r.signal,
+                what: "stopped before the first step".into(),
+            })
+        }
+        r = remember(s, plan, observed) => r?,
+    }
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
-    let mut failure: Option<anyhow::Error> = None;
+    let mut failure: Option<Error> = None;
     let mut stopped_by: Option<Received> = None;
     let mut set = tokio::task::JoinSet::new();
     let by_id: BTreeMap<usize, &Step> = plan.steps.iter().map(|st| (st.id, st)).collect();
+    // Each step's successors and how many of its predecessors are still to finish: a step
+    // is launched when that count reaches zero (linear in the plan's size, not quadratic).
+    let mut waiting: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut successors: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for st in &plan.steps {
+        let mut after: Vec<usize> = st.after.clone();
+        after.sort_unstable();
+        after.dedup();
+        waiting.insert(st.id, after.len());
+        for a in after {
+            successors.entry(a).or_default().push(st.id);
+        }
+    }
+    let mut ready: Vec<usize> = plan
+        .steps
+        .iter()
+        .filter(|st| waiting[&st.id] == 0)
+        .map(|st| st.id)
+        .collect();
     loop {
         if failure.is_none() && stopped_by.is_none() {
-            for st in &plan.steps {
-                if launched.contains(&st.id) || !st.after.iter().all(|a| done.contains(a)) {
+            for id in std::mem::take(&mut ready) {
+                let Some(st) = by_id.get(&id) else { continue };
+                if !launched.insert(id) {
                     continue;
                 }
-                launched.insert(st.id);
                 let prepared = prepare(s, st, observed);
-                let clients = s.clients.clone();
+                let cloud = s.cloud.clone();
                 let hasher = s.state.hasher();
-                let st = st.clone();
-                let line = progress.step_started(&st);
-                shown.insert(st.id, line.clone());
-                set.spawn(livestack_aws::about(st.address.to_string(), async move {
+                let st = (*st).clone();
+                observer.event(Event::StepStarted(&st));
+                let observer = observer.clone();
+                set.spawn(C::about(st.address.to_string(), async move {
                     let t0 = Instant::now();
+                    let line = Line {
+                        step: st.id,
+                        observer: &*observer,
+                    };
                     let r = match prepared {
-                        Ok(p) => run_step(&clients, &hasher, &st, p, &line).await,
+                        Ok(p) => run_step(&cloud, &hasher, &st, p, &line).await,
                         Err(e) => Err(e),
                     };
                     (st.id, r, t0.elapsed())
@@ -91,25 +124,20 @@ pub async fn execute(
         }
         let joined = tokio::select! {
             biased;
-            // One handler for the whole run (see `signals`): a first Ctrl-C starts no new
-            // step and lets the ones in flight (an AWS call and its wait) finish and be
-            // recorded; a second one, SIGTERM or SIGHUP leaves at once: every finished step
-            // is already in the state, and what the steps in flight made is found again by
-            // its ownership tags.
-            r = signals.next() => {
+            r = interrupts.next() => {
                 stopped_by = Some(r);
                 if r.leaves_now() {
-                    progress.note(&format!(
+                    observer.event(Event::Note(&format!(
                         "{}: leaving now, {} step(s) left unfinished; the state holds every finished step.",
                         r.signal.name(),
                         set.len()
-                    ));
+                    )));
                     break;
                 }
-                progress.note(&format!(
+                observer.event(Event::Note(&format!(
                     "Interrupted: no new step will start; finishing the {} in flight (Ctrl-C again to leave now).",
                     set.len()
-                ));
+                )));
                 continue;
             }
             joined = set.join_next() => joined,
@@ -121,7 +149,7 @@ pub async fn execute(
             Ok(j) => j,
             Err(e) => {
                 // A step's task panicked: no new step; the rest are seen through.
-                failure.get_or_insert(anyhow::anyhow!("a step's task failed: {e}"));
+                failure.get_or_insert(Error::Task(e.to_string()));
                 continue;
             }
         };
@@ -130,28 +158,35 @@ pub async fn execute(
             Ok(outcome) => {
                 record(s, st, outcome);
                 done.insert(id);
-                shown[&id].done(took);
+                observer.event(Event::StepDone { step: id, took });
                 if let Err(e) = livestack_state::save(&s.state_path, &mut s.state) {
                     failure.get_or_insert(e.into());
                 }
+                for next in successors.get(&id).into_iter().flatten() {
+                    let left = waiting.get_mut(next).expect("every step is counted");
+                    *left -= 1;
+                    if *left == 0 {
+                        ready.push(*next);
+                    }
+                }
             }
             Err(e) => {
-                let e = e.context(format!(
-                    "step {} ({} {}) failed",
-                    st.id,
-                    st.op.as_str(),
-                    st.address
-                ));
-                shown[&id].failed();
+                let e = Error::Step {
+                    id: st.id,
+                    op: st.op.as_str(),
+                    address: st.address.clone(),
+                    source: Box::new(e),
+                };
+                observer.event(Event::StepFailed { step: id });
                 failed.insert(id);
                 failure.get_or_insert(e);
             }
         }
     }
     // Left at once: the steps still in flight are dropped with the set.
-    for (id, line) in &shown {
-        if !done.contains(id) {
-            line.abandoned();
+    for id in &launched {
+        if !done.contains(id) && !failed.contains(id) {
+            observer.event(Event::StepAbandoned { step: *id });
         }
     }
     drop(set);
@@ -163,27 +198,19 @@ pub async fn execute(
             .filter(|st| !done.contains(&st.id))
             .map(|st| format!("{} ({} {})", st.id, st.op.as_str(), st.address))
             .collect();
-        failure = Some(anyhow::anyhow!(
-            "steps {} could never start: they wait for each other",
-            stuck.join(", ")
-        ));
+        failure = Some(Error::StepCycle(stuck.join(", ")));
     }
     let saved = livestack_state::save(&s.state_path, &mut s.state);
-    progress.close();
     if failure.is_none() && done.len() == plan.steps.len() {
         saved?;
-        progress.finish(plan.steps.len());
         return Ok(());
     }
     let cause = match (failure, saved) {
         (Some(e), _) => e,
         (None, Err(e)) => e.into(),
-        (None, Ok(())) => anyhow::anyhow!(
-            "interrupted ({})",
-            stopped_by.map_or("a signal", |r| r.signal.name())
-        ),
+        (None, Ok(())) => Error::Interrupted(stopped_by.map_or("a signal", |r| r.signal.name())),
     };
-    Err(cause.context(Unfinished {
+    Err(Error::Unfinished {
         summary: format!(
             "{} of {} steps done; the state is saved in {}: run the same command again to continue",
             done.len(),
@@ -191,7 +218,7 @@ pub async fn execute(
             s.state_path.display()
         ),
         signal: stopped_by.map(|r| r.signal),
-        trailer: crate::off_air::lines(
+        off_air: crate::off_air::lines(
             plan,
             &crate::off_air::SoFar {
                 launched: &launched,
@@ -207,12 +234,10 @@ pub async fn execute(
                     .or_else(|| st.target_id.clone())
                     .unwrap_or_else(|| "unknown id".into())
             },
-            &crate::off_air::Again {
-                apply: &s.apply_command,
-                destroy: &s.destroy_command,
-            },
+            again,
         ),
-    }))
+        cause: Box::new(cause),
+    })
 }
 
 /// What a step needs, taken from the state when it starts (its dependencies are done).
@@ -226,7 +251,7 @@ struct Prepared {
     old: Vec<Address>,
 }
 
-fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
+fn prepare<C: Cloud>(s: &Engine<C>, st: &Step, observed: &Observed) -> Result<Prepared> {
     let id = st.target_id.clone().or_else(|| {
         s.state
             .prior
@@ -241,34 +266,32 @@ fn prepare(s: &Session, st: &Step, observed: &Observed) -> Result<Prepared> {
         current: observed.resources.get(&st.address).cloned(),
         token: format!("{}-{}-{}", s.state.lineage, s.state.serial, st.id),
         stack: s.desired.name.clone(),
-        old: crate::refresh::old_addresses(&s.desired, &st.address),
+        old: crate::old_addresses(&s.desired, &st.address),
     })
 }
 
 /// Replaces `$ref`s by the outputs now in the state, and `output` secrets by where to read them.
-fn resolve_refs(v: &Json, s: &Session) -> Result<Json> {
+fn resolve_refs<C: Cloud>(v: &Json, s: &Engine<C>) -> Result<Json> {
     Ok(match v {
         Json::Object(m) if m.contains_key("$ref") => {
             let a = m["$ref"]
                 .as_str()
                 .and_then(Address::parse)
-                .context("malformed reference")?;
+                .or_missing(|| "malformed reference".into())?;
             let attr = m.get("attr").and_then(|x| x.as_str()).unwrap_or("");
             let r = s
                 .state
                 .prior
                 .resources
                 .get(&a)
-                .with_context(|| format!("{a} is not created yet"))?;
+                .or_missing(|| format!("{a} is not created yet"))?;
             lookup(&r.outputs, attr)
                 .cloned()
-                .with_context(|| format!("{a} has no output {attr}"))?
+                .or_missing(|| format!("{a} has no output {attr}"))?
         }
         Json::Object(m) if m.contains_key("$secret") => {
-            let src = crate::refresh::source(&m["$secret"], &Observed::default(), &s.state.prior)?
-                .with_context(|| {
-                    "a secret's MediaPackage channel is not created yet".to_string()
-                })?;
+            let src = crate::source(&m["$secret"], &Observed::default(), &s.state.prior)?
+                .or_missing(|| "a secret's MediaPackage channel is not created yet".to_string())?;
             json!({ "$secret_source": encode(&src) })
         }
         Json::Object(m) => Json::Object(
@@ -309,12 +332,12 @@ fn decode(v: &Json) -> SecretSource {
 }
 
 /// (the spec with secret values, the spec with secrets hashed).
-async fn resolve_secrets(v: &Json, clients: &Clients, hasher: &Hasher) -> Result<(Json, Json)> {
+async fn resolve_secrets<C: Cloud>(v: &Json, clients: &C, hasher: &Hasher) -> Result<(Json, Json)> {
     let mut sources = Vec::new();
     find_sources(v, &mut sources);
     let mut values = BTreeMap::new();
     for src in sources {
-        let key = serde_json::to_string(&src)?;
+        let key = src.to_string();
         if values.contains_key(&key) {
             continue;
         }
@@ -323,7 +346,7 @@ async fn resolve_secrets(v: &Json, clients: &Clients, hasher: &Hasher) -> Result
         let value = clients
             .secret_value(&s)
             .await
-            .with_context(|| format!("resolving secret {}", s.name()))?;
+            .map_err(|e| Error::cloud(format!("resolving secret {}", s.name()), e))?;
         values.insert(key, value);
     }
     Ok((
@@ -346,7 +369,7 @@ fn find_sources(v: &Json, out: &mut Vec<Json>) {
 fn substitute(v: &Json, values: &BTreeMap<String, String>, hasher: Option<&Hasher>) -> Json {
     match v {
         Json::Object(m) if m.contains_key("$secret_source") => {
-            let key = serde_json::to_string(&m["$secret_source"]).unwrap_or_default();
+            let key = m["$secret_source"].to_string();
             let value = values.get(&key).cloned().unwrap_or_default();
             match hasher {
                 Some(h) => h.sensitive(&value),
@@ -364,19 +387,28 @@ fn substitute(v: &Json, values: &BTreeMap<String, String>, hasher: Option<&Hashe
 }
 
 /// `line` shows what the step is doing: never a spec (the resolved ones hold secrets).
-async fn run_step(
-    c: &Clients,
+async fn run_step<C: Cloud>(
+    c: &C,
     hasher: &Hasher,
     st: &Step,
     p: Prepared,
-    line: &StepProgress,
+    line: &Line<'_>,
 ) -> Result<Outcome> {
     let a = &st.address;
-    let id = || p.id.clone().context("no cloud id for this step");
+    let id = || {
+        p.id.clone()
+            .or_missing(|| "no cloud id for this step".into())
+    };
     match st.op {
         Op::Create => {
-            let (plain, hashed) =
-                resolve_secrets(p.spec.as_ref().context("create without spec")?, c, hasher).await?;
+            let (plain, hashed) = resolve_secrets(
+                p.spec
+                    .as_ref()
+                    .or_missing(|| "create without spec".into())?,
+                c,
+                hasher,
+            )
+            .await?;
             line.phase(&call(st.op, a.kind));
             let (id, mut obs) = match c.create(a, &plain, &p.token).await {
                 Ok(created) => created,
@@ -384,13 +416,13 @@ async fn run_step(
                     line.phase("found it made already: checking its ownership tags");
                     take_over_own(c, hasher, a, &plain, (&p.stack, &p.old), e).await?
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::call(e)),
             };
             tracing::info!("{} {a}: create: created {id}", st.id);
             if a.kind == Kind::MedialiveChannel {
                 wait_channel(c, line, &id, ChannelWait::Idle).await?;
                 line.phase("reading the channel");
-                if let Some(o) = c.read(a, &id, hasher).await? {
+                if let Some(o) = c.read(a, &id, hasher).await.map_err(Error::call)? {
                     obs = o;
                 }
             }
@@ -398,23 +430,34 @@ async fn run_step(
         }
         Op::Update | Op::UpdateTags => {
             let id = id()?;
-            let (plain, hashed) =
-                resolve_secrets(p.spec.as_ref().context("update without spec")?, c, hasher).await?;
+            let (plain, hashed) = resolve_secrets(
+                p.spec
+                    .as_ref()
+                    .or_missing(|| "update without spec".into())?,
+                c,
+                hasher,
+            )
+            .await?;
             let current = match p.current {
                 Some(cur) => cur,
                 None => {
                     line.phase("reading the resource");
                     c.read(a, &id, hasher)
-                        .await?
-                        .with_context(|| format!("{a} ({id}) is gone"))?
+                        .await
+                        .map_err(Error::call)?
+                        .or_missing(|| format!("{a} ({id}) is gone"))?
                 }
             };
             line.phase(&call(st.op, a.kind));
             // Tags are the one change a running channel takes.
             let obs = if st.op == Op::UpdateTags {
-                c.update_tags(a, &id, &plain, &current).await?
+                c.update_tags(a, &id, &plain, &current)
+                    .await
+                    .map_err(Error::call)?
             } else {
-                c.update(a, &id, &plain, &current).await?
+                c.update(a, &id, &plain, &current)
+                    .await
+                    .map_err(Error::call)?
             };
             if a.kind == Kind::MedialiveChannel && st.op == Op::Update {
                 wait_channel(c, line, &id, ChannelWait::Idle).await?;
@@ -425,45 +468,51 @@ async fn run_step(
             let id = id()?;
             if a.kind == Kind::MedialiveInput {
                 line.phase("waiting until detached");
-                c.wait_input_detached(&id, WAIT).await?;
+                c.wait_input_detached(&id, WAIT)
+                    .await
+                    .map_err(Error::call)?;
             }
             line.phase(&call(st.op, a.kind));
-            c.delete(a, &id).await?;
+            c.delete(a, &id).await.map_err(Error::call)?;
             if a.kind == Kind::MedialiveChannel {
                 wait_channel(c, line, &id, ChannelWait::Deleted).await?;
             } else {
                 line.phase("waiting until gone");
-                c.wait_gone(a, &id, WAIT).await?;
+                c.wait_gone(a, &id, WAIT).await.map_err(Error::call)?;
             }
             Ok(Outcome::Deleted(id))
         }
         Op::Stop => {
             let id = id()?;
             line.phase(&call(st.op, a.kind));
-            c.stop_channel(&id).await?;
+            c.stop_channel(&id).await.map_err(Error::call)?;
             wait_channel(c, line, &id, ChannelWait::Idle).await?;
             Ok(Outcome::Done)
         }
         Op::Start => {
             let id = id()?;
             line.phase(&call(st.op, a.kind));
-            c.start_channel(&id).await?;
+            c.start_channel(&id).await.map_err(Error::call)?;
             wait_channel(c, line, &id, ChannelWait::Running).await?;
             Ok(Outcome::Done)
         }
         Op::UpdateClass => {
             let id = id()?;
             let (plain, _) = resolve_secrets(
-                p.spec.as_ref().context("update_class without spec")?,
+                p.spec
+                    .as_ref()
+                    .or_missing(|| "update_class without spec".into())?,
                 c,
                 hasher,
             )
             .await?;
-            let class = plain["ChannelClass"].as_str().context("no ChannelClass")?;
+            let class = plain["ChannelClass"]
+                .as_str()
+                .or_missing(|| "no ChannelClass".into())?;
             // Only the destinations the channel has now (an update before this step may have
             // added some): new ones come with the update after it.
             line.phase("reading the channel");
-            let now = c.read(a, &id, hasher).await?;
+            let now = c.read(a, &id, hasher).await.map_err(Error::call)?;
             let existing: BTreeSet<String> = now
                 .as_ref()
                 .or(p.current.as_ref())
@@ -481,21 +530,17 @@ async fn run_step(
                 .collect();
             line.phase(&call(st.op, a.kind));
             c.update_channel_class(&id, class, &Json::Array(dests))
-                .await?;
+                .await
+                .map_err(Error::call)?;
             wait_channel(c, line, &id, ChannelWait::Idle).await?;
             Ok(Outcome::Done)
         }
     }
 }
 
-async fn wait_channel(
-    c: &Clients,
-    line: &StepProgress,
-    id: &str,
-    want: ChannelWait,
-) -> Result<(), livestack_aws::Error> {
+async fn wait_channel<C: Cloud>(c: &C, line: &Line<'_>, id: &str, want: ChannelWait) -> Result<()> {
     line.phase(&format!("waiting for {want}"));
-    c.wait_channel(id, want, WAIT).await
+    c.wait_channel(id, want, WAIT).await.map_err(Error::call)
 }
 
 /// The phase of a step's main call, named after the AWS API.
@@ -523,30 +568,35 @@ fn call(op: Op, kind: Kind) -> String {
 /// A create of a named resource met one of the same name. When its ownership tags say it is
 /// this very resource (its create's answer was lost and the SDK's retry met it, or a crashed
 /// apply made it), it is brought to the spec and kept; anybody else's is left alone.
-async fn take_over_own(
-    c: &Clients,
+async fn take_over_own<C: Cloud>(
+    c: &C,
     hasher: &Hasher,
     a: &Address,
     spec: &Json,
     (stack, old): (&str, &[Address]),
-    exists: livestack_aws::Error,
+    exists: C::Error,
 ) -> Result<(String, ObservedResource)> {
-    let name = crate::refresh::natural_id(a.kind, spec).context(exists.to_string())?;
-    let Some(current) = c.read(a, &name, hasher).await? else {
-        return Err(exists.into());
+    let Some(name) = crate::natural_id(a.kind, spec) else {
+        return Err(Error::call(exists));
     };
-    if !crate::refresh::owned_by(&current, stack, a, old) {
-        bail!(
-            "{exists}: it is not livestack's ({})",
-            crate::refresh::not_owned_hint(a, &name, stack)
-        );
+    let Some(current) = c.read(a, &name, hasher).await.map_err(Error::call)? else {
+        return Err(Error::call(exists));
+    };
+    if !crate::owned_by(&current, stack, a, old) {
+        return Err(Error::NotOursToTake {
+            exists: exists.to_string(),
+            hint: crate::not_owned_hint(a, &name, stack),
+        });
     }
     tracing::info!(address = %a, id = %name, "create met our own resource; keeping it");
-    let obs = c.update(a, &name, spec, &current).await?;
+    let obs = c
+        .update(a, &name, spec, &current)
+        .await
+        .map_err(Error::call)?;
     Ok((name, obs))
 }
 
-fn record(s: &mut Session, st: &Step, outcome: Outcome) {
+fn record<C: Cloud>(s: &mut Engine<C>, st: &Step, outcome: Outcome) {
     let a = &st.address;
     match outcome {
         Outcome::Upserted(id, obs, applied) => {
@@ -600,7 +650,11 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
 /// never came, a state restored from its backup).
 /// An adopted resource that no step will touch gets the stack's spec as its last-applied
 /// spec (refresh found it equal); one a step will change gets it from that step.
-pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Result<()> {
+pub(crate) async fn remember<C: Cloud>(
+    s: &mut Engine<C>,
+    plan: &Plan,
+    observed: &Observed,
+) -> Result<()> {
     let before = s.state.prior.clone();
     // Renamed by `[[moved]]` entries: the state follows the stack file.
     if !plan.moved.is_empty() {
@@ -643,179 +697,13 @@ pub async fn remember(s: &mut Session, plan: &Plan, observed: &Observed) -> Resu
             continue;
         }
         let spec = resolve_refs(&r.spec, s)?;
-        let (_, hashed) = resolve_secrets(&spec, &s.clients, &hasher).await?;
+        let (_, hashed) = resolve_secrets(&spec, &s.cloud, &hasher).await?;
         if let Some(p) = s.state.prior.resources.get_mut(a) {
             p.applied = hashed;
         }
     }
     if s.state.prior != before {
         livestack_state::save(&s.state_path, &mut s.state)?;
-    }
-    Ok(())
-}
-
-fn fingerprint(observed: &Observed) -> String {
-    Hasher::new(b"livestack-fingerprint").hash(&serde_json::to_string(observed).unwrap_or_default())
-}
-
-pub fn save_plan(path: &Path, plan: &Plan, s: &Session, observed: &Observed) -> Result<()> {
-    let saved = json!({
-        "livestack_saved_plan": 1,
-        "stack": s.desired.name,
-        "stack_file": s.stack_path,
-        "state_file": s.state_path,
-        "target": s.target_label,
-        "lineage": s.state.lineage,
-        "serial": s.state.serial,
-        "fingerprint": fingerprint(observed),
-        "plan": plan,
-    });
-    std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n")
-        .with_context(|| format!("{}: cannot write the plan", path.display()))
-}
-
-/// The stack and state files a saved plan was made from.
-pub struct SavedPlanFiles {
-    pub stack: std::path::PathBuf,
-    pub state: std::path::PathBuf,
-}
-
-/// `Some` when `path` is a saved plan rather than a stack file (a TOML file never starts with
-/// `{`).
-pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(None); // the stack loader reports it
-    };
-    if !text.trim_start().starts_with('{') {
-        return Ok(None);
-    }
-    let saved: Json = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
-    match (saved["stack_file"].as_str(), saved["state_file"].as_str()) {
-        (Some(stack), Some(state)) if saved["livestack_saved_plan"] == 1 => {
-            Ok(Some(SavedPlanFiles {
-                stack: stack.into(),
-                state: state.into(),
-            }))
-        }
-        _ => bail!(
-            "{}: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)",
-            path.display()
-        ),
-    }
-}
-
-/// The saved plan, if the state and the cloud are as they were when it was made.
-pub fn check_saved_plan(
-    path: &Path,
-    fresh: &Plan,
-    s: &Session,
-    observed: &Observed,
-) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the saved plan", path.display()))?;
-    let saved: Json = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
-    if saved["livestack_saved_plan"] != 1 || saved["stack"] != json!(s.desired.name) {
-        bail!(
-            "{}: not a saved plan of stack `{}`",
-            path.display(),
-            s.desired.name
-        );
-    }
-    if saved["target"] != json!(s.target_label) {
-        bail!(
-            "{}: the plan was made against {}, this apply targets {}; give the same target options",
-            path.display(),
-            saved["target"].as_str().unwrap_or("an unknown target"),
-            s.target_label
-        );
-    }
-    if saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial) {
-        bail!("{}: stale plan: the state changed since it was made (serial {} now, {} then); run plan again", path.display(), s.state.serial, saved["serial"]);
-    }
-    if saved["fingerprint"] != json!(fingerprint(observed)) {
-        bail!(
-            "{}: stale plan: the cloud changed since it was made; run plan again",
-            path.display()
-        );
-    }
-    let plan: Plan = serde_json::from_value(saved["plan"].clone())
-        .with_context(|| format!("{}: the saved plan is malformed", path.display()))?;
-    if &plan != fresh {
-        bail!(
-            "{}: stale plan: the stack file changed since it was made; run plan again",
-            path.display()
-        );
-    }
-    Ok(plan)
-}
-
-/// `livestack outputs`.
-pub async fn outputs(s: &Session, as_json: bool) -> Result<()> {
-    let mut out = json!({ "inputs": [], "endpoints": [], "channels": [] });
-    for (a, r) in &s.state.prior.resources {
-        match a.kind {
-            Kind::MedialiveInput => {
-                for d in r.outputs["Destinations"].as_array().into_iter().flatten() {
-                    let url = d["Url"].as_str().unwrap_or_default();
-                    let (server, key) = match url.rsplit_once('/') {
-                        Some((server, key)) => (format!("{server}/"), key.to_string()),
-                        None => (url.to_string(), String::new()),
-                    };
-                    out["inputs"].as_array_mut().unwrap().push(json!({ "address": a.to_string(), "url": url, "obs_server": server, "obs_stream_key": key }));
-                }
-            }
-            Kind::MediapackageEndpoint => {
-                out["endpoints"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({ "address": a.to_string(), "playback_url": r.outputs["Url"] }));
-            }
-            Kind::MedialiveChannel => {
-                let state = match s.clients.read(a, &r.id, &s.state.hasher()).await {
-                    Ok(Some(o)) => o.status.unwrap_or_else(|| "UNKNOWN".into()),
-                    Ok(None) => "GONE".into(),
-                    Err(e) => format!("unknown ({e})"),
-                };
-                out["channels"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({ "address": a.to_string(), "id": r.id, "state": state }));
-            }
-            _ => {}
-        }
-    }
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    if s.state.prior.resources.is_empty() {
-        println!("Nothing applied yet for stack `{}`.", s.desired.name);
-        return Ok(());
-    }
-    for i in out["inputs"].as_array().unwrap() {
-        println!(
-            "{}  OBS Server: {}  Stream key: {}",
-            i["address"].as_str().unwrap(),
-            i["obs_server"].as_str().unwrap(),
-            i["obs_stream_key"].as_str().unwrap()
-        );
-    }
-    for e in out["endpoints"].as_array().unwrap() {
-        println!(
-            "{}  playback URL: {}",
-            e["address"].as_str().unwrap(),
-            e["playback_url"].as_str().unwrap_or("?")
-        );
-    }
-    for c in out["channels"].as_array().unwrap() {
-        println!(
-            "{}  channel {}: {}",
-            c["address"].as_str().unwrap(),
-            c["id"].as_str().unwrap(),
-            c["state"].as_str().unwrap()
-        );
     }
     Ok(())
 }

@@ -1,0 +1,70 @@
+//! livestack's engine: refresh (what the cloud holds of a stack) and execute (a plan's steps,
+//! in graph order, concurrently, the state saved as they finish), against any cloud that
+//! implements [`Cloud`]. The CLI drives it; a test or another program (a CI action, an
+//! operator) can embed it.
+//!
+//! It names no aws-sdk type: `livestack_aws::Clients` implements [`Cloud`]. It prints
+//! nothing: progress reaches the caller as [`Event`]s, a stop request comes in through
+//! [`Interrupts`], and every failure is an [`Error`] naming the resource, step or call.
+
+mod cloud;
+mod error;
+mod events;
+mod exec;
+mod off_air;
+mod refresh;
+
+use std::path::PathBuf;
+
+use livestack_model::ValidatedStack;
+use livestack_plan::{Mode, Observed, Plan};
+use livestack_state::State;
+
+pub use cloud::{ChannelWait, Cloud, CloudError, SecretSource};
+pub use error::{CloudErr, Error};
+pub use events::{Event, Interrupts, Observer, Quiet, Received, Signal, Uninterrupted};
+pub use off_air::Again;
+pub use refresh::{natural_id, not_owned_hint, old_addresses, owned_by, source};
+
+/// A stack, its state and the cloud it is reconciled against.
+pub struct Engine<C: Cloud> {
+    pub desired: ValidatedStack,
+    pub state_path: PathBuf,
+    pub state: State,
+    pub cloud: C,
+    /// Reads in flight at once during refresh.
+    pub parallelism: usize,
+}
+
+impl<C: Cloud> Engine<C> {
+    /// What the cloud holds of the stack, read concurrently (at most `parallelism` reads in
+    /// flight), with the resources found by ownership tags adopted.
+    pub async fn refresh(&self, mode: Mode) -> Result<Observed, Error> {
+        refresh::refresh(self, mode).await
+    }
+
+    /// Refresh, then the plan from the stack, the state and what refresh found.
+    pub async fn plan(&self, mode: Mode) -> Result<(Plan, Observed), Error> {
+        let observed = self.refresh(mode).await?;
+        let plan = livestack_plan::plan(&self.desired, &self.state.prior, &observed, mode)?;
+        Ok((plan, observed))
+    }
+
+    /// Brings the state to what refresh found before anything runs (renames, forgotten and
+    /// adopted resources) and saves it if that changed it.
+    pub async fn remember(&mut self, plan: &Plan, observed: &Observed) -> Result<(), Error> {
+        exec::remember(self, plan, observed).await
+    }
+
+    /// Runs the plan's steps; see [`exec::execute`].
+    pub async fn execute(
+        &mut self,
+        plan: &Plan,
+        observed: &Observed,
+        observer: &std::sync::Arc<dyn Observer>,
+        interrupts: &mut impl Interrupts,
+        again: &Again<'_>,
+    ) -> Result<(), Error> {
+        exec::execute(self, plan, observed, observer, interrupts, again).await
+    }
+}
