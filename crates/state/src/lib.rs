@@ -175,15 +175,8 @@ fn folded(path: &Path, stack: &str) -> Result<Option<(State, Option<bool>)>, Err
 
 /// The state file alone.
 fn read(path: &Path, stack: &str) -> Result<Option<State>, Error> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+    let Some(text) = read_if_any(path)? else {
+        return Ok(None);
     };
     let corrupt = |source: serde_json::Error| Error::Corrupt {
         path: path.to_path_buf(),
@@ -191,7 +184,7 @@ fn read(path: &Path, stack: &str) -> Result<Option<State>, Error> {
         column: source.column(),
         source,
     };
-    let raw: serde_json::Value = serde_json::from_str(&text).map_err(corrupt)?;
+    let raw: serde_json::Value = serde_json::from_slice(&text).map_err(corrupt)?;
     let version = raw
         .get("format_version")
         .and_then(|v| v.as_u64())
@@ -254,6 +247,18 @@ fn backup(path: &Path) -> std::io::Result<()> {
     match fs::hard_link(path, &tmp) {
         Ok(()) => fs::rename(&tmp, &bak),
         Err(_) => fs::copy(path, &bak).map(|_| ()),
+    }
+}
+
+/// The bytes of the file at `path`; `Ok(None)` when there is none.
+fn read_if_any(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -321,15 +326,8 @@ enum Held {
 }
 
 fn held(lock: &Path) -> Result<Held, Error> {
-    let bytes = match fs::read(lock) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Free),
-        Err(source) => {
-            return Err(Error::Read {
-                path: lock.to_path_buf(),
-                source,
-            })
-        }
+    let Some(bytes) = read_if_any(lock)? else {
+        return Ok(Held::Free);
     };
     Ok(match serde_json::from_slice::<LockInfo>(&bytes) {
         Ok(info) => Held::Lock(info),
@@ -570,14 +568,15 @@ mod tests {
     /// A saved state holding `medialive_input.a`, and a journal begun on it in which one step
     /// created `medialive_input.b` and another replaced `a` (deposing its old copy) and a
     /// third deleted nothing of ours. The journal is left as a kill leaves it.
-    fn journal_of_three_steps(p: &Path) -> (State, State) {
+    fn killed_apply(name: &str) -> Killed {
+        let p = tmp(name);
         let mut s = State::new("imday");
         s.prior
             .resources
             .insert(addr("medialive_input.a"), resource("1"));
-        save(p, &mut s).unwrap();
+        save(&p, &mut s).unwrap();
         let saved = s.clone();
-        let mut j = Journal::begin(p, &mut s).unwrap();
+        let mut j = Journal::begin(&p, &mut s).unwrap();
         s.prior
             .resources
             .insert(addr("medialive_input.b"), resource("2"));
@@ -600,13 +599,31 @@ mod tests {
         )
         .unwrap();
         drop(j); // killed: never closed
-        (saved, s)
+        Killed {
+            journal: journal_path(&p),
+            state: p,
+            saved,
+            in_memory: s,
+        }
+    }
+
+    /// What [`killed_apply`] leaves: the state file and its journal, the state as saved and
+    /// as the apply had it in memory.
+    struct Killed {
+        state: PathBuf,
+        journal: PathBuf,
+        saved: State,
+        in_memory: State,
     }
 
     #[test]
     fn a_journal_left_by_a_kill_is_folded_and_under_the_lock_saved_and_removed() {
-        let p = tmp("fold");
-        let (saved, in_memory) = journal_of_three_steps(&p);
+        let Killed {
+            state: p,
+            saved,
+            in_memory,
+            ..
+        } = killed_apply("fold");
         let on_disk = fs::read_to_string(&p).unwrap();
         // Read-only: the folded view, with the serial its save will give it; nothing written.
         let view = load(&p, "imday").unwrap().unwrap();
@@ -625,9 +642,13 @@ mod tests {
 
     #[test]
     fn a_closed_journal_leaves_the_whole_state_saved_once_and_no_journal() {
-        let p = tmp("close");
-        let (saved, mut s) = journal_of_three_steps(&p);
-        fs::remove_file(journal_path(&p)).unwrap();
+        let Killed {
+            state: p,
+            journal,
+            saved,
+            in_memory: mut s,
+        } = killed_apply("close");
+        fs::remove_file(journal).unwrap();
         let mut fresh = saved.clone();
         let mut j = Journal::begin(&p, &mut fresh).unwrap();
         j.append(
@@ -647,9 +668,12 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_dropped() {
-        let p = tmp("torn");
-        let (_, in_memory) = journal_of_three_steps(&p);
-        let jp = journal_path(&p);
+        let Killed {
+            state: p,
+            journal: jp,
+            in_memory,
+            ..
+        } = killed_apply("torn");
         let mut text = fs::read_to_string(&jp).unwrap();
         text.push_str("{\"set\":{\"medialive_input.d\":{\"id\":\"5\",\"app");
         fs::write(&jp, &text).unwrap();
@@ -688,9 +712,8 @@ mod tests {
 
     #[test]
     fn a_bad_line_before_the_last_is_an_error_naming_the_file_and_line() {
-        let p = tmp("bad-middle");
-        journal_of_three_steps(&p);
-        let jp = journal_path(&p);
+        let k = killed_apply("bad-middle");
+        let (p, jp) = (&k.state, &k.journal);
         let text = fs::read_to_string(&jp).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
         lines[2] = "{\"set\": garbage";
@@ -712,9 +735,8 @@ mod tests {
 
     #[test]
     fn a_journal_of_another_lineage_or_serial_is_refused_and_left_untouched() {
-        let p = tmp("other");
-        journal_of_three_steps(&p);
-        let jp = journal_path(&p);
+        let k = killed_apply("other");
+        let (p, jp) = (&k.state, &k.journal);
         let journal = fs::read_to_string(&jp).unwrap();
         // Another state of the same stack put in this one's place.
         let mut other = State::new("imday");
@@ -737,9 +759,12 @@ mod tests {
 
     #[test]
     fn a_journal_whose_close_was_cut_short_after_the_save_is_removed() {
-        let p = tmp("half-closed");
-        let (_, mut in_memory) = journal_of_three_steps(&p);
-        let jp = journal_path(&p);
+        let Killed {
+            state: p,
+            journal: jp,
+            mut in_memory,
+            ..
+        } = killed_apply("half-closed");
         save(&p, &mut in_memory).unwrap(); // the close's save, then a kill
         let lock = Lock::acquire(&p, "apply").unwrap();
         assert_eq!(lock.load("imday").unwrap().unwrap(), in_memory);
@@ -748,12 +773,11 @@ mod tests {
 
     #[test]
     fn a_journal_without_its_state_file_is_an_error() {
-        let p = tmp("orphan");
-        journal_of_three_steps(&p);
-        fs::remove_file(&p).unwrap();
-        let e = load(&p, "imday").unwrap_err();
+        let k = killed_apply("orphan");
+        fs::remove_file(&k.state).unwrap();
+        let e = load(&k.state, "imday").unwrap_err();
         assert!(matches!(e, Error::JournalWithoutState { .. }), "{e}");
-        assert!(journal_path(&p).exists());
+        assert!(k.journal.exists());
     }
 
     #[test]
@@ -790,9 +814,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_journal_the_state_and_its_backup_are_private() {
-        let p = tmp("modes");
-        journal_of_three_steps(&p);
-        assert_eq!(mode(&journal_path(&p)), 0o600);
+        let Killed {
+            state: p, journal, ..
+        } = killed_apply("modes");
+        assert_eq!(mode(&journal), 0o600);
         Lock::acquire(&p, "apply").unwrap().load("imday").unwrap();
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(&sibling(&p, ".bak")), 0o600);
