@@ -714,13 +714,13 @@ mod tests {
     fn a_bad_line_before_the_last_is_an_error_naming_the_file_and_line() {
         let k = killed_apply("bad-middle");
         let (p, jp) = (&k.state, &k.journal);
-        let text = fs::read_to_string(&jp).unwrap();
+        let text = fs::read_to_string(jp).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
         lines[2] = "{\"set\": garbage";
         let bad = lines.join("\n") + "\n";
-        fs::write(&jp, &bad).unwrap();
-        let state_text = fs::read_to_string(&p).unwrap();
-        let lock = Lock::acquire(&p, "apply").unwrap();
+        fs::write(jp, &bad).unwrap();
+        let state_text = fs::read_to_string(p).unwrap();
+        let lock = Lock::acquire(p, "apply").unwrap();
         let e = lock.load("imday").unwrap_err();
         assert!(matches!(e, Error::JournalCorrupt { line: 3, .. }), "{e}");
         let msg = e.to_string();
@@ -728,33 +728,33 @@ mod tests {
             msg.contains("s.json.journal:3:") && !msg.contains('\n'),
             "{msg}"
         );
-        assert!(load(&p, "imday").is_err());
-        assert_eq!(fs::read_to_string(&jp).unwrap(), bad);
-        assert_eq!(fs::read_to_string(&p).unwrap(), state_text);
+        assert!(load(p, "imday").is_err());
+        assert_eq!(fs::read_to_string(jp).unwrap(), bad);
+        assert_eq!(fs::read_to_string(p).unwrap(), state_text);
     }
 
     #[test]
     fn a_journal_of_another_lineage_or_serial_is_refused_and_left_untouched() {
         let k = killed_apply("other");
         let (p, jp) = (&k.state, &k.journal);
-        let journal = fs::read_to_string(&jp).unwrap();
+        let journal = fs::read_to_string(jp).unwrap();
         // Another state of the same stack put in this one's place.
         let mut other = State::new("imday");
-        save(&p, &mut other).unwrap();
-        let e = Lock::acquire(&p, "apply")
+        save(p, &mut other).unwrap();
+        let e = Lock::acquire(p, "apply")
             .unwrap()
             .load("imday")
             .unwrap_err();
         assert!(matches!(e, Error::OtherJournal { .. }), "{e}");
         assert!(e.to_string().contains("s.json.journal:1:"), "{e}");
-        assert_eq!(fs::read_to_string(&jp).unwrap(), journal);
+        assert_eq!(fs::read_to_string(jp).unwrap(), journal);
         // The same lineage two saves on: not the state the journal continues.
-        fs::copy(sibling(&p, ".bak"), &p).unwrap();
-        let mut s = read(&p, "imday").unwrap().unwrap();
-        save(&p, &mut s).unwrap();
-        save(&p, &mut s).unwrap();
-        assert!(matches!(load(&p, "imday"), Err(Error::OtherJournal { .. })));
-        assert_eq!(fs::read_to_string(&jp).unwrap(), journal);
+        fs::copy(sibling(p, ".bak"), p).unwrap();
+        let mut s = read(p, "imday").unwrap().unwrap();
+        save(p, &mut s).unwrap();
+        save(p, &mut s).unwrap();
+        assert!(matches!(load(p, "imday"), Err(Error::OtherJournal { .. })));
+        assert_eq!(fs::read_to_string(jp).unwrap(), journal);
     }
 
     #[test]
