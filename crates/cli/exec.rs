@@ -1,5 +1,6 @@
-//! The executor: runs a plan's steps in graph order, independent ones concurrently, saving the
-//! state after every completed step. Plus saved plans and `outputs`.
+//! The executor: runs a plan's steps in graph order, independent ones concurrently, recording
+//! every completed step in the state's journal and saving the state once at the end. Plus
+//! saved plans and `outputs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -59,6 +60,7 @@ pub async fn execute(
     signals
         .guard("stopped before the first step", remember(s, plan, observed))
         .await?;
+    let mut journal = livestack_state::Journal::begin(&s.state_path, &mut s.state)?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
@@ -94,8 +96,8 @@ pub async fn execute(
             // One handler for the whole run (see `signals`): a first Ctrl-C starts no new
             // step and lets the ones in flight (an AWS call and its wait) finish and be
             // recorded; a second one, SIGTERM or SIGHUP leaves at once: every finished step
-            // is already in the state, and what the steps in flight made is found again by
-            // its ownership tags.
+            // is already in the state's journal (the next start folds it in), and what the
+            // steps in flight made is found again by its ownership tags.
             r = signals.next() => {
                 stopped_by = Some(r);
                 if r.leaves_now() {
@@ -128,10 +130,10 @@ pub async fn execute(
         let st = by_id[&id];
         match r {
             Ok(outcome) => {
-                record(s, st, outcome);
+                let changed = record(s, st, outcome);
                 done.insert(id);
                 shown[&id].done(took);
-                if let Err(e) = livestack_state::save(&s.state_path, &mut s.state) {
+                if let Err(e) = journal.append(&s.state.prior, changed) {
                     failure.get_or_insert(e.into());
                 }
             }
@@ -168,7 +170,7 @@ pub async fn execute(
             stuck.join(", ")
         ));
     }
-    let saved = livestack_state::save(&s.state_path, &mut s.state);
+    let saved = journal.close(&mut s.state);
     progress.close();
     if failure.is_none() && done.len() == plan.steps.len() {
         saved?;
@@ -546,7 +548,8 @@ async fn take_over_own(
     Ok((name, obs))
 }
 
-fn record(s: &mut Session, st: &Step, outcome: Outcome) {
+/// Puts a step's outcome in the state; the addresses it changed (for the journal).
+fn record<'a>(s: &mut Session, st: &'a Step, outcome: Outcome) -> &'a [Address] {
     let a = &st.address;
     match outcome {
         Outcome::Upserted(id, obs, applied) => {
@@ -589,8 +592,9 @@ fn record(s: &mut Session, st: &Step, outcome: Outcome) {
                 s.state.prior.resources.remove(a);
             }
         }
-        Outcome::Done => {}
+        Outcome::Done => return &[],
     }
+    std::slice::from_ref(a)
 }
 
 /// Brings the state to what refresh found before anything runs, and saves it if that changed
