@@ -160,9 +160,19 @@ pub fn load(path: &Path, stack: &str) -> Result<Option<State>, Error> {
 /// The state at `path` with its journal folded in, and whether the fold changed it (`None`
 /// without a journal).
 fn folded(path: &Path, stack: &str) -> Result<Option<(State, Option<bool>)>, Error> {
-    let saved = read(path, stack)?;
     let jpath = journal_path(path);
-    match (saved, journal::read(&jpath)?) {
+    // A pair read while an apply replaced the state file and then removed its journal (a
+    // reader without the lock) may be the old state without the journal: read again.
+    let mut tries = 0;
+    let (saved, journal) = loop {
+        let before = identity(path);
+        let pair = (read(path, stack)?, journal::read(&jpath)?);
+        tries += 1;
+        if identity(path) == before || tries == 5 {
+            break pair;
+        }
+    };
+    match (saved, journal) {
         (saved, None) => Ok(saved.map(|s| (s, None))),
         (None, Some(_)) => Err(Error::JournalWithoutState { path: jpath }),
         (Some(saved), Some(left)) => {
@@ -248,6 +258,16 @@ fn backup(path: &Path) -> std::io::Result<()> {
         Ok(()) => fs::rename(&tmp, &bak),
         Err(_) => fs::copy(path, &bak).map(|_| ()),
     }
+}
+
+/// What tells one file at `path` from the next one renamed there.
+fn identity(path: &Path) -> Option<(u64, Option<std::time::SystemTime>, u64)> {
+    let m = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((ino, m.modified().ok(), m.len()))
 }
 
 /// The bytes of the file at `path`; `Ok(None)` when there is none.
