@@ -553,9 +553,10 @@ fn state_edit(
     let desired = livestack_model::load(stack)?;
     let default_state = default_state_path(&desired);
     let path = state.unwrap_or_else(|| default_state.clone());
-    let _lock = livestack_state::Lock::acquire(&path, operation)
+    let lock = livestack_state::Lock::acquire(&path, operation)
         .map_err(|e| lock_error(e, stack, &path, &default_state))?;
-    let mut st = livestack_state::load(&path, &desired.name)?
+    let mut st = lock
+        .load(&desired.name)?
         .with_context(|| format!("{}: no state yet", path.display()))?;
     let said = edit(&mut st)?;
     livestack_state::save(&path, &mut st)?;
@@ -694,8 +695,12 @@ impl Session {
             ),
             _ => None,
         };
-        let state = livestack_state::load(&state_path, &desired.name)?
-            .unwrap_or_else(|| State::new(&desired.name));
+        // Under the lock, a journal an apply cut short left is folded in for good.
+        let state = match &lock {
+            Some(l) => l.load(&desired.name)?,
+            None => livestack_state::load(&state_path, &desired.name)?,
+        }
+        .unwrap_or_else(|| State::new(&desired.name));
         let region = t.region.clone().or_else(|| desired.region.clone());
         let (target, sandbox) = if t.sandbox {
             let data = state_path.with_file_name(format!("{}.sandbox.json", desired.name));

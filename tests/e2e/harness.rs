@@ -212,10 +212,9 @@ impl World {
         want.sort();
         let t0 = Instant::now();
         loop {
-            let saved = std::fs::read_to_string(self.state_path())
-                .ok()
-                .and_then(|t| serde_json::from_str::<Json>(&t).ok())
-                .map(|s| state_addresses(&s))
+            let saved = self
+                .folded_state()
+                .map(|(s, _)| state_addresses(&s))
                 .unwrap_or_default();
             if saved == want {
                 return;
@@ -296,13 +295,25 @@ impl World {
         live.into_iter().next().expect("one channel")
     }
 
-    /// The state file as JSON, and its raw text.
+    /// The state as `livestack state show` sees it (the state file, with the journal of an
+    /// apply in progress or cut short folded in), and the raw text of the state file and its
+    /// journal.
+    #[track_caller]
     pub fn state(&self) -> (Json, String) {
-        let text = std::fs::read_to_string(self.state_path()).expect("state file exists");
-        (
-            serde_json::from_str(&text).expect("state file is JSON"),
-            text,
-        )
+        assert!(self.state_path().exists(), "state file exists");
+        self.folded_state().expect("the state file loads")
+    }
+
+    /// [`World::state`]; `None` while there is no state file or it cannot be read.
+    fn folded_state(&self) -> Option<(Json, String)> {
+        let path = self.state_path();
+        let mut text = std::fs::read_to_string(&path).ok()?;
+        let raw: Json = serde_json::from_str(&text).ok()?;
+        let state = livestack_state::load(&path, raw["stack"].as_str()?).ok()??;
+        if let Ok(journal) = std::fs::read_to_string(livestack_state::journal_path(&path)) {
+            text.push_str(&journal);
+        }
+        Some((serde_json::to_value(state).ok()?, text))
     }
 
     /// Runs a future on the tests' runtime (out-of-band changes through the SDK).

@@ -240,6 +240,54 @@ fn a_killed_apply_leaves_a_lock_that_is_refused_then_force_unlocked_and_resumed(
     assert!(!lock.exists());
 }
 
+/// A killed apply's finished steps are in the state's journal, not yet in the state file:
+/// every command sees them (the journal folded in, read-only), and the next apply, under the
+/// lock, makes them the state file and removes the journal.
+#[test]
+fn a_journal_left_by_a_killed_apply_is_seen_by_every_command_and_folded_by_the_next() {
+    let w = World::new("journal");
+    let s1 = s1();
+    let state_arg = w.state_path();
+    let state_arg = state_arg.to_str().unwrap();
+    let journal = w.state_path().with_extension("json.journal");
+    let raw = || -> Vec<String> {
+        let text = std::fs::read_to_string(w.state_path()).unwrap();
+        state_addresses(&serde_json::from_str(&text).unwrap())
+    };
+    w.sandbox.hold(Some("medialive"), "CreateChannel");
+    let mut first = w.spawn(&["apply", &s1, "--auto-approve"]);
+    w.wait_held("CreateChannel", 1);
+    w.wait_state_holds(&ALL_BUT_THE_CHANNEL);
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    w.wait_held("CreateChannel", 0);
+    w.sandbox.release("CreateChannel");
+    assert!(journal.exists(), "the finished steps are in the journal");
+    assert!(raw().is_empty(), "not yet in the state file: {:?}", raw());
+
+    let listed = w
+        .run(&["state", "list", &s1, "--state", state_arg])
+        .expect(0);
+    let mut shown: Vec<&str> = listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    shown.sort();
+    assert_eq!(shown, ALL_BUT_THE_CHANNEL, "{}", listed.stdout);
+    assert!(journal.exists(), "reading folds nothing for good");
+
+    std::fs::remove_file(w.state_path().with_extension("json.lock")).unwrap();
+    let resumed = w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert_shows(&resumed.stdout, &["Plan: 1 to create, 0 to update"]);
+    assert_eq!(w.inventory(), section_1_inventory(), "nothing made twice");
+    assert!(!journal.exists());
+    let mut all: Vec<String> = ALL_BUT_THE_CHANNEL.iter().map(|a| a.to_string()).collect();
+    all.push("medialive_channel.imday".into());
+    all.sort();
+    assert_eq!(raw(), all);
+}
+
 #[test]
 fn a_saved_plan_is_applied_only_while_nothing_changed() {
     let mut w = World::new("saved-plan");

@@ -1,5 +1,5 @@
-//! The executor: runs a plan's steps in graph order, independent ones concurrently, saving the
-//! state after every completed step.
+//! The executor: runs a plan's steps in graph order, independent ones concurrently, recording
+//! every completed step in the state's journal and saving the state once at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -69,6 +69,7 @@ pub(crate) async fn execute<C: Cloud>(
         }
         r = remember(s, plan, observed) => r?,
     }
+    let mut journal = livestack_state::Journal::begin(&s.state_path, &mut s.state)?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
@@ -124,6 +125,9 @@ pub(crate) async fn execute<C: Cloud>(
         }
         let joined = tokio::select! {
             biased;
+            // A second stop request leaves at once: every finished step is already in the
+            // state's journal (the next start folds it in), and what the steps in flight made
+            // is found again by its ownership tags.
             r = interrupts.next() => {
                 stopped_by = Some(r);
                 if r.leaves_now() {
@@ -156,10 +160,10 @@ pub(crate) async fn execute<C: Cloud>(
         let st = by_id[&id];
         match r {
             Ok(outcome) => {
-                record(s, st, outcome);
+                let changed = record(s, st, outcome);
                 done.insert(id);
                 observer.event(Event::StepDone { step: id, took });
-                if let Err(e) = livestack_state::save(&s.state_path, &mut s.state) {
+                if let Err(e) = journal.append(&s.state.prior, changed) {
                     failure.get_or_insert(e.into());
                 }
                 for next in successors.get(&id).into_iter().flatten() {
@@ -200,7 +204,7 @@ pub(crate) async fn execute<C: Cloud>(
             .collect();
         failure = Some(Error::StepCycle(stuck.join(", ")));
     }
-    let saved = livestack_state::save(&s.state_path, &mut s.state);
+    let saved = journal.close(&mut s.state);
     if failure.is_none() && done.len() == plan.steps.len() {
         saved?;
         return Ok(());
@@ -596,7 +600,8 @@ async fn take_over_own<C: Cloud>(
     Ok((name, obs))
 }
 
-fn record<C: Cloud>(s: &mut Engine<C>, st: &Step, outcome: Outcome) {
+/// Puts a step's outcome in the state; the addresses it changed (for the journal).
+fn record<'a, C: Cloud>(s: &mut Engine<C>, st: &'a Step, outcome: Outcome) -> &'a [Address] {
     let a = &st.address;
     match outcome {
         Outcome::Upserted(id, obs, applied) => {
@@ -639,8 +644,9 @@ fn record<C: Cloud>(s: &mut Engine<C>, st: &Step, outcome: Outcome) {
                 s.state.prior.resources.remove(a);
             }
         }
-        Outcome::Done => {}
+        Outcome::Done => return &[],
     }
+    std::slice::from_ref(a)
 }
 
 /// Brings the state to what refresh found before anything runs, and saves it if that changed

@@ -4,6 +4,14 @@
 //! Written atomically (temp file, fsync, rename) with the previous version kept as `.bak` and
 //! mode 0600; a corrupt, truncated or newer-format file is an error and is never overwritten.
 //! It never holds a secret: secret values are keyed hashes (see `livestack_plan::Hasher`).
+//!
+//! An apply does not rewrite it after every step: it appends each step's change to a
+//! [`Journal`] beside it and saves the state once at the end; [`load`] folds a journal left
+//! by a crash.
+
+mod journal;
+
+pub use journal::{journal_path, Journal};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -104,6 +112,32 @@ pub enum Error {
         id: String,
         actual: String,
     },
+    #[error("{}: cannot write the journal", path.display())]
+    JournalWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line before the last is unreadable: not a write cut short, so nothing is guessed.
+    #[error("{}:{line}: the journal is corrupt; it and the state file were left untouched: move the journal aside to go on without the steps it records (the next apply finds what they made by its ownership tags)", path.display())]
+    JournalCorrupt {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: the journal has format version {found}, newer than this livestack reads; upgrade livestack", path.display())]
+    JournalTooNew { path: PathBuf, found: u32 },
+    #[error("{}:1: the journal continues state {lineage} at serial {serial}, not the state file beside it ({state_lineage} at serial {state_serial}); both were left untouched", path.display())]
+    OtherJournal {
+        path: PathBuf,
+        lineage: String,
+        serial: u64,
+        state_lineage: String,
+        state_serial: u64,
+    },
+    #[error("{}: a journal without its state file; it was left untouched: move it aside to go on without the steps it records (the next apply finds what they made by its ownership tags)", path.display())]
+    JournalWithoutState { path: PathBuf },
 }
 
 impl Error {
@@ -116,17 +150,43 @@ impl Error {
     }
 }
 
-/// Reads the state at `path`; `Ok(None)` when there is none yet.
+/// Reads the state at `path` as it stands, a journal beside it folded in (an apply in
+/// progress, or one cut short); `Ok(None)` when there is none yet. Writes nothing: under the
+/// lock, [`Lock::load`] also saves the folded state and removes the journal.
 pub fn load(path: &Path, stack: &str) -> Result<Option<State>, Error> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })
+    Ok(folded(path, stack)?.map(|(state, _)| state))
+}
+
+/// The state at `path` with its journal folded in, and whether the fold changed it (`None`
+/// without a journal).
+fn folded(path: &Path, stack: &str) -> Result<Option<(State, Option<bool>)>, Error> {
+    let jpath = journal_path(path);
+    // A pair read while an apply replaced the state file and then removed its journal (a
+    // reader without the lock) may be the old state without the journal: read again.
+    let mut tries = 0;
+    let (saved, journal) = loop {
+        let before = identity(path);
+        let pair = (read(path, stack)?, journal::read(&jpath)?);
+        tries += 1;
+        if identity(path) == before || tries == 5 {
+            break pair;
         }
+    };
+    match (saved, journal) {
+        (saved, None) => Ok(saved.map(|s| (s, None))),
+        (None, Some(_)) => Err(Error::JournalWithoutState { path: jpath }),
+        (Some(saved), Some(left)) => {
+            let state = left.fold(&saved)?;
+            let changed = state != saved;
+            Ok(Some((state, Some(changed))))
+        }
+    }
+}
+
+/// The state file alone.
+fn read(path: &Path, stack: &str) -> Result<Option<State>, Error> {
+    let Some(text) = read_if_any(path)? else {
+        return Ok(None);
     };
     let corrupt = |source: serde_json::Error| Error::Corrupt {
         path: path.to_path_buf(),
@@ -134,7 +194,7 @@ pub fn load(path: &Path, stack: &str) -> Result<Option<State>, Error> {
         column: source.column(),
         source,
     };
-    let raw: serde_json::Value = serde_json::from_str(&text).map_err(corrupt)?;
+    let raw: serde_json::Value = serde_json::from_slice(&text).map_err(corrupt)?;
     let version = raw
         .get("format_version")
         .and_then(|v| v.as_u64())
@@ -159,6 +219,12 @@ pub fn load(path: &Path, stack: &str) -> Result<Option<State>, Error> {
 /// Writes `state` with its serial bumped: temp file, fsync, previous copy to `.bak`, rename.
 pub fn save(path: &Path, state: &mut State) -> Result<(), Error> {
     state.serial += 1;
+    write(path, state)
+}
+
+/// Writes `state` as it is (see [`save`]). The previous file becomes the `.bak` by a hard
+/// link, not a copy: the backup costs no write.
+fn write(path: &Path, state: &State) -> Result<(), Error> {
     let werr = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -174,15 +240,55 @@ pub fn save(path: &Path, state: &mut State) -> Result<(), Error> {
         f.sync_all().map_err(werr)?;
     }
     if path.exists() {
-        fs::copy(path, sibling(path, ".bak")).map_err(werr)?;
+        backup(path).map_err(werr)?;
     }
     fs::rename(&tmp, path).map_err(werr)?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// `path.bak` becomes the file now at `path`: a hard link made under a temporary name and
+/// renamed over the old backup, so that there is always a state file and a whole backup; a
+/// copy where hard links are not supported.
+fn backup(path: &Path) -> std::io::Result<()> {
+    let bak = sibling(path, ".bak");
+    let tmp = sibling(path, ".bak.tmp");
+    let _ = fs::remove_file(&tmp);
+    match fs::hard_link(path, &tmp) {
+        Ok(()) => fs::rename(&tmp, &bak),
+        Err(_) => fs::copy(path, &bak).map(|_| ()),
+    }
+}
+
+/// What tells one file at `path` from the next one renamed there.
+fn identity(path: &Path) -> Option<(u64, Option<std::time::SystemTime>, u64)> {
+    let m = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((ino, m.modified().ok(), m.len()))
+}
+
+/// The bytes of the file at `path`; `Ok(None)` when there is none.
+fn read_if_any(path: &Path) -> Result<Option<Vec<u8>>, Error> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Makes a rename or removal in the directory of `path` durable (best effort).
+fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
     }
-    Ok(())
 }
 
 fn open_private(path: &Path) -> std::io::Result<File> {
@@ -218,6 +324,8 @@ pub struct LockInfo {
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    /// The state file it guards.
+    state: PathBuf,
     pub info: LockInfo,
 }
 
@@ -238,15 +346,8 @@ enum Held {
 }
 
 fn held(lock: &Path) -> Result<Held, Error> {
-    let bytes = match fs::read(lock) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Held::Free),
-        Err(source) => {
-            return Err(Error::Read {
-                path: lock.to_path_buf(),
-                source,
-            })
-        }
+    let Some(bytes) = read_if_any(lock)? else {
+        return Ok(Held::Free);
     };
     Ok(match serde_json::from_slice::<LockInfo>(&bytes) {
         Ok(info) => Held::Lock(info),
@@ -301,7 +402,11 @@ impl Lock {
         let linked = written.and_then(|_| fs::hard_link(&tmp, &path));
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(Lock { path, info }),
+            Ok(()) => Ok(Lock {
+                path,
+                state: state_path.to_path_buf(),
+                info,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(match held(&path)? {
                     Held::Lock(h) => Error::Locked {
@@ -317,15 +422,35 @@ impl Lock {
                         reason,
                     },
                     // Released in between: try once more.
-                    Held::Free => return Lock::acquire_direct(path, info),
+                    Held::Free => return Lock::acquire_direct(path, state_path, info),
                 })
             }
             // A file system without hard links: create the lock file in place.
-            Err(_) => Lock::acquire_direct(path, info),
+            Err(_) => Lock::acquire_direct(path, state_path, info),
         }
     }
 
-    fn acquire_direct(path: PathBuf, info: LockInfo) -> Result<Lock, Error> {
+    /// Reads the state this lock guards, like [`load`], and makes the fold of a journal left
+    /// beside it (an apply cut short) the state file: saved atomically, the journal removed.
+    pub fn load(&self, stack: &str) -> Result<Option<State>, Error> {
+        let Some((state, journal)) = folded(&self.state, stack)? else {
+            return Ok(None);
+        };
+        if let Some(changed) = journal {
+            if changed {
+                write(&self.state, &state)?;
+            }
+            let jpath = journal_path(&self.state);
+            fs::remove_file(&jpath).map_err(|source| Error::JournalWrite {
+                path: jpath.clone(),
+                source,
+            })?;
+            sync_dir(&jpath);
+        }
+        Ok(Some(state))
+    }
+
+    fn acquire_direct(path: PathBuf, state_path: &Path, info: LockInfo) -> Result<Lock, Error> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -341,7 +466,11 @@ impl Lock {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Lock { path, info })
+        Ok(Lock {
+            path,
+            state: state_path.to_path_buf(),
+            info,
+        })
     }
 }
 
@@ -433,6 +562,303 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    fn addr(a: &str) -> livestack_model::Address {
+        livestack_model::Address::parse(a).unwrap()
+    }
+
+    fn resource(id: &str) -> livestack_plan::PriorResource {
+        livestack_plan::PriorResource {
+            id: id.into(),
+            arn: None,
+            applied: serde_json::json!({ "Name": id }),
+            outputs: serde_json::Value::Null,
+            depends_on: vec![],
+            running: None,
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A saved state holding `medialive_input.a`, and a journal begun on it in which one step
+    /// created `medialive_input.b` and another replaced `a` (deposing its old copy) and a
+    /// third deleted nothing of ours. The journal is left as a kill leaves it.
+    fn killed_apply(name: &str) -> Killed {
+        let p = tmp(name);
+        let mut s = State::new("imday");
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        save(&p, &mut s).unwrap();
+        let saved = s.clone();
+        let mut j = Journal::begin(&p, &mut s).unwrap();
+        s.prior
+            .resources
+            .insert(addr("medialive_input.b"), resource("2"));
+        j.append(&s.prior, &[addr("medialive_input.b")]).unwrap();
+        s.prior.deposed.push(livestack_plan::Deposed {
+            address: addr("medialive_input.a"),
+            id: "1".into(),
+        });
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("3"));
+        j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
+        s.prior.resources.remove(&addr("medialive_input.b"));
+        s.prior
+            .resources
+            .insert(addr("medialive_input.c"), resource("4"));
+        j.append(
+            &s.prior,
+            &[addr("medialive_input.b"), addr("medialive_input.c")],
+        )
+        .unwrap();
+        drop(j); // killed: never closed
+        Killed {
+            journal: journal_path(&p),
+            state: p,
+            saved,
+            in_memory: s,
+        }
+    }
+
+    /// What [`killed_apply`] leaves: the state file and its journal, the state as saved and
+    /// as the apply had it in memory.
+    struct Killed {
+        state: PathBuf,
+        journal: PathBuf,
+        saved: State,
+        in_memory: State,
+    }
+
+    #[test]
+    fn a_journal_left_by_a_kill_is_folded_and_under_the_lock_saved_and_removed() {
+        let Killed {
+            state: p,
+            saved,
+            in_memory,
+            ..
+        } = killed_apply("fold");
+        let on_disk = fs::read_to_string(&p).unwrap();
+        // Read-only: the folded view, with the serial its save will give it; nothing written.
+        let view = load(&p, "imday").unwrap().unwrap();
+        assert_eq!(view.prior, in_memory.prior);
+        assert_eq!(view.serial, saved.serial + 1);
+        assert_eq!(fs::read_to_string(&p).unwrap(), on_disk);
+        assert!(journal_path(&p).exists());
+        // Under the lock: the fold becomes the state file, the old one its backup.
+        let lock = Lock::acquire(&p, "apply").unwrap();
+        assert_eq!(lock.load("imday").unwrap().unwrap(), view);
+        assert!(!journal_path(&p).exists());
+        assert_eq!(fs::read_to_string(sibling(&p, ".bak")).unwrap(), on_disk);
+        assert_eq!(read(&p, "imday").unwrap().unwrap(), view);
+        assert_eq!(lock.load("imday").unwrap().unwrap(), view);
+    }
+
+    #[test]
+    fn a_closed_journal_leaves_the_whole_state_saved_once_and_no_journal() {
+        let Killed {
+            state: p,
+            journal,
+            saved,
+            in_memory: mut s,
+        } = killed_apply("close");
+        fs::remove_file(journal).unwrap();
+        let mut fresh = saved.clone();
+        let mut j = Journal::begin(&p, &mut fresh).unwrap();
+        j.append(
+            &s.prior,
+            &[
+                addr("medialive_input.a"),
+                addr("medialive_input.b"),
+                addr("medialive_input.c"),
+            ],
+        )
+        .unwrap();
+        j.close(&mut s).unwrap();
+        assert!(!journal_path(&p).exists());
+        let back = load(&p, "imday").unwrap().unwrap();
+        assert_eq!((back.serial, &back.prior), (saved.serial + 1, &s.prior));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped() {
+        let Killed {
+            state: p,
+            journal: jp,
+            in_memory,
+            ..
+        } = killed_apply("torn");
+        let mut text = fs::read_to_string(&jp).unwrap();
+        text.push_str("{\"set\":{\"medialive_input.d\":{\"id\":\"5\",\"app");
+        fs::write(&jp, &text).unwrap();
+        assert_eq!(load(&p, "imday").unwrap().unwrap().prior, in_memory.prior);
+        // Cut inside the last whole line: the step before it is what remains.
+        let whole = fs::read_to_string(&jp).unwrap();
+        let lines: Vec<&str> = whole.lines().collect();
+        fs::write(
+            &jp,
+            format!(
+                "{}\n{}\n{}\n{}",
+                lines[0],
+                lines[1],
+                lines[2],
+                &lines[3][..9]
+            ),
+        )
+        .unwrap();
+        let view = load(&p, "imday").unwrap().unwrap();
+        assert!(view
+            .prior
+            .resources
+            .contains_key(&addr("medialive_input.b")));
+        assert!(!view
+            .prior
+            .resources
+            .contains_key(&addr("medialive_input.c")));
+        // Torn in its very first line: nothing to fold.
+        fs::write(&jp, &lines[0][..10]).unwrap();
+        let before = read(&p, "imday").unwrap().unwrap();
+        assert_eq!(load(&p, "imday").unwrap().unwrap(), before);
+        Lock::acquire(&p, "apply").unwrap().load("imday").unwrap();
+        assert!(!jp.exists());
+        assert_eq!(read(&p, "imday").unwrap().unwrap(), before);
+    }
+
+    #[test]
+    fn a_bad_line_before_the_last_is_an_error_naming_the_file_and_line() {
+        let k = killed_apply("bad-middle");
+        let (p, jp) = (&k.state, &k.journal);
+        let text = fs::read_to_string(jp).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[2] = "{\"set\": garbage";
+        let bad = lines.join("\n") + "\n";
+        fs::write(jp, &bad).unwrap();
+        let state_text = fs::read_to_string(p).unwrap();
+        let lock = Lock::acquire(p, "apply").unwrap();
+        let e = lock.load("imday").unwrap_err();
+        assert!(matches!(e, Error::JournalCorrupt { line: 3, .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("s.json.journal:3:") && !msg.contains('\n'),
+            "{msg}"
+        );
+        assert!(load(p, "imday").is_err());
+        assert_eq!(fs::read_to_string(jp).unwrap(), bad);
+        assert_eq!(fs::read_to_string(p).unwrap(), state_text);
+    }
+
+    #[test]
+    fn a_journal_of_another_lineage_or_serial_is_refused_and_left_untouched() {
+        let k = killed_apply("other");
+        let (p, jp) = (&k.state, &k.journal);
+        let journal = fs::read_to_string(jp).unwrap();
+        // Another state of the same stack put in this one's place.
+        let mut other = State::new("imday");
+        save(p, &mut other).unwrap();
+        let e = Lock::acquire(p, "apply")
+            .unwrap()
+            .load("imday")
+            .unwrap_err();
+        assert!(matches!(e, Error::OtherJournal { .. }), "{e}");
+        assert!(e.to_string().contains("s.json.journal:1:"), "{e}");
+        assert_eq!(fs::read_to_string(jp).unwrap(), journal);
+        // The same lineage two saves on: not the state the journal continues.
+        fs::copy(sibling(p, ".bak"), p).unwrap();
+        let mut s = read(p, "imday").unwrap().unwrap();
+        save(p, &mut s).unwrap();
+        save(p, &mut s).unwrap();
+        assert!(matches!(load(p, "imday"), Err(Error::OtherJournal { .. })));
+        assert_eq!(fs::read_to_string(jp).unwrap(), journal);
+    }
+
+    #[test]
+    fn a_journal_whose_close_was_cut_short_after_the_save_is_removed() {
+        let Killed {
+            state: p,
+            journal: jp,
+            mut in_memory,
+            ..
+        } = killed_apply("half-closed");
+        save(&p, &mut in_memory).unwrap(); // the close's save, then a kill
+        let lock = Lock::acquire(&p, "apply").unwrap();
+        assert_eq!(lock.load("imday").unwrap().unwrap(), in_memory);
+        assert!(!jp.exists());
+    }
+
+    #[test]
+    fn a_journal_without_its_state_file_is_an_error() {
+        let k = killed_apply("orphan");
+        fs::remove_file(&k.state).unwrap();
+        let e = load(&k.state, "imday").unwrap_err();
+        assert!(matches!(e, Error::JournalWithoutState { .. }), "{e}");
+        assert!(k.journal.exists());
+    }
+
+    #[test]
+    fn a_state_without_a_journal_is_loaded_unchanged_and_not_rewritten() {
+        let p = tmp("no-journal");
+        let mut s = State::new("imday");
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        save(&p, &mut s).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert_eq!(load(&p, "imday").unwrap().unwrap(), s);
+        let lock = Lock::acquire(&p, "apply").unwrap();
+        assert_eq!(lock.load("imday").unwrap().unwrap(), s);
+        assert_eq!(fs::read_to_string(&p).unwrap(), text);
+        assert!(!sibling(&p, ".bak").exists(), "nothing was saved");
+    }
+
+    #[test]
+    fn a_journal_begun_on_a_state_never_saved_saves_it_first() {
+        let p = tmp("from-empty");
+        let mut s = State::new("imday");
+        let mut j = Journal::begin(&p, &mut s).unwrap();
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
+        drop(j);
+        let view = load(&p, "imday").unwrap().unwrap();
+        assert_eq!((view.lineage, view.hash_key), (s.lineage, s.hash_key));
+        assert_eq!(view.prior, s.prior);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_the_state_and_its_backup_are_private() {
+        let Killed {
+            state: p, journal, ..
+        } = killed_apply("modes");
+        assert_eq!(mode(&journal), 0o600);
+        Lock::acquire(&p, "apply").unwrap().load("imday").unwrap();
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(mode(&sibling(&p, ".bak")), 0o600);
+    }
+
+    #[test]
+    fn the_backup_is_the_previous_file_and_apart_from_the_new_one() {
+        let p = tmp("bak");
+        let mut s = State::new("imday");
+        save(&p, &mut s).unwrap();
+        let first = fs::read_to_string(&p).unwrap();
+        save(&p, &mut s).unwrap();
+        let second = fs::read_to_string(&p).unwrap();
+        assert_eq!(fs::read_to_string(sibling(&p, ".bak")).unwrap(), first);
+        // Writing over the state file in place (a user's restore) leaves the backup alone.
+        fs::write(&p, "{").unwrap();
+        assert_eq!(fs::read_to_string(sibling(&p, ".bak")).unwrap(), first);
+        fs::write(&p, &second).unwrap();
+        save(&p, &mut s).unwrap();
+        assert_eq!(fs::read_to_string(sibling(&p, ".bak")).unwrap(), second);
+        assert!(!sibling(&p, ".bak.tmp").exists());
     }
 
     #[test]
