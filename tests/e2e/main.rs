@@ -8,4 +8,5 @@ mod lifecycle;
 mod promises;
 mod pty;
 mod safety;
+mod scale;
 mod secrets_and_faults;

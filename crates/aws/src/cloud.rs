@@ -1,6 +1,7 @@
 //! [`livestack_engine::Cloud`] for the aws-sdk clients: every call runs with its retry reports
 //! said to be about its resource ([`crate::about`]).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -36,16 +37,21 @@ impl Cloud for Clients {
         Clients::read(self, address, id, hasher).await
     }
 
-    async fn list(
+    async fn read_many(
         &self,
         kind: Kind,
+        ids: &[String],
         hasher: &Hasher,
     ) -> Result<Option<Vec<ObservedResource>>, Error> {
-        Clients::list(self, kind, hasher).await
+        Clients::read_many(self, kind, ids, hasher).await
     }
 
-    async fn discover(&self, stack: &str) -> Result<Vec<(Address, String)>, Error> {
-        Clients::discover(self, stack).await
+    async fn discover(
+        &self,
+        stack: &str,
+        known: &BTreeSet<String>,
+    ) -> Result<Vec<(Address, String)>, Error> {
+        Clients::discover(self, stack, known).await
     }
 
     async fn create(
@@ -117,5 +123,9 @@ impl Cloud for Clients {
 
     async fn secret_value(&self, source: &SecretSource) -> Result<String, Error> {
         Clients::secret_value(self, source).await
+    }
+
+    async fn secret_values(&self, sources: &[SecretSource]) -> Vec<Result<String, Error>> {
+        Clients::secret_values(self, sources).await
     }
 }

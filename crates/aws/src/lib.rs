@@ -178,32 +178,49 @@ impl Clients {
         }
     }
 
-    /// Every resource of `kind` that a List call returns whole (inputs, security groups,
-    /// MediaPackage channels and endpoints), in pages of 1,000; `None` for the kinds read one
-    /// by one (a channel's list lacks its EncoderSettings; parameters and roles need calls of
-    /// their own for values and tags).
-    pub async fn list(
+    /// The resources of `ids` (all of one `kind`) that exist, each as [`read`](Self::read)
+    /// shows it, in as few calls as the kind allows: inputs, security groups, MediaPackage
+    /// channels and endpoints from their List call (pages of 1,000), parameters from batched
+    /// GetParameters and DescribeParameters plus their tags; `None` for the kinds read one by
+    /// one (a channel's list lacks its EncoderSettings; roles are few). An id left out may not
+    /// exist, or be too new to be listed: read it to know.
+    pub async fn read_many(
         &self,
         kind: Kind,
-        _hasher: &Hasher,
+        ids: &[String],
+        hasher: &Hasher,
     ) -> Result<Option<Vec<ObservedResource>>, Error> {
-        Ok(Some(match kind {
+        let all = match kind {
             Kind::MedialiveInput => medialive::list_inputs(&self.ml).await?,
             Kind::MedialiveInputSecurityGroup => medialive::list_sgs(&self.ml).await?,
             Kind::MediapackageChannel => mediapackage::list_channels(&self.mp).await?,
             Kind::MediapackageEndpoint => mediapackage::list_endpoints(&self.mp).await?,
-            Kind::MedialiveChannel | Kind::SsmParameter | Kind::IamRole => return Ok(None),
-        }))
+            Kind::SsmParameter => {
+                return ssm::read_many(&self.ssm, ids, Some(hasher)).await.map(Some)
+            }
+            Kind::MedialiveChannel | Kind::IamRole => return Ok(None),
+        };
+        let wanted: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        Ok(Some(
+            all.into_iter()
+                .filter(|o| wanted.contains(o.id.as_str()))
+                .collect(),
+        ))
     }
 
     /// Every resource tagged `livestack:stack=<stack>`: its `livestack:address` tag and its
     /// id. IAM roles are not listed (listing every role of an account is slow): probe them by
-    /// name with [`read`](Self::read).
-    pub async fn discover(&self, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+    /// name with [`read`](Self::read). Ids in `known` (read already, tags and all) may be
+    /// left out: their tags are not asked for again where no list gives them.
+    pub async fn discover(
+        &self,
+        stack: &str,
+        known: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<(Address, String)>, Error> {
         let mut out = Vec::new();
         out.extend(medialive::discover(&self.ml, stack).await?);
         out.extend(mediapackage::discover(&self.mp, stack).await?);
-        out.extend(ssm::discover(&self.ssm, stack).await?);
+        out.extend(ssm::discover(&self.ssm, stack, known).await?);
         out.sort();
         out.dedup();
         Ok(out)
@@ -508,6 +525,54 @@ impl Clients {
                 mediapackage::ingest_password(&self.mp, channel_id, *index).await
             }
         }
+    }
+}
+
+impl Clients {
+    /// The values of `sources`, in order, in as few calls as they allow: the ingest passwords
+    /// of two or more MediaPackage channels from one ListChannels, two or more SSM parameters
+    /// from GetParameters calls of ten. What a bulk call did not give (or a bulk call that
+    /// failed) is read one by one, so that each error is the one [`secret_value`](Self::secret_value) gives.
+    pub async fn secret_values(&self, sources: &[SecretSource]) -> Vec<Result<String, Error>> {
+        let channels: std::collections::BTreeSet<&str> = sources
+            .iter()
+            .filter_map(|s| match s {
+                SecretSource::IngestPassword { channel_id, .. } => Some(channel_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let params: Vec<String> = sources
+            .iter()
+            .filter_map(|s| match s {
+                SecretSource::Ssm(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        let passwords = match channels.len() {
+            0 | 1 => Default::default(),
+            _ => mediapackage::all_ingest_passwords(&self.mp)
+                .await
+                .unwrap_or_default(),
+        };
+        let values = match params.len() {
+            0 | 1 => Default::default(),
+            _ => ssm::values(&self.ssm, &params).await.unwrap_or_default(),
+        };
+        let mut out = Vec::with_capacity(sources.len());
+        for s in sources {
+            let known = match s {
+                SecretSource::IngestPassword { channel_id, index } => passwords
+                    .get(channel_id)
+                    .and_then(|p| p.get(*index).cloned().flatten()),
+                SecretSource::Ssm(n) => values.get(n).cloned(),
+                SecretSource::Env(_) => None,
+            };
+            out.push(match known {
+                Some(v) => Ok(v),
+                None => self.secret_value(s).await,
+            });
+        }
+        out
     }
 }
 

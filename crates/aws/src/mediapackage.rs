@@ -165,6 +165,36 @@ pub(crate) async fn ingest_password(
         })
 }
 
+/// The ingest passwords of every channel, by channel id, from ListChannels (which returns
+/// them as DescribeChannel does): one call a page for what [`ingest_password`] reads a call
+/// each.
+pub(crate) async fn all_ingest_passwords(
+    c: &Client,
+) -> Result<std::collections::BTreeMap<String, Vec<Option<String>>>, Error> {
+    let channels = c
+        .list_channels()
+        .max_results(LIST_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| error::sdk("ListChannels", "mediapackage channels", e, &[]))?;
+    Ok(channels
+        .into_iter()
+        .filter_map(|ch| {
+            let passwords = ch
+                .hls_ingest()
+                .map(|h| h.ingest_endpoints())
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e.password().map(String::from))
+                .collect();
+            Some((ch.id()?.to_string(), passwords))
+        })
+        .collect())
+}
+
 // ---- origin endpoints ----
 
 pub(crate) async fn read_endpoint(

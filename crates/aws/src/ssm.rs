@@ -48,6 +48,7 @@ pub(crate) async fn read(
     let filter = name_filter("Equals", name)?;
     let meta = c
         .describe_parameters()
+        .max_results(DESCRIBE_BATCH as i32)
         .parameter_filters(filter)
         .send()
         .await
@@ -181,12 +182,18 @@ pub(crate) async fn value(c: &Client, name: &str) -> Result<String, Error> {
         })
 }
 
-/// Parameters under `/livestack/<stack>/` tagged as the stack's.
-pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+/// Parameters under `/livestack/<stack>/` tagged as the stack's; the tags of those in `known`
+/// (read already) are not asked for again, and they are left out.
+pub(crate) async fn discover(
+    c: &Client,
+    stack: &str,
+    known: &std::collections::BTreeSet<String>,
+) -> Result<Vec<(Address, String)>, Error> {
     let res = "ssm parameters";
     let prefix = format!("/livestack/{stack}/");
     let pages = c
         .describe_parameters()
+        .max_results(DESCRIBE_BATCH as i32)
         .parameter_filters(name_filter("BeginsWith", &prefix)?)
         .into_paginator()
         .send()
@@ -197,7 +204,7 @@ pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, St
     for page in pages {
         for p in page.parameters() {
             let Some(name) = p.name() else { continue };
-            if !name.starts_with(&prefix) {
+            if !name.starts_with(&prefix) || known.contains(name) {
                 continue;
             }
             let tags = list_tags(c, res, name).await?;
@@ -214,6 +221,138 @@ pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, St
             }
         }
     }
+    Ok(out)
+}
+
+/// The decrypted values of `names` that exist, in GetParameters calls of ten.
+pub(crate) async fn values(
+    c: &Client,
+    names: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in names.chunks(GET_BATCH) {
+        let got = c
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetParameters", "ssm parameters", e, &[]))?;
+        for p in got.parameters() {
+            if let (Some(n), Some(v)) = (p.name(), p.value()) {
+                out.insert(n.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// GetParameters takes at most 10 names a call; a DescribeParameters filter 50 values.
+const GET_BATCH: usize = 10;
+const DESCRIBE_BATCH: usize = 50;
+/// Tag reads in flight at once in [`read_many`].
+const TAG_READS: usize = 10;
+
+/// The parameters of `names` that exist, each as [`read`] reads it, in
+/// `names/10` GetParameters, `names/50` DescribeParameters and one ListTagsForResource each
+/// (SSM lists no tags), ten of those in flight. Names SSM does not know are left out.
+pub(crate) async fn read_many(
+    c: &Client,
+    names: &[String],
+    h: Option<&Hasher>,
+) -> Result<Vec<ObservedResource>, Error> {
+    let res = "ssm parameters";
+    let mut found: std::collections::BTreeMap<String, (Map<String, Json>, Option<String>)> =
+        Default::default();
+    for chunk in names.chunks(GET_BATCH) {
+        let got = c
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetParameters", res, e, &[]))?;
+        for p in got.parameters() {
+            let Some(name) = p.name() else {
+                return Err(Error::Unexpected {
+                    operation: "GetParameters",
+                    resource: res.into(),
+                    reason: "a parameter without its name".into(),
+                });
+            };
+            let mut spec = Map::new();
+            spec.insert("Name".into(), json!(name));
+            if let Some(t) = p.r#type() {
+                spec.insert("Type".into(), json!(t.as_str()));
+            }
+            if let (Some(v), Some(h)) = (p.value(), h) {
+                spec.insert("Value".into(), h.sensitive(v));
+            }
+            found.insert(name.to_string(), (spec, p.arn().map(String::from)));
+        }
+    }
+    let present: Vec<String> = found.keys().cloned().collect();
+    for chunk in present.chunks(DESCRIBE_BATCH) {
+        let filter = ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals")
+            .set_values(Some(chunk.to_vec()))
+            .build()
+            .map_err(|e| Error::Unexpected {
+                operation: "DescribeParameters",
+                resource: res.into(),
+                reason: e.to_string(),
+            })?;
+        let pages = c
+            .describe_parameters()
+            .max_results(DESCRIBE_BATCH as i32)
+            .parameter_filters(filter)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))?;
+        for m in pages.iter().flat_map(|p| p.parameters()) {
+            let Some((spec, arn)) = m.name().and_then(|n| found.get_mut(n)) else {
+                continue;
+            };
+            if let Some(d) = m.description() {
+                spec.insert("Description".into(), json!(d));
+            }
+            if arn.is_none() {
+                *arn = m.arn().map(String::from);
+            }
+        }
+    }
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(TAG_READS));
+    let mut set = tokio::task::JoinSet::new();
+    for name in present {
+        let (c, sem) = (c.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let res = format!("ssm parameter {name}");
+            let tags = crate::about(res.clone(), list_tags(&c, &res, &name)).await;
+            (name, tags)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, tags) = joined.map_err(|e| Error::Unexpected {
+            operation: "ListTagsForResource",
+            resource: res.into(),
+            reason: format!("the task failed: {e}"),
+        })?;
+        let (mut spec, arn) = found.remove(&name).expect("read above");
+        spec.insert("Tags".into(), tags?);
+        out.push(ObservedResource {
+            outputs: json!({ "Name": name }),
+            id: name,
+            arn,
+            spec: Json::Object(spec),
+            status: None,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
 }
 

@@ -305,7 +305,7 @@ async fn s3_loop_full_life_with_section_3_edit() {
     assert_eq!(again, world.id(&channel));
 
     // Discovery by tags (roles are probed by name, not listed).
-    let found = c.discover("imday").await.unwrap();
+    let found = c.discover("imday", &Default::default()).await.unwrap();
     let mut want: Vec<(Address, String)> = world
         .observed
         .iter()
@@ -314,7 +314,11 @@ async fn s3_loop_full_life_with_section_3_edit() {
         .collect();
     want.sort();
     assert_eq!(found, want);
-    assert!(c.discover("another-stack").await.unwrap().is_empty());
+    assert!(c
+        .discover("another-stack", &Default::default())
+        .await
+        .unwrap()
+        .is_empty());
 
     // Start, then section 3: stop, class change, update with the facebook group, start.
     let id = world.id(&channel).to_string();
@@ -492,7 +496,11 @@ async fn s3_loop_full_life_with_section_3_edit() {
             .await
             .unwrap_or_else(|e| panic!("second delete of {a}: {e}"));
     }
-    assert!(c.discover("imday").await.unwrap().is_empty());
+    assert!(c
+        .discover("imday", &Default::default())
+        .await
+        .unwrap()
+        .is_empty());
     sb.shutdown().await;
 }
 
@@ -802,7 +810,7 @@ async fn throttling_and_server_errors_are_retried() {
         .unwrap();
     c.wait_channel(&id, ChannelWait::Idle, WAIT).await.unwrap();
     assert!(c.read(&a, &id, &h).await.unwrap().is_some());
-    let found = c.discover("waits").await.unwrap();
+    let found = c.discover("waits", &Default::default()).await.unwrap();
     assert_eq!(
         found,
         [(a.clone(), id.clone())],
@@ -900,7 +908,7 @@ async fn a_mediapackage_channel_not_yet_visible_is_waited_for() {
 }
 
 #[tokio::test]
-async fn a_list_shows_each_resource_exactly_as_its_read() {
+async fn a_bulk_read_shows_each_resource_exactly_as_its_read() {
     let sb = sandbox().await;
     let c = clients(&sb).await;
     let h = hasher();
@@ -908,28 +916,39 @@ async fn a_list_shows_each_resource_exactly_as_its_read() {
     create_all(&c, &example("s3-loop.toml"), &mut world).await;
     create_all(&c, &example("laptop-rtmp.toml"), &mut world).await;
     for kind in Kind::ALL {
-        let Some(listed) = c.list(kind, &h).await.unwrap() else {
+        let created: Vec<&Address> = world.observed.keys().filter(|a| a.kind == kind).collect();
+        assert!(!created.is_empty(), "the examples make a {kind}");
+        // What exists, and an id that does not: left out, never an error.
+        let mut ids: Vec<String> = created.iter().map(|a| world.id(a).to_string()).collect();
+        ids.push(match kind {
+            Kind::SsmParameter => "/livestack/imday/never-made".into(),
+            _ => "9999999".into(),
+        });
+        let Some(bulk) = c.read_many(kind, &ids, &h).await.unwrap() else {
             assert!(
-                matches!(
-                    kind,
-                    Kind::MedialiveChannel | Kind::SsmParameter | Kind::IamRole
-                ),
-                "{kind} is listed"
+                matches!(kind, Kind::MedialiveChannel | Kind::IamRole),
+                "{kind} has a bulk read"
             );
             continue;
         };
-        let created: Vec<(&Address, &ObservedResource)> = world
-            .observed
-            .iter()
-            .filter(|(a, _)| a.kind == kind)
-            .collect();
-        assert!(!created.is_empty(), "the examples make a {kind}");
-        assert_eq!(listed.len(), created.len(), "{kind}: {listed:#?}");
-        for (a, _) in created {
+        assert_eq!(bulk.len(), created.len(), "{kind}: {bulk:#?}");
+        for a in created {
             let read = c.read(a, world.id(a), &h).await.unwrap().unwrap();
-            let one = listed.iter().find(|o| o.id == read.id);
-            assert_eq!(one, Some(&read), "{a}: listed as read");
+            let one = bulk.iter().find(|o| o.id == read.id);
+            assert_eq!(one, Some(&read), "{a}: read in bulk as read alone");
         }
     }
+    // Only what was asked for.
+    let one = world
+        .observed
+        .keys()
+        .find(|a| a.kind == Kind::MedialiveInput)
+        .unwrap();
+    let bulk = c
+        .read_many(Kind::MedialiveInput, &[world.id(one).to_string()], &h)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bulk.len(), 1);
     sb.shutdown().await;
 }

@@ -96,22 +96,26 @@ pub trait Cloud: Clone + Send + Sync + 'static {
         hasher: &Hasher,
     ) -> impl Future<Output = Result<Option<ObservedResource>, Self::Error>> + Send;
 
-    /// Every resource of `kind` the cloud can list whole, by id, in as few calls as it can
-    /// (`None` when the kind has no such list: read each with [`read`](Self::read)). What is
-    /// listed is exactly what `read` of each id would return, secrets hashed with `hasher`.
-    fn list(
+    /// The resources of `ids` (all of one `kind`) that exist, in as few calls as the cloud
+    /// can (a List call that returns them whole, a batched Get), each exactly as
+    /// [`read`](Self::read) would return it; `None` when the kind has no bulk read. An id left
+    /// out is not known to be gone (it may be too new to be listed): the engine reads it.
+    fn read_many(
         &self,
         kind: Kind,
+        ids: &[String],
         hasher: &Hasher,
     ) -> impl Future<Output = Result<Option<Vec<ObservedResource>>, Self::Error>> + Send {
-        let _ = (kind, hasher);
+        let _ = (kind, ids, hasher);
         async { Ok(None) }
     }
 
-    /// Every resource tagged as `stack`'s: its address tag and its id.
+    /// Every resource tagged as `stack`'s: its address tag and its id. Those whose id is in
+    /// `known` (read already, tags and all) may be left out, so that no tag is read twice.
     fn discover(
         &self,
         stack: &str,
+        known: &std::collections::BTreeSet<String>,
     ) -> impl Future<Output = Result<Vec<(Address, String)>, Self::Error>> + Send;
 
     /// Creates it from a fully resolved spec; `token` makes a retried create idempotent where
@@ -185,4 +189,22 @@ pub trait Cloud: Clone + Send + Sync + 'static {
         &self,
         source: &SecretSource,
     ) -> impl Future<Output = Result<String, Self::Error>> + Send;
+
+    /// The values of `sources`, in order, in as few calls as the cloud allows (SSM's
+    /// GetParameters takes ten names a call; one list gives every MediaPackage channel's
+    /// ingest passwords). By default one [`secret_value`](Self::secret_value) each.
+    fn secret_values(
+        &self,
+        sources: &[SecretSource],
+    ) -> impl Future<Output = Vec<Result<String, Self::Error>>> + Send {
+        let sources = sources.to_vec();
+        let this = self.clone();
+        async move {
+            let mut out = Vec::with_capacity(sources.len());
+            for s in &sources {
+                out.push(this.secret_value(s).await);
+            }
+            out
+        }
+    }
 }

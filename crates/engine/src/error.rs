@@ -17,7 +17,7 @@ pub enum Error {
         #[source]
         source: CloudErr,
     },
-    #[error("refresh: listing {kind}s")]
+    #[error("refresh: reading the {kind} resources in bulk")]
     List {
         kind: &'static str,
         #[source]

@@ -34,7 +34,9 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
     // anything is created; a second copy of one address is an extra, deleted by the plan.
     tracing::debug!(stack = %stack, "refresh: finding resources by ownership tags");
     let tagged = format!("resources tagged livestack:stack={stack}");
-    let found = C::about(tagged, s.cloud.discover(stack))
+    let read: std::collections::BTreeSet<String> =
+        observed.resources.values().map(|o| o.id.clone()).collect();
+    let found = C::about(tagged, s.cloud.discover(stack, &read))
         .await
         .map_err(|e| Error::Discover {
             source: Box::new(e),
@@ -158,30 +160,33 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
     Ok(observed)
 }
 
-/// Reads each (address, id): the kinds the cloud lists whole with one list (when two or more
-/// of them are to be read), the rest, and whatever a list did not show (a resource too new to
-/// be listed yet is not gone), one by one, concurrently and bounded. A resource DELETING is
+/// Reads each (address, id): in bulk where the cloud can (two or more of a kind), the rest,
+/// and whatever a bulk read did not show (a resource too new to be listed is not gone), one
+/// by one, concurrently and bounded. A resource DELETING is
 /// gone.
 async fn read_all<C: Cloud>(
     s: &Engine<C>,
     ids: Vec<(Address, String)>,
 ) -> Result<Vec<(Address, Option<ObservedResource>)>> {
     let hasher = s.state.hasher();
-    let mut per_kind: BTreeMap<Kind, usize> = BTreeMap::new();
-    for (a, _) in &ids {
-        *per_kind.entry(a.kind).or_default() += 1;
+    let mut per_kind: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
+    for (a, id) in &ids {
+        per_kind.entry(a.kind).or_default().push(id.clone());
     }
     let mut listed: BTreeMap<Kind, BTreeMap<String, ObservedResource>> = BTreeMap::new();
-    for (kind, n) in per_kind {
-        if n < 2 {
+    for (kind, of_kind) in per_kind {
+        if of_kind.len() < 2 {
             continue;
         }
-        let all = C::about(format!("{kind}s"), s.cloud.list(kind, &hasher))
-            .await
-            .map_err(|e| Error::List {
-                kind: kind.as_str(),
-                source: Box::new(e),
-            })?;
+        let all = C::about(
+            format!("{kind}s"),
+            s.cloud.read_many(kind, &of_kind, &hasher),
+        )
+        .await
+        .map_err(|e| Error::List {
+            kind: kind.as_str(),
+            source: Box::new(e),
+        })?;
         if let Some(all) = all {
             tracing::debug!(kind = %kind, found = all.len(), "refresh: listed");
             listed.insert(kind, all.into_iter().map(|o| (o.id.clone(), o)).collect());
@@ -274,23 +279,28 @@ async fn secrets<C: Cloud>(s: &Engine<C>, observed: &Observed) -> Result<BTreeMa
         collect(&r.spec, &r.address, &mut found);
     }
     let hasher = s.state.hasher();
-    let mut out = BTreeMap::new();
+    let mut wanted: Vec<(Json, Address, SecretSource)> = Vec::new();
     for (inner, owner) in found {
         // Only what exists now: a MediaPackage channel gone from the cloud is made again,
         // with new passwords, by this plan.
         let Some(source) = source(&inner, observed, &livestack_plan::Prior::default())? else {
             continue;
         };
+        if wanted.iter().any(|(i, _, _)| i == &inner) {
+            continue;
+        }
         tracing::debug!(owner = %owner, secret = %source.name(), "refresh: hashing secret");
-        let value = s
-            .cloud
-            .secret_value(&source)
-            .await
-            .map_err(|e| Error::Secret {
-                owner: owner.to_string(),
-                name: source.name(),
-                source: Box::new(e),
-            })?;
+        wanted.push((inner, owner, source));
+    }
+    let sources: Vec<SecretSource> = wanted.iter().map(|(_, _, s)| s.clone()).collect();
+    let values = s.cloud.secret_values(&sources).await;
+    let mut out = BTreeMap::new();
+    for ((inner, owner, source), value) in wanted.into_iter().zip(values) {
+        let value = value.map_err(|e| Error::Secret {
+            owner: owner.to_string(),
+            name: source.name(),
+            source: Box::new(e),
+        })?;
         out.insert(secret_key(&inner), hasher.hash(&value));
     }
     Ok(out)
