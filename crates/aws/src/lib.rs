@@ -466,9 +466,8 @@ impl Clients {
         }
     }
 
-    /// Waits until the channel is `want`: the SDK waiters for CREATING, STARTING, STOPPING
-    /// and DELETING, own polling with backoff for UPDATING. CREATE_FAILED and UPDATE_FAILED
-    /// are errors.
+    /// Waits until the channel is `want`, polling on [`Poll`]'s schedule (not the SDK's
+    /// waiters, whose pauses grow to two minutes). CREATE_FAILED and UPDATE_FAILED are errors.
     pub async fn wait_channel(
         &self,
         id: &str,
@@ -483,7 +482,7 @@ impl Clients {
         medialive::wait_input_detached(&self.ml, id, timeout).await
     }
 
-    /// Polls [`read`](Self::read) with backoff until the resource is gone.
+    /// Polls [`read`](Self::read) on [`Poll`]'s schedule until the resource is gone.
     pub async fn wait_gone(
         &self,
         address: &Address,
@@ -491,22 +490,18 @@ impl Clients {
         timeout: Duration,
     ) -> Result<(), Error> {
         let hasher = Hasher::new(b"livestack-wait-gone");
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(50);
+        let mut poll = Poll::new(timeout);
         loop {
             if self.read(address, id, &hasher).await?.is_none() {
                 return Ok(());
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if !poll.sleep().await {
                 return Err(Error::Timeout {
                     resource: address.to_string(),
                     want: "gone".into(),
                     after: timeout,
                 });
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 
@@ -715,6 +710,39 @@ where
         }
     }
 }
+
+/// The pauses of a wait for a state: a tenth of the time waited so far, at least 50 ms and at
+/// most 5 s, so that the end of a transition is seen within about a tenth of its length (or
+/// 5 s), whether it takes a second (the sandbox, a channel's create) or minutes (a start on
+/// AWS), in some 30 polls for a 60 s start.
+pub(crate) struct Poll {
+    started: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Poll {
+    pub(crate) fn new(timeout: Duration) -> Poll {
+        let started = tokio::time::Instant::now();
+        Poll {
+            started,
+            deadline: started + timeout,
+        }
+    }
+
+    /// Sleeps the next pause, cut at the deadline; false when the deadline has passed.
+    pub(crate) async fn sleep(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        let pause = ((now - self.started) / 10).clamp(POLL_MIN, POLL_MAX);
+        tokio::time::sleep(pause.min(self.deadline - now)).await;
+        true
+    }
+}
+
+const POLL_MIN: Duration = Duration::from_millis(50);
+const POLL_MAX: Duration = Duration::from_secs(5);
 
 /// Pauses between own polls: 50 ms doubling up to `cap`.
 struct Backoff {

@@ -2,22 +2,18 @@
 
 use std::time::Duration;
 
-use aws_sdk_medialive::client::Waiters;
 use aws_sdk_medialive::operation::create_channel::CreateChannelError;
 use aws_sdk_medialive::operation::update_channel::UpdateChannelError;
 use aws_sdk_medialive::operation::update_channel_class::UpdateChannelClassError;
 use aws_sdk_medialive::types::{ChannelClass, InputType, InputWhitelistRuleCidr, LogLevel};
 use aws_sdk_medialive::Client;
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use livestack_model::{Address, Kind};
 use livestack_plan::{Hasher, ObservedResource};
 use serde_json::{json, Map, Value as Json};
-use tokio::time::Instant;
 
 use crate::error::{self, Error};
 use crate::raw::{self, Capture};
-use crate::{str_member, tags, Backoff, ChannelWait};
+use crate::{str_member, tags, ChannelWait};
 
 /// The members of a channel spec (see `livestack_model`).
 const CHANNEL_MEMBERS: &[&str] = &[
@@ -302,11 +298,11 @@ pub(crate) async fn channel_state(c: &Client, id: &str) -> Result<Option<String>
     }
 }
 
-/// How many quick polls (50 ms doubling) come before handing over to an SDK waiter, whose
-/// first pause is 3 to 5 s: a transition that is over in a second (the sandbox, a stop of a
-/// channel that had just started) then costs no more than that second.
-const QUICK_POLLS: u32 = 5;
-
+/// Waits until the channel is `want`, polling DescribeChannel on [`crate::Poll`]'s schedule
+/// (a tenth of the time waited so far, 50 ms to 5 s): a transition is seen within about a
+/// tenth of its length, where the SDK's waiters (3 to 5 s, then growing up to two minutes)
+/// would overshoot a 60 s start by up to a minute. CREATE_FAILED and UPDATE_FAILED, or a
+/// channel going away while it is waited for, are errors.
 pub(crate) async fn wait_channel(
     c: &Client,
     id: &str,
@@ -314,20 +310,12 @@ pub(crate) async fn wait_channel(
     timeout: Duration,
 ) -> Result<(), Error> {
     let res = channel_res(id);
-    let deadline = Instant::now() + timeout;
-    let timed_out = || Error::Timeout {
-        resource: res.clone(),
-        want: want.to_string(),
-        after: timeout,
-    };
     let failed = |state: &str| Error::FailedState {
         resource: res.clone(),
         state: state.to_string(),
         want: want.to_string(),
     };
-    let mut quick = Backoff::new(Duration::from_millis(800));
-    let mut quick_polls = 0;
-    let mut slow = Backoff::new(Duration::from_secs(10));
+    let mut poll = crate::Poll::new(timeout);
     loop {
         let state = channel_state(c, id).await?;
         let state = match (want, state) {
@@ -343,117 +331,15 @@ pub(crate) async fn wait_channel(
             (ChannelWait::Idle | ChannelWait::Running, "DELETING" | "DELETED") => {
                 return Err(failed(&state))
             }
-            // No SDK waiter for UPDATING -> IDLE: own polling.
-            (_, "UPDATING") => {
-                if !slow.sleep(deadline).await {
-                    return Err(timed_out());
-                }
-            }
-            _ if quick_polls < QUICK_POLLS => {
-                quick_polls += 1;
-                if !quick.sleep(deadline).await {
-                    return Err(timed_out());
-                }
-            }
-            _ => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(timed_out());
-                }
-                let result = match (want, state.as_str()) {
-                    (ChannelWait::Idle, "CREATING") => c
-                        .wait_until_channel_created()
-                        .channel_id(id)
-                        .wait(left)
-                        .await
-                        .map(|_| ()),
-                    (ChannelWait::Idle, _) => c
-                        .wait_until_channel_stopped()
-                        .channel_id(id)
-                        .wait(left)
-                        .await
-                        .map(|_| ()),
-                    (ChannelWait::Running, _) => c
-                        .wait_until_channel_running()
-                        .channel_id(id)
-                        .wait(left)
-                        .await
-                        .map(|_| ()),
-                    (ChannelWait::Deleted, _) => c
-                        .wait_until_channel_deleted()
-                        .channel_id(id)
-                        .wait(left)
-                        .await
-                        .map(|_| ()),
-                };
-                match result {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        match waiter_error(e, "DescribeChannel", &res, |o| {
-                            o.state().map(|s| s.as_str().to_string())
-                        }) {
-                            // The state the waiter failed on, or an error: re-read and decide
-                            // with the rules above (e.g. DELETING then not found = deleted).
-                            WaitEnd::State(s) if s == "UPDATING" => continue,
-                            WaitEnd::State(s) => return Err(failed(&s)),
-                            WaitEnd::Error(e) if e.is_not_found() => {
-                                if want == ChannelWait::Deleted {
-                                    return Ok(());
-                                }
-                                return Err(failed("not found"));
-                            }
-                            WaitEnd::Error(e) => return Err(e),
-                            WaitEnd::Timeout => return Err(timed_out()),
-                        }
-                    }
-                }
-            }
+            _ => {}
         }
-    }
-}
-
-/// How a waiter ended, other than in success.
-enum WaitEnd {
-    Timeout,
-    /// In a failure state.
-    State(String),
-    Error(Error),
-}
-
-fn waiter_error<O, E>(
-    e: WaiterError<O, E>,
-    operation: &'static str,
-    res: &str,
-    state: impl Fn(&O) -> Option<String>,
-) -> WaitEnd
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match e {
-        WaiterError::ExceededMaxWait(_) => WaitEnd::Timeout,
-        WaiterError::FailureState(f) => match f.final_poll().as_result() {
-            Ok(o) => WaitEnd::State(state(o).unwrap_or_else(|| "in a failure state".into())),
-            Err(err) => WaitEnd::Error(Error::Service {
-                operation,
-                resource: res.to_string(),
-                code: err.code().unwrap_or("UnknownError").to_string(),
-                message: err.message().unwrap_or("").to_string(),
-                status: None,
-            }),
-        },
-        WaiterError::OperationFailed(f) => {
-            WaitEnd::Error(error::sdk(operation, res, f.into_error(), &[]))
+        if !poll.sleep().await {
+            return Err(Error::Timeout {
+                resource: res.clone(),
+                want: want.to_string(),
+                after: timeout,
+            });
         }
-        WaiterError::ConstructionFailure(_) => WaitEnd::Error(Error::Unexpected {
-            operation,
-            resource: res.to_string(),
-            reason: "the waiter could not be built".into(),
-        }),
-        _ => WaitEnd::Error(Error::Unexpected {
-            operation,
-            resource: res.to_string(),
-            reason: "the waiter failed".into(),
-        }),
     }
 }
 
@@ -607,14 +493,8 @@ pub(crate) async fn wait_input_detached(
     timeout: Duration,
 ) -> Result<(), Error> {
     let res = input_res(id);
-    let deadline = Instant::now() + timeout;
-    let timed_out = || Error::Timeout {
-        resource: res.clone(),
-        want: "DETACHED".into(),
-        after: timeout,
-    };
-    let mut quick = Backoff::new(Duration::from_millis(800));
-    for _ in 0..=QUICK_POLLS {
+    let mut poll = crate::Poll::new(timeout);
+    loop {
         let state = match c.describe_input().input_id(id).send().await {
             Ok(o) => o
                 .state()
@@ -628,25 +508,13 @@ pub(crate) async fn wait_input_detached(
         if matches!(state.as_str(), "DETACHED" | "DELETED" | "DELETING") {
             return Ok(());
         }
-        if !quick.sleep(deadline).await {
-            return Err(timed_out());
-        }
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    match c.wait_until_input_detached().input_id(id).wait(left).await {
-        Ok(_) => Ok(()),
-        Err(e) => match waiter_error(e, "DescribeInput", &res, |o| {
-            o.state().map(|s| s.as_str().to_string())
-        }) {
-            WaitEnd::Timeout => Err(timed_out()),
-            WaitEnd::Error(e) if e.is_not_found() => Ok(()),
-            WaitEnd::Error(e) => Err(e),
-            WaitEnd::State(s) => Err(Error::FailedState {
+        if !poll.sleep().await {
+            return Err(Error::Timeout {
                 resource: res.clone(),
-                state: s,
                 want: "DETACHED".into(),
-            }),
-        },
+                after: timeout,
+            });
+        }
     }
 }
 

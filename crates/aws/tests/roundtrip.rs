@@ -743,9 +743,8 @@ fn bare_channel(name: &str) -> Json {
 }
 
 #[tokio::test]
-async fn long_transitions_go_to_the_sdk_waiter_and_time_out() {
-    // Speed 25: a 60 s start takes 2.4 s, longer than the quick polls, so the SDK's
-    // ChannelRunning waiter does the rest.
+async fn long_transitions_are_polled_to_their_end_and_time_out() {
+    // Speed 25: a 60 s start takes 2.4 s, seen within a tenth of that.
     let sb = start(Config {
         port: 0,
         speed: 25.0,
