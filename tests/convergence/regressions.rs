@@ -356,3 +356,26 @@ fn renaming_a_mediapackage_channel_label_replaces_its_endpoints_around_it() {
         "regression-rename-mp-with-endpoint",
     );
 }
+
+/// The role and one MediaPackage channel `label` with id `mp-1`.
+fn one_mp_channel(label: &str) -> String {
+    format!(
+        "[stack]\nname = \"conv\"\nregion = \"us-east-1\"\n\n[iam_role.medialive]\nname = \"conv-role\"\npreset = \"medialive-access\"\n\n[mediapackage_channel.{label}]\nid = \"mp-1\"\n"
+    )
+}
+
+/// Seed 3030, sequence 38: a MediaPackage channel's label renamed without `[[moved]]` (the
+/// channel deleted and made again under the same id and the new label's tags), then the
+/// state restored from its `.bak`, which still names the old label: the live channel was
+/// adopted under the new label and deleted under the old one.
+#[test]
+fn a_restored_backup_naming_a_renamed_label_leaves_the_resource_to_its_new_label() {
+    converges(
+        vec![
+            (vec![], one_mp_channel("mp-a")),
+            (vec![], one_mp_channel("mp-b")),
+            (vec![Oob::RestoreBackup], one_mp_channel("mp-b")),
+        ],
+        "regression-backup-before-rename",
+    );
+}

@@ -24,10 +24,26 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
         .map(|(a, r)| (a.clone(), r.id.clone()))
         .collect();
     let mut observed = Observed::default();
+    let mut rehomed = Vec::new();
     for (a, o) in read_all(s, ids).await? {
-        if let Some(o) = o {
-            observed.resources.insert(a, o);
+        let Some(o) = o else { continue };
+        // Known to the state under an address the stack no longer has, while its tags name
+        // one the stack wants: a state older than the resource's tags (a backup restored
+        // after a rename) is wrong about it. It is the tags' address's (adopted there), and
+        // the state's entry is forgotten, never deleted. (The other way round, a tag older
+        // than the state after `state mv`, the state's address is the stack's and wins.)
+        if let Some(tagged) = owner(&o, stack) {
+            if tagged != a && s.desired.get(&a).is_none() && s.desired.get(&tagged).is_some() {
+                tracing::info!(address = %tagged, id = %o.id, state = %a,
+                    "refresh: the state's address is gone from the stack; the tags' address takes it");
+                rehomed.push((tagged, o));
+                continue;
+            }
         }
+        observed.resources.insert(a, o);
+    }
+    for (tagged, o) in rehomed {
+        observed.resources.entry(tagged).or_insert(o);
     }
     // Everything that carries the stack's ownership tags: what the state lacks (a lost state
     // file, a create whose answer never came) or knows under a stale id is adopted before
