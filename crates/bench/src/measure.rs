@@ -1,0 +1,249 @@
+//! The engine against an in-process sandbox, and what is read off them: times, the plan's
+//! critical path, the sandbox's request log, the process's I/O and memory counters.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use livestack_aws::{CallPolicy, Clients, Target};
+use livestack_engine::{Again, Engine, Event, Observer, Uninterrupted};
+use livestack_model::{Kind, ValidatedStack};
+use livestack_plan::{Mode, Op, Plan, Step};
+use livestack_sandbox::{Config, Faults, Running};
+use livestack_state::State;
+
+/// Reads in flight during refresh, as the CLI's default `--parallelism`.
+pub const PARALLELISM: usize = 10;
+
+/// A sandbox on 127.0.0.1 whose modelled AWS durations are divided by `speed`.
+pub async fn sandbox(speed: f64) -> Result<Running> {
+    livestack_sandbox::start(Config {
+        port: 0,
+        speed,
+        data: None,
+        ..Default::default()
+    })
+    .await
+    .context("starting the sandbox")
+}
+
+/// Every call from now on takes `latency` more and a `throttle_rate` share of them is
+/// answered 429 (each retry drawn again).
+pub fn faults(sandbox: &Running, latency: Duration, throttle_rate: f64) -> Result<()> {
+    sandbox
+        .set_faults(Faults {
+            latency_ms: latency.as_millis() as u64,
+            throttle_rate,
+            ..Default::default()
+        })
+        .context("setting the sandbox's faults")
+}
+
+/// An engine for `desired` against `sandbox`, its state (new) in `dir`.
+pub async fn engine(
+    sandbox: &Running,
+    desired: ValidatedStack,
+    dir: &Path,
+) -> Result<Engine<Clients>> {
+    let state = State::new(&desired.name);
+    let target = Target {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(sandbox.endpoint_url()),
+        dummy_credentials: true,
+    };
+    let cloud = livestack_aws::connect_with(&target, &CallPolicy::default())
+        .await
+        .context("connecting to the sandbox")?
+        .with_hasher(state.hasher());
+    Ok(Engine {
+        desired,
+        state_path: dir.join(format!("{}.json", state.stack)),
+        state,
+        cloud,
+        parallelism: PARALLELISM,
+    })
+}
+
+/// What one apply took.
+pub struct Applied {
+    pub plan: Plan,
+    /// Refresh and plan.
+    pub planning: Duration,
+    /// The steps (`execute`).
+    pub executing: Duration,
+    /// Each step's own time, by step id.
+    pub took: BTreeMap<usize, Duration>,
+}
+
+impl Applied {
+    pub fn total(&self) -> Duration {
+        self.planning + self.executing
+    }
+}
+
+/// Plans and executes as `livestack apply --auto-approve` does.
+pub async fn apply(engine: &mut Engine<Clients>) -> Result<Applied> {
+    let t0 = Instant::now();
+    let (plan, observed) = engine.plan(Mode::Apply).await.context("planning")?;
+    let planning = t0.elapsed();
+    let timings = Arc::new(Timings::default());
+    let observer: Arc<dyn Observer> = timings.clone();
+    let t1 = Instant::now();
+    engine
+        .execute(
+            &plan,
+            &observed,
+            &observer,
+            &mut Uninterrupted,
+            &Again {
+                apply: "livestack-bench",
+                destroy: "livestack-bench",
+            },
+        )
+        .await
+        .context("applying")?;
+    let executing = t1.elapsed();
+    let took = std::mem::take(&mut *timings.took.lock().expect("not poisoned"));
+    Ok(Applied {
+        plan,
+        planning,
+        executing,
+        took,
+    })
+}
+
+/// Each finished step's time.
+#[derive(Default)]
+struct Timings {
+    took: Mutex<BTreeMap<usize, Duration>>,
+}
+
+impl Observer for Timings {
+    fn event(&self, event: Event<'_>) {
+        if let Event::StepDone { step, took } = event {
+            self.took.lock().expect("not poisoned").insert(step, took);
+        }
+    }
+}
+
+/// The sandbox's modelled AWS duration of what a step waits for, in AWS seconds
+/// (crates/sandbox/src/medialive.rs); every other step waits for nothing.
+pub fn modelled_seconds(step: &Step) -> f64 {
+    match (step.address.kind, step.op) {
+        (Kind::MedialiveChannel, Op::Create | Op::Update | Op::UpdateClass | Op::Delete) => 4.0,
+        (Kind::MedialiveChannel, Op::Start) => 60.0,
+        (Kind::MedialiveChannel, Op::Stop) => 20.0,
+        (Kind::MedialiveInput, Op::Delete) => 2.0,
+        _ => 0.0,
+    }
+}
+
+/// The least a step can take: its call's latency, then, when it waits, the modelled duration
+/// at `speed` (the read that sees the end is sent before it and answered as it ends), but no
+/// less than that read's own latency.
+pub fn step_floor(step: &Step, speed: f64, latency: Duration) -> Duration {
+    let modelled = Duration::from_secs_f64(modelled_seconds(step) / speed);
+    if modelled.is_zero() {
+        latency
+    } else {
+        latency + modelled.max(latency)
+    }
+}
+
+/// The longest chain of the plan's `after` edges, each step costing [`step_floor`].
+pub fn critical_path(plan: &Plan, speed: f64, latency: Duration) -> Duration {
+    let by_id: BTreeMap<usize, &Step> = plan.steps.iter().map(|s| (s.id, s)).collect();
+    let mut finish: BTreeMap<usize, Duration> = BTreeMap::new();
+    fn end(
+        id: usize,
+        by_id: &BTreeMap<usize, &Step>,
+        finish: &mut BTreeMap<usize, Duration>,
+        speed: f64,
+        latency: Duration,
+    ) -> Duration {
+        if let Some(d) = finish.get(&id) {
+            return *d;
+        }
+        let Some(step) = by_id.get(&id) else {
+            return Duration::ZERO;
+        };
+        let start = step
+            .after
+            .iter()
+            .map(|a| end(*a, by_id, finish, speed, latency))
+            .max()
+            .unwrap_or_default();
+        let d = start + step_floor(step, speed, latency);
+        finish.insert(id, d);
+        d
+    }
+    plan.steps
+        .iter()
+        .map(|s| end(s.id, &by_id, &mut finish, speed, latency))
+        .max()
+        .unwrap_or_default()
+}
+
+/// The calls the sandbox answered after the one numbered `since`.
+pub struct Calls {
+    pub total: usize,
+    /// Listings of a whole kind: `List…`/`Describe…` calls the log ties to no one resource.
+    /// The log cannot tell SSM's DescribeParameters of one name from a page of the listing
+    /// by prefix, so all of them count here (in livestack's favour).
+    pub list_pages: usize,
+    pub throttled: usize,
+    pub by_operation: BTreeMap<String, usize>,
+}
+
+/// The number of the last call the sandbox answered.
+pub fn last_call(sandbox: &Running) -> u64 {
+    sandbox.requests().last().map_or(0, |r| r.seq)
+}
+
+pub fn calls_since(sandbox: &Running, since: u64) -> Calls {
+    let mut calls = Calls {
+        total: 0,
+        list_pages: 0,
+        throttled: 0,
+        by_operation: BTreeMap::new(),
+    };
+    for r in sandbox.requests().into_iter().filter(|r| r.seq > since) {
+        calls.total += 1;
+        let op = &r.operation;
+        if r.resource.is_none() && (op.starts_with("List") || op.starts_with("Describe")) {
+            calls.list_pages += 1;
+        }
+        if r.fault.as_deref() == Some("throttle") {
+            calls.throttled += 1;
+        }
+        *calls.by_operation.entry(op.clone()).or_default() += 1;
+    }
+    calls
+}
+
+/// `/proc/self/io`'s write_bytes: what this process had written to storage (counted as pages
+/// are dirtied; the sandbox keeps its cloud in memory, so only state files count).
+pub fn write_bytes() -> Result<u64> {
+    proc_field("/proc/self/io", "write_bytes:")
+}
+
+/// `/proc/self/status`'s VmHWM (peak resident memory), in bytes.
+pub fn peak_memory() -> Result<u64> {
+    Ok(proc_field("/proc/self/status", "VmHWM:")? * 1024)
+}
+
+/// Resets VmHWM to the memory resident now, so that a later peak is that figure's own.
+pub fn reset_peak_memory() -> Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting /proc/self/clear_refs")
+}
+
+fn proc_field(file: &str, key: &str) -> Result<u64> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no {key} in {file}"))
+}
