@@ -217,10 +217,16 @@ impl Clients {
         stack: &str,
         known: &std::collections::BTreeSet<String>,
     ) -> Result<Vec<(Address, String)>, Error> {
+        // The three services side by side.
+        let (ml, mp, ssm) = tokio::join!(
+            medialive::discover(&self.ml, stack),
+            mediapackage::discover(&self.mp, stack),
+            ssm::discover(&self.ssm, stack, known),
+        );
         let mut out = Vec::new();
-        out.extend(medialive::discover(&self.ml, stack).await?);
-        out.extend(mediapackage::discover(&self.mp, stack).await?);
-        out.extend(ssm::discover(&self.ssm, stack, known).await?);
+        out.extend(ml?);
+        out.extend(mp?);
+        out.extend(ssm?);
         out.sort();
         out.dedup();
         Ok(out)

@@ -250,28 +250,42 @@ pub(crate) async fn values(
 /// GetParameters takes at most 10 names a call; a DescribeParameters filter 50 values.
 const GET_BATCH: usize = 10;
 const DESCRIBE_BATCH: usize = 50;
-/// Tag reads in flight at once in [`read_many`].
-const TAG_READS: usize = 10;
+/// Calls in flight at once in [`read_many`].
+const IN_FLIGHT: usize = 10;
 
 /// The parameters of `names` that exist, each as [`read`] reads it, in
 /// `names/10` GetParameters, `names/50` DescribeParameters and one ListTagsForResource each
-/// (SSM lists no tags), ten of those in flight. Names SSM does not know are left out.
+/// (SSM lists no tags), ten calls in flight. Names SSM does not know are left out.
 pub(crate) async fn read_many(
     c: &Client,
     names: &[String],
     h: Option<&Hasher>,
 ) -> Result<Vec<ObservedResource>, Error> {
     let res = "ssm parameters";
+    let task_failed = |operation: &'static str, e: tokio::task::JoinError| Error::Unexpected {
+        operation,
+        resource: res.into(),
+        reason: format!("the task failed: {e}"),
+    };
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    // GetParameters, ten names a call, the calls side by side.
+    let mut gets = tokio::task::JoinSet::new();
+    for chunk in names.chunks(GET_BATCH) {
+        let (c, sem, chunk) = (c.clone(), sem.clone(), chunk.to_vec());
+        gets.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            c.get_parameters()
+                .set_names(Some(chunk))
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| error::sdk("GetParameters", res, e, &[]))
+        });
+    }
     let mut found: std::collections::BTreeMap<String, (Map<String, Json>, Option<String>)> =
         Default::default();
-    for chunk in names.chunks(GET_BATCH) {
-        let got = c
-            .get_parameters()
-            .set_names(Some(chunk.to_vec()))
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| error::sdk("GetParameters", res, e, &[]))?;
+    while let Some(joined) = gets.join_next().await {
+        let got = joined.map_err(|e| task_failed("GetParameters", e))??;
         for p in got.parameters() {
             let Some(name) = p.name() else {
                 return Err(Error::Unexpected {
@@ -292,6 +306,8 @@ pub(crate) async fn read_many(
         }
     }
     let present: Vec<String> = found.keys().cloned().collect();
+    // Descriptions, fifty names a call; and the tags, one call a parameter; all side by side.
+    let mut described = tokio::task::JoinSet::new();
     for chunk in present.chunks(DESCRIBE_BATCH) {
         let filter = ParameterStringFilter::builder()
             .key("Name")
@@ -303,15 +319,31 @@ pub(crate) async fn read_many(
                 resource: res.into(),
                 reason: e.to_string(),
             })?;
-        let pages = c
-            .describe_parameters()
-            .max_results(DESCRIBE_BATCH as i32)
-            .parameter_filters(filter)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))?;
+        let (c, sem) = (c.clone(), sem.clone());
+        described.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            c.describe_parameters()
+                .max_results(DESCRIBE_BATCH as i32)
+                .parameter_filters(filter)
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))
+        });
+    }
+    let mut tagged = tokio::task::JoinSet::new();
+    for name in present {
+        let (c, sem) = (c.clone(), sem.clone());
+        tagged.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let res = format!("ssm parameter {name}");
+            let tags = crate::about(res.clone(), list_tags(&c, &res, &name)).await;
+            (name, tags)
+        });
+    }
+    while let Some(joined) = described.join_next().await {
+        let pages = joined.map_err(|e| task_failed("DescribeParameters", e))??;
         for m in pages.iter().flat_map(|p| p.parameters()) {
             let Some((spec, arn)) = m.name().and_then(|n| found.get_mut(n)) else {
                 continue;
@@ -324,24 +356,9 @@ pub(crate) async fn read_many(
             }
         }
     }
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(TAG_READS));
-    let mut set = tokio::task::JoinSet::new();
-    for name in present {
-        let (c, sem) = (c.clone(), sem.clone());
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
-            let res = format!("ssm parameter {name}");
-            let tags = crate::about(res.clone(), list_tags(&c, &res, &name)).await;
-            (name, tags)
-        });
-    }
     let mut out = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let (name, tags) = joined.map_err(|e| Error::Unexpected {
-            operation: "ListTagsForResource",
-            resource: res.into(),
-            reason: format!("the task failed: {e}"),
-        })?;
+    while let Some(joined) = tagged.join_next().await {
+        let (name, tags) = joined.map_err(|e| task_failed("ListTagsForResource", e))?;
         let (mut spec, arn) = found.remove(&name).expect("read above");
         spec.insert("Tags".into(), tags?);
         out.push(ObservedResource {

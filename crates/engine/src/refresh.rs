@@ -184,69 +184,83 @@ async fn read_all<C: Cloud>(
     s: &Engine<C>,
     ids: Vec<(Address, String)>,
 ) -> Result<Vec<(Address, Option<ObservedResource>)>> {
+    /// A read finished: a kind's bulk read, or one resource's.
+    enum Read<E> {
+        Bulk(Kind, Result<Option<Vec<ObservedResource>>, E>),
+        One(usize, Result<Option<ObservedResource>, E>),
+    }
     let hasher = s.state.hasher();
-    let mut per_kind: BTreeMap<Kind, Vec<String>> = BTreeMap::new();
-    for (a, id) in &ids {
-        per_kind.entry(a.kind).or_default().push(id.clone());
-    }
-    let mut listed: BTreeMap<Kind, BTreeMap<String, ObservedResource>> = BTreeMap::new();
-    for (kind, of_kind) in per_kind {
-        if of_kind.len() < 2 {
-            continue;
-        }
-        let all = C::about(
-            format!("{kind}s"),
-            s.cloud.read_many(kind, &of_kind, &hasher),
-        )
-        .await
-        .map_err(|e| Error::List {
-            kind: kind.as_str(),
-            source: Box::new(e),
-        })?;
-        if let Some(all) = all {
-            tracing::debug!(kind = %kind, found = all.len(), "refresh: listed");
-            listed.insert(kind, all.into_iter().map(|o| (o.id.clone(), o)).collect());
-        }
-    }
-    let mut out: Vec<(Address, Option<ObservedResource>)> = Vec::with_capacity(ids.len());
-    let mut one_by_one = Vec::new();
-    for (i, (a, id)) in ids.into_iter().enumerate() {
-        match listed.get(&a.kind).and_then(|m| m.get(&id)) {
-            Some(o) => out.push((a, Some(o.clone()))),
-            None => {
-                one_by_one.push((i, a.clone(), id));
-                out.push((a, None));
-            }
-        }
+    let mut per_kind: BTreeMap<Kind, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, (a, id)) in ids.iter().enumerate() {
+        per_kind.entry(a.kind).or_default().push((i, id.clone()));
     }
     let sem = Arc::new(Semaphore::new(s.parallelism.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    for (i, a, id) in one_by_one {
-        let cloud = s.cloud.clone();
-        let hasher = hasher.clone();
-        let sem = sem.clone();
+    let read_one = |set: &mut tokio::task::JoinSet<Read<C::Error>>, i: usize| {
+        let (a, id) = ids[i].clone();
+        let (cloud, hasher, sem) = (s.cloud.clone(), hasher.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             tracing::debug!(address = %a, id = %id, "refresh: reading");
-            let r = C::about(a.to_string(), cloud.read(&a, &id, &hasher)).await;
-            (i, a, r)
+            Read::One(
+                i,
+                C::about(a.to_string(), cloud.read(&a, &id, &hasher)).await,
+            )
+        });
+    };
+    // Every kind at once: in bulk where there are two or more to read (the cloud says
+    // whether it can), one by one otherwise and for what a bulk read did not show.
+    for (kind, of_kind) in &per_kind {
+        if of_kind.len() < 2 {
+            read_one(&mut set, of_kind[0].0);
+            continue;
+        }
+        let wanted: Vec<String> = of_kind.iter().map(|(_, id)| id.clone()).collect();
+        let (cloud, hasher, sem, kind) = (s.cloud.clone(), hasher.clone(), sem.clone(), *kind);
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let r = C::about(
+                format!("{kind} resources"),
+                cloud.read_many(kind, &wanted, &hasher),
+            )
+            .await;
+            Read::Bulk(kind, r)
         });
     }
+    let mut out: Vec<Option<ObservedResource>> = vec![None; ids.len()];
     while let Some(joined) = set.join_next().await {
-        let (i, a, r) = joined.map_err(|e| Error::Task(e.to_string()))?;
-        out[i].1 = r.map_err(|e| Error::Read {
-            address: a,
-            source: Box::new(e),
-        })?;
-    }
-    for (_, o) in &mut out {
-        if o.as_ref()
-            .is_some_and(|o| o.status.as_deref() == Some("DELETING"))
-        {
-            *o = None;
+        match joined.map_err(|e| Error::Task(e.to_string()))? {
+            Read::One(i, r) => {
+                out[i] = r.map_err(|e| Error::Read {
+                    address: ids[i].0.clone(),
+                    source: Box::new(e),
+                })?;
+            }
+            Read::Bulk(kind, r) => {
+                let found = r.map_err(|e| Error::List {
+                    kind: kind.as_str(),
+                    source: Box::new(e),
+                })?;
+                let mut found: BTreeMap<String, ObservedResource> = found
+                    .into_iter()
+                    .flatten()
+                    .map(|o| (o.id.clone(), o))
+                    .collect();
+                tracing::debug!(kind = %kind, found = found.len(), "refresh: read in bulk");
+                for (i, id) in &per_kind[&kind] {
+                    match found.remove(id) {
+                        Some(o) => out[*i] = Some(o),
+                        None => read_one(&mut set, *i),
+                    }
+                }
+            }
         }
     }
-    Ok(out)
+    Ok(ids
+        .into_iter()
+        .zip(out)
+        .map(|((a, _), o)| (a, o.filter(|o| o.status.as_deref() != Some("DELETING"))))
+        .collect())
 }
 
 /// The address a resource's ownership tags give it, if they name this stack.
