@@ -61,20 +61,23 @@ async fn main() {
         let channel_ids = Arc::new(channel_ids);
         let input_ids = Arc::new(input_ids);
         for op in ["DescribeChannel", "ListChannels", "DescribeInput"] {
-            let rate = measure(seconds, concurrency, |n| {
+            let (ml, channel_ids, input_ids) = (ml.clone(), channel_ids.clone(), input_ids.clone());
+            let rate = measure(seconds, concurrency, move |n| {
                 let ml = ml.clone();
                 let (channel_ids, input_ids) = (channel_ids.clone(), input_ids.clone());
                 async move {
                     match op {
                         "DescribeChannel" => {
                             let id = &channel_ids[n % channel_ids.len()];
-                            ml.describe_channel().channel_id(id).send().await.map(|_| 1)
+                            let sent = ml.describe_channel().channel_id(id).send().await;
+                            sent.map(|_| 1).map_err(|e| format!("{e:?}"))
                         }
                         "DescribeInput" => {
                             let id = &input_ids[n % input_ids.len()];
-                            ml.describe_input().input_id(id).send().await.map(|_| 1)
+                            let sent = ml.describe_input().input_id(id).send().await;
+                            sent.map(|_| 1).map_err(|e| format!("{e:?}"))
                         }
-                        _ => list_all(&ml).await,
+                        _ => list_all(&ml).await.map_err(|e| format!("{e:?}")),
                     }
                 }
             })
