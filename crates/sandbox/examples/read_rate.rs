@@ -16,7 +16,6 @@ use livestack_sandbox::{start, Config};
 use serde_json::{json, Value};
 
 // The tests' helpers: an SDK config for the sandbox and raw HTTP calls.
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 
