@@ -30,6 +30,26 @@
 //!   answered as an error, as when AWS's answer never reaches the client.
 //! - Every modelled duration is AWS time divided by the speed factor; transitions settle
 //!   lazily when the resource is next read, so nothing moves while nobody asks.
+//! - Request rates (`Faults::rate_limits`, off by default): a token bucket per (service,
+//!   operation family), `"aws"` being AWS's published per-account figures (MediaLive 5 a
+//!   second, bursts of 30, for every call; SSM GetParameter(s) 40 a second; the MediaPackage,
+//!   IAM and other SSM figures are guesses, see [`RateLimit::aws`]). A call finding its bucket
+//!   empty is answered as a throttle fault is (above) and logged with fault `rate` and
+//!   attempt 0. Rates are per real second, not scaled by the speed factor. Buckets are shared
+//!   by every client (one account), start full, and fill again when the faults are replaced
+//!   or the sandbox reset. AWS's buckets are not documented in more detail than their rate
+//!   and burst; how AWS counts a retried call is not modelled beyond "one call, one token".
+//!
+//! ## Data file
+//! - Written after a call that may have changed the cloud (any operation but Describe*,
+//!   Get*, List*, whatever its answer), and that call is answered only once the file holds
+//!   the change, so a killed sandbox keeps every change it acknowledged. The write itself
+//!   (serialise, temp file, fsync, rename) runs off the lock and off the request threads;
+//!   changes made during a write are written together by the next one. Reads never write:
+//!   a timed transition a read settles is not written until the next change, which is
+//!   equivalent, as settling depends only on the stored due times and the clock (a restart
+//!   settles it the same way). `next_id` advances once per write, so a restarted sandbox's
+//!   ids are drawn from a fresh stream.
 //!
 //! ## MediaLive
 //! - Durations (AWS seconds): channel CREATING -> IDLE 4, STARTING -> RUNNING 60,
@@ -113,10 +133,12 @@
 pub mod iam;
 pub mod medialive;
 pub mod mediapackage;
+pub mod rate;
 pub mod server;
 pub mod ssm;
 pub mod wire;
 
+pub use rate::RateLimit;
 pub use server::{serve, start, Config, Error, Faults, LoggedRequest, Running};
 
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,7 @@
 //! IDLE/IN_USE state and `inputs`, are derived from the channels and inputs on every answer,
 //! so they cannot drift.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use rand::Rng;
@@ -28,6 +28,23 @@ pub struct MediaLive {
     input_security_groups: BTreeMap<String, InputSecurityGroup>,
     /// Create idempotency: `channel:REQUESTID` / `input:REQUESTID` -> the id created.
     request_ids: BTreeMap<String, String>,
+    /// What reads derive from the resources, kept between calls so that a read costs
+    /// O(log n) instead of a scan of every channel; `None` when a change made it stale.
+    #[serde(skip)]
+    derived: Option<Derived>,
+    /// When the next timed transition or expiry is due; `None` when unknown (after a change),
+    /// so the next call settles everything.
+    #[serde(skip)]
+    next_due_ms: Option<u64>,
+}
+
+/// Indexes rebuilt after a change, on the next read.
+#[derive(Debug, Clone, Default)]
+struct Derived {
+    /// Input id -> the channels (not DELETED) attaching it, in id order.
+    attached: HashMap<String, Vec<String>>,
+    /// Security group id -> the inputs (not DELETED) using it, in id order.
+    group_inputs: HashMap<String, Vec<String>>,
 }
 
 /// A MediaLive channel as stored.
@@ -104,7 +121,9 @@ pub struct Pending {
 
 /// Answers one MediaLive call.
 pub fn handle(cloud: &mut Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
-    settle(&mut cloud.medialive, ctx);
+    if settle(&mut cloud.medialive, ctx) {
+        cloud.medialive.derived = None;
+    }
     let Some(op) = operation_name(&req.method, &req.path) else {
         return Resp::rest_error(
             404,
@@ -124,6 +143,14 @@ pub fn handle(cloud: &mut Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
         .strip_prefix("/prod/tags/")
         .unwrap_or_default()
         .to_string();
+    let reads_only = crate::wire::reads_only(op);
+    if reads_only {
+        cloud.medialive.derive();
+    } else {
+        // A change is made with the indexes unset (as they would go stale during it) and
+        // leaves them, and the next due time, to be worked out again.
+        cloud.medialive.derived = None;
+    }
     let answer = match op {
         "CreateChannel" => create_channel(cloud, ctx, &body),
         "DescribeChannel" => describe_channel(&cloud.medialive, id),
@@ -148,6 +175,10 @@ pub fn handle(cloud: &mut Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
         "ListTagsForResource" => list_tags(&cloud.medialive, &arn),
         _ => unreachable!("operation_name only names served operations"),
     };
+    if !reads_only {
+        cloud.medialive.derived = None;
+        cloud.medialive.next_due_ms = None;
+    }
     match answer {
         Ok(resp) | Err(resp) => resp,
     }
@@ -269,15 +300,24 @@ fn endpoints_member(input_type: &str) -> Option<&'static str> {
     }
 }
 
-/// Applies every transition that is due and forgets long-deleted resources.
-fn settle(ml: &mut MediaLive, ctx: &Ctx) {
+/// Applies every transition that is due and forgets long-deleted resources; answers whether
+/// anything changed. Nothing is looked at before the next due time.
+///
+/// What settles is a function of the stored due times and the clock, so a restart from a data
+/// file written before it settled shows the same states: a read that settles is therefore not
+/// a change the data file must record (the next written change records it).
+fn settle(ml: &mut MediaLive, ctx: &Ctx) -> bool {
     let now = ctx.now_ms;
+    if ml.next_due_ms.is_some_and(|due| now < due) {
+        return false;
+    }
     let retention = ctx.scaled_ms(DELETED_RETENTION_SECONDS);
+    let mut changed = false;
     for ch in ml.channels.values_mut() {
-        advance(&mut ch.state, &mut ch.pending, &mut ch.deleted_ms, now);
+        changed |= advance(&mut ch.state, &mut ch.pending, &mut ch.deleted_ms, now);
     }
     for input in ml.inputs.values_mut() {
-        advance(
+        changed |= advance(
             &mut input.state,
             &mut input.pending,
             &mut input.deleted_ms,
@@ -285,6 +325,7 @@ fn settle(ml: &mut MediaLive, ctx: &Ctx) {
         );
     }
     let expired = |deleted_ms: Option<u64>| deleted_ms.is_some_and(|t| t + retention <= now);
+    let before = ml.channels.len() + ml.inputs.len() + ml.request_ids.len();
     ml.channels.retain(|_, ch| !expired(ch.deleted_ms));
     ml.inputs.retain(|_, input| !expired(input.deleted_ms));
     let (channels, inputs) = (&ml.channels, &ml.inputs);
@@ -293,6 +334,21 @@ fn settle(ml: &mut MediaLive, ctx: &Ctx) {
         Some(("input", _)) => inputs.contains_key(id),
         _ => false,
     });
+    changed |= before != ml.channels.len() + ml.inputs.len() + ml.request_ids.len();
+    let due = |pending: &Option<Pending>, deleted_ms: Option<u64>| {
+        let pending = pending.as_ref().map(|p| p.due_ms);
+        pending.into_iter().chain(deleted_ms.map(|t| t + retention))
+    };
+    let channel_dues = ml
+        .channels
+        .values()
+        .flat_map(|c| due(&c.pending, c.deleted_ms));
+    let input_dues = ml
+        .inputs
+        .values()
+        .flat_map(|i| due(&i.pending, i.deleted_ms));
+    ml.next_due_ms = Some(channel_dues.chain(input_dues).min().unwrap_or(u64::MAX));
+    changed
 }
 
 fn advance(
@@ -300,13 +356,43 @@ fn advance(
     pending: &mut Option<Pending>,
     deleted_ms: &mut Option<u64>,
     now: u64,
-) {
-    if let Some(p) = pending.as_ref().filter(|p| p.due_ms <= now) {
-        *state = p.state.clone();
-        if *state == DELETED {
-            *deleted_ms = Some(p.due_ms);
+) -> bool {
+    let Some(p) = pending.take_if(|p| p.due_ms <= now) else {
+        return false;
+    };
+    *state = p.state;
+    if *state == DELETED {
+        *deleted_ms = Some(p.due_ms);
+    }
+    true
+}
+
+impl MediaLive {
+    /// Builds the indexes reads use, unless they are up to date.
+    fn derive(&mut self) {
+        if self.derived.is_some() {
+            return;
         }
-        *pending = None;
+        let mut d = Derived::default();
+        for ch in self.channels.values().filter(|ch| ch.state != DELETED) {
+            for a in &ch.input_attachments {
+                if let Some(input) = a.get("inputId").and_then(Value::as_str) {
+                    let channels = d.attached.entry(input.to_string()).or_default();
+                    if channels.last() != Some(&ch.id) {
+                        channels.push(ch.id.clone());
+                    }
+                }
+            }
+        }
+        for input in self.inputs.values().filter(|i| i.state != DELETED) {
+            for group in &input.security_groups {
+                let inputs = d.group_inputs.entry(group.clone()).or_default();
+                if inputs.last() != Some(&input.id) {
+                    inputs.push(input.id.clone());
+                }
+            }
+        }
+        self.derived = Some(d);
     }
 }
 
@@ -1066,6 +1152,9 @@ fn live_input<'a>(ml: &'a MediaLive, op: &str, id: &str) -> Result<&'a Input, Re
 
 /// The channels (not DELETED) whose attachments name this input.
 fn attached_channels(ml: &MediaLive, input_id: &str) -> Vec<String> {
+    if let Some(d) = &ml.derived {
+        return d.attached.get(input_id).cloned().unwrap_or_default();
+    }
     ml.channels
         .values()
         .filter(|ch| ch.state != DELETED)
@@ -1298,6 +1387,9 @@ fn security_group<'a>(
 
 /// The inputs (not yet DELETED) that use this group.
 fn security_group_inputs(ml: &MediaLive, group_id: &str) -> Vec<String> {
+    if let Some(d) = &ml.derived {
+        return d.group_inputs.get(group_id).cloned().unwrap_or_default();
+    }
     ml.inputs
         .values()
         .filter(|input| input.state != DELETED)
@@ -1376,23 +1468,25 @@ enum TagOwner {
 }
 
 fn tag_owner(ml: &MediaLive, arn: &str) -> Option<TagOwner> {
+    // Every ARN ends in its resource's id (`...:channel:1234567`).
+    let id = arn.rsplit(':').next().unwrap_or_default();
     if let Some(ch) = ml
         .channels
-        .values()
-        .find(|ch| ch.arn == arn && ch.state != DELETED)
+        .get(id)
+        .filter(|ch| ch.arn == arn && ch.state != DELETED)
     {
         return Some(TagOwner::Channel(ch.id.clone()));
     }
     if let Some(input) = ml
         .inputs
-        .values()
-        .find(|i| i.arn == arn && i.state != DELETED)
+        .get(id)
+        .filter(|i| i.arn == arn && i.state != DELETED)
     {
         return Some(TagOwner::Input(input.id.clone()));
     }
     ml.input_security_groups
-        .values()
-        .find(|g| g.arn == arn)
+        .get(id)
+        .filter(|g| g.arn == arn)
         .map(|g| TagOwner::Group(g.id.clone()))
 }
 

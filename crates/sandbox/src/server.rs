@@ -31,7 +31,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{Ctx, Req, Resp};
+use crate::rate::{Buckets, RateLimit};
+use crate::wire::{reads_only, Ctx, Req, Resp};
 use crate::Cloud;
 
 /// How a sandbox runs.
@@ -39,8 +40,9 @@ use crate::Cloud;
 pub struct Config {
     /// Port on 127.0.0.1; 0 picks any free port.
     pub port: u16,
-    /// The data file the cloud is loaded from and written to after every change; `None`
-    /// keeps the cloud in memory only.
+    /// The data file the cloud is loaded from and written to after every change (a call
+    /// that changes the cloud is answered once the file holds the change); `None` keeps the
+    /// cloud in memory only.
     pub data: Option<PathBuf>,
     /// Divides every modelled AWS duration (20.0: a 60 s channel start takes 3 s).
     pub speed: f64,
@@ -85,6 +87,14 @@ pub struct Faults {
     pub lost_response_rate: f64,
     /// How long a new MediaPackage channel stays invisible to MediaLive.
     pub consistency_ms: u64,
+    /// AWS's per-account request rates: token buckets per (service, operation family); empty
+    /// (the default) is no limit. In JSON, a list of `{"service", "operations", "rate",
+    /// "burst"}` or `"aws"` for [`RateLimit::aws`], AWS's own figures.
+    #[serde(
+        deserialize_with = "crate::rate::deserialize_limits",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// One AWS call in the request log (`GET /_sandbox/requests`).
@@ -103,12 +113,14 @@ pub struct LoggedRequest {
     /// The id of the resource the call was about, when there is one.
     pub resource: Option<String>,
     pub status: u16,
-    /// The fault injected into this call: "throttle", "error" or "lost_response".
+    /// The fault injected into this call: "throttle", "error" or "lost_response"; "rate"
+    /// when the rate model's bucket for it was empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
     /// 1 for the first time this call (service, operation, resource) was made since the faults
     /// were set, 2 for the next (a retry, or a later poll), ...: with the seed, what its
-    /// fault was drawn from.
+    /// fault was drawn from. 0 for a call the rate model throttled: no fault was drawn for it,
+    /// so the seeded pattern does not depend on timing.
     #[serde(default)]
     pub attempt: u64,
 }
@@ -120,6 +132,8 @@ pub struct Running {
     app: Arc<App>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Writes the data file when woken (with a data file only).
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -185,6 +199,12 @@ impl Running {
             Ok(Err(e)) => eprintln!("sandbox: server error while stopping: {e}"),
             Err(e) => eprintln!("sandbox: server task failed: {e}"),
         }
+        // Every change was written before its call was answered; this catches a change whose
+        // call was cut off by the shutdown.
+        write_pending(&self.app).await;
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
     }
 }
 
@@ -233,6 +253,15 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         .local_addr()
         .map_err(|source| Error::Bind { addr, source })?;
     let app = Arc::new(App::new(config, cloud));
+    let writer = app.data.is_some().then(|| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                app.wake_writer.notified().await;
+                write_pending(&app).await;
+            }
+        })
+    });
     let router = axum::Router::new()
         .fallback(handle_http)
         .with_state(app.clone());
@@ -249,6 +278,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         app,
         stop: Some(stop),
         task,
+        writer,
     })
 }
 
@@ -284,6 +314,12 @@ struct App {
     account: String,
     region: String,
     data: Option<PathBuf>,
+    /// Wakes the data file's writer.
+    wake_writer: tokio::sync::Notify,
+    /// The last change the data file holds (or failed to take, said on stderr).
+    written: tokio::sync::watch::Sender<u64>,
+    /// One write at a time (the writer task and the last one at shutdown).
+    writing: tokio::sync::Mutex<()>,
 }
 
 struct Inner {
@@ -295,23 +331,23 @@ struct Inner {
     attempts: std::collections::HashMap<String, u64>,
     /// The randomness handlers get (ids, passwords).
     id_rng: StdRng,
-    /// The bytes last written to (or read from) the data file.
-    saved: Option<Vec<u8>>,
+    /// Changes made to the cloud since the start: a call that changed it waits until the
+    /// data file holds its change.
+    changes: u64,
+    /// The rate model's buckets, full again whenever the faults are replaced.
+    buckets: Buckets,
 }
 
 impl App {
     fn new(config: Config, cloud: Cloud) -> App {
-        let saved = config
-            .data
-            .as_ref()
-            .map(|_| serde_json::to_vec_pretty(&cloud).expect("cloud serializes"));
         let inner = Inner {
             attempts: Default::default(),
             id_rng: id_rng(config.faults.seed, cloud.next_id),
             cloud,
             log: Vec::new(),
             faults: config.faults,
-            saved,
+            changes: 0,
+            buckets: Buckets::default(),
         };
         App {
             inner: Mutex::new(inner),
@@ -320,7 +356,25 @@ impl App {
             account: config.account,
             region: config.region,
             data: config.data,
+            wake_writer: tokio::sync::Notify::new(),
+            written: tokio::sync::watch::Sender::new(0),
+            writing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Counts a change to the cloud (under the lock) and answers what to wait for before the
+    /// call that made it is answered: the data file holding it. `None` without a data file.
+    fn changed(&self, inner: &mut Inner) -> Option<u64> {
+        self.data.as_ref()?;
+        inner.changes += 1;
+        Some(inner.changes)
+    }
+
+    /// Waits until the data file holds change `n` (or its write failed, said on stderr).
+    async fn written(&self, n: u64) {
+        self.wake_writer.notify_one();
+        let mut rx = self.written.subscribe();
+        let _ = rx.wait_for(|&w| w >= n).await;
     }
 
     /// Locks the state; a handler that panicked leaves it usable.
@@ -350,6 +404,7 @@ fn replace_faults(app: &App, faults: Faults) -> Result<(), String> {
     check_faults(&faults)?;
     let mut inner = app.lock();
     inner.attempts.clear();
+    inner.buckets = Buckets::default();
     inner.faults = faults;
     Ok(())
 }
@@ -505,6 +560,7 @@ async fn wait_while_held(app: &App, service: Service, operation: &str) {
 }
 
 fn check_faults(faults: &Faults) -> Result<(), String> {
+    crate::rate::check(&faults.rate_limits)?;
     for (name, rate) in [
         ("throttle_rate", faults.throttle_rate),
         ("error_rate", faults.error_rate),
@@ -572,22 +628,36 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// After a call: when the cloud changed, advance `next_id` and write the data file.
-fn persist(app: &App, inner: &mut Inner) {
+/// Writes the data file when changes were made since the last write: advances `next_id`,
+/// copies the cloud under the lock, and serialises and writes it off the lock and off the
+/// async threads. Changes made meanwhile are written together by the next round (group
+/// commit), so a burst of N changes costs far fewer than N writes.
+async fn write_pending(app: &App) {
     let Some(path) = &app.data else { return };
-    let bytes = serde_json::to_vec_pretty(&inner.cloud).expect("cloud serializes");
-    if inner.saved.as_deref() == Some(bytes.as_slice()) {
-        return;
-    }
-    inner.cloud.next_id += 1;
-    let bytes = serde_json::to_vec_pretty(&inner.cloud).expect("cloud serializes");
-    match write_atomically(path, &bytes) {
-        Ok(()) => inner.saved = Some(bytes),
-        Err(e) => eprintln!(
+    let _one_at_a_time = app.writing.lock().await;
+    let (upto, cloud) = {
+        let mut inner = app.lock();
+        if inner.changes == *app.written.borrow() {
+            return;
+        }
+        inner.cloud.next_id += 1;
+        (inner.changes, inner.cloud.clone())
+    };
+    let target = path.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let bytes = serde_json::to_vec_pretty(&cloud).map_err(std::io::Error::other)?;
+        write_atomically(&target, &bytes)
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!(
             "sandbox: cannot write the data file {}: {e}",
             path.display()
         ),
+        Err(e) => eprintln!("sandbox: the data file's writer failed: {e}"),
     }
+    app.written.send_replace(upto);
 }
 
 // --- HTTP -------------------------------------------------------------------------------
@@ -664,7 +734,7 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
         body,
     };
     if req.path == "/_sandbox" || req.path.starts_with("/_sandbox/") {
-        return admin(&app, &req);
+        return admin(&app, &req).await;
     }
     let service = route(&req);
     let operation = operation_name(service, &req);
@@ -672,71 +742,94 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
 
     let (fault, attempt, latency_ms) = {
         let mut inner = app.lock();
-        let key = call_key(service, &operation, &req);
-        let attempt = {
-            let n = inner.attempts.entry(key.clone()).or_insert(0);
-            *n += 1;
-            *n
-        };
-        let f = &inner.faults;
-        (draw_fault(f, &key, attempt), attempt, f.latency_ms)
+        let inner = &mut *inner;
+        let latency_ms = inner.faults.latency_ms;
+        let now = tokio::time::Instant::now();
+        if !inner
+            .buckets
+            .take(&inner.faults.rate_limits, service.name(), &operation, now)
+        {
+            (Some(Fault::Rate), 0, latency_ms)
+        } else {
+            let key = call_key(service, &operation, &req);
+            let attempt = {
+                let n = inner.attempts.entry(key.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            (
+                draw_fault(&inner.faults, &key, attempt),
+                attempt,
+                latency_ms,
+            )
+        }
     };
     if latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
 
-    let mut inner = app.lock();
-    let now = now_ms();
-    let resp = match fault {
-        Some(fault @ (Fault::Throttle | Fault::Error)) => fault_response(service, fault, &req),
-        Some(Fault::LostResponse) | None => {
-            let inner = &mut *inner;
-            let consistency_ms = inner.faults.consistency_ms;
-            let mut ctx = Ctx {
-                now_ms: now,
-                speed: app.speed,
-                account: &app.account,
-                region: &app.region,
-                rng: &mut inner.id_rng,
-                consistency_ms,
-            };
-            let cloud = &mut inner.cloud;
-            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| match service {
-                Service::MediaLive => crate::medialive::handle(cloud, &mut ctx, &req),
-                Service::MediaPackage => crate::mediapackage::handle(cloud, &mut ctx, &req),
-                Service::Ssm => crate::ssm::handle(cloud, &mut ctx, &req),
-                Service::Iam => crate::iam::handle(cloud, &mut ctx, &req),
-            }));
-            // A handler bug answers 500 (logged by the panic hook) instead of killing the
-            // connection.
-            handled.unwrap_or_else(|_| fault_response(service, Fault::Error, &req))
-        }
+    // The lock is held in this block only: no guard may live across an await.
+    let (resp, seq, wait_for) = {
+        let mut inner = app.lock();
+        let now = now_ms();
+        let resp = match fault {
+            Some(Fault::Rate) => fault_response(service, Fault::Throttle, &req),
+            Some(fault @ (Fault::Throttle | Fault::Error)) => fault_response(service, fault, &req),
+            Some(Fault::LostResponse) | None => {
+                let inner = &mut *inner;
+                let consistency_ms = inner.faults.consistency_ms;
+                let mut ctx = Ctx {
+                    now_ms: now,
+                    speed: app.speed,
+                    account: &app.account,
+                    region: &app.region,
+                    rng: &mut inner.id_rng,
+                    consistency_ms,
+                };
+                let cloud = &mut inner.cloud;
+                let handled = std::panic::catch_unwind(AssertUnwindSafe(|| match service {
+                    Service::MediaLive => crate::medialive::handle(cloud, &mut ctx, &req),
+                    Service::MediaPackage => crate::mediapackage::handle(cloud, &mut ctx, &req),
+                    Service::Ssm => crate::ssm::handle(cloud, &mut ctx, &req),
+                    Service::Iam => crate::iam::handle(cloud, &mut ctx, &req),
+                }));
+                // A handler bug answers 500 (logged by the panic hook) instead of killing the
+                // connection.
+                handled.unwrap_or_else(|_| fault_response(service, Fault::Error, &req))
+            }
+        };
+        // A call carried out that may have changed the cloud is answered once the data file
+        // holds the change; a read is not (what it settles is recomputed from the stored due
+        // times, see medialive::settle), nor is an unknown operation (it changes nothing).
+        let carried_out = matches!(fault, None | Some(Fault::LostResponse));
+        let changes = carried_out && !reads_only(&operation) && operation != "unknown";
+        let wait_for = if changes {
+            app.changed(&mut inner)
+        } else {
+            None
+        };
+        let resp = match fault {
+            Some(Fault::LostResponse) => fault_response(service, Fault::Error, &req),
+            _ => resp,
+        };
+        let seq = inner.log.len() as u64 + 1;
+        inner.log.push(LoggedRequest {
+            seq,
+            time_ms: now,
+            service: service.name().into(),
+            operation: resp.operation.clone(),
+            method: req.method.clone(),
+            path: req.path.clone(),
+            resource: resp.resource.clone(),
+            status: resp.status,
+            fault: fault.map(|f| f.name().to_string()),
+            attempt,
+        });
+        (resp, seq, wait_for)
     };
-    let resp = match fault {
-        None => {
-            persist(&app, &mut inner);
-            resp
-        }
-        Some(Fault::LostResponse) => {
-            persist(&app, &mut inner);
-            fault_response(service, Fault::Error, &req)
-        }
-        Some(_) => resp,
-    };
-    let seq = inner.log.len() as u64 + 1;
-    inner.log.push(LoggedRequest {
-        seq,
-        time_ms: now,
-        service: service.name().into(),
-        operation: resp.operation.clone(),
-        method: req.method.clone(),
-        path: req.path.clone(),
-        resource: resp.resource.clone(),
-        status: resp.status,
-        fault: fault.map(|f| f.name().to_string()),
-        attempt,
-    });
-    drop(inner);
+    if let Some(n) = wait_for {
+        app.written(n).await;
+    }
     to_response(resp, seq)
 }
 
@@ -746,6 +839,8 @@ enum Fault {
     Error,
     /// Carried out, then answered as [`Fault::Error`].
     LostResponse,
+    /// The rate model's bucket was empty: answered as [`Fault::Throttle`].
+    Rate,
 }
 
 impl Fault {
@@ -754,6 +849,7 @@ impl Fault {
             Fault::Throttle => "throttle",
             Fault::Error => "error",
             Fault::LostResponse => "lost_response",
+            Fault::Rate => "rate",
         }
     }
 }
@@ -763,12 +859,14 @@ impl Fault {
 fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
     let operation = operation_name(service, req);
     match (service, fault) {
-        (Service::MediaLive | Service::MediaPackage, Fault::Throttle) => Resp::rest_error(
-            429,
-            &operation,
-            "TooManyRequestsException",
-            "Too Many Requests",
-        ),
+        (Service::MediaLive | Service::MediaPackage, Fault::Throttle | Fault::Rate) => {
+            Resp::rest_error(
+                429,
+                &operation,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            )
+        }
         (Service::MediaLive | Service::MediaPackage, Fault::Error | Fault::LostResponse) => {
             Resp::rest_error(
                 500,
@@ -779,7 +877,7 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
         }
         (Service::Ssm, _) => {
             let (status, kind, message) = match fault {
-                Fault::Throttle => (429, "ThrottlingException", "Rate exceeded"),
+                Fault::Throttle | Fault::Rate => (429, "ThrottlingException", "Rate exceeded"),
                 Fault::Error | Fault::LostResponse => {
                     (500, "InternalServerError", "An internal error occurred")
                 }
@@ -794,7 +892,7 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
         }
         (Service::Iam, _) => {
             let (status, kind, code, message) = match fault {
-                Fault::Throttle => (429, "Sender", "Throttling", "Rate exceeded"),
+                Fault::Throttle | Fault::Rate => (429, "Sender", "Throttling", "Rate exceeded"),
                 Fault::Error | Fault::LostResponse => (
                     500,
                     "Receiver",
@@ -907,7 +1005,7 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
 
 // --- admin ----------------------------------------------------------------------------------
 
-fn admin(app: &App, req: &Req) -> Response {
+async fn admin(app: &App, req: &Req) -> Response {
     match (req.method.as_str(), req.path.trim_end_matches('/')) {
         ("GET", "/_sandbox/requests") => {
             let log = app.lock().log.clone();
@@ -917,13 +1015,19 @@ fn admin(app: &App, req: &Req) -> Response {
             )
         }
         ("POST", "/_sandbox/reset") => {
-            let mut inner = app.lock();
-            inner.cloud = Cloud::default();
-            inner.log.clear();
-            inner.attempts.clear();
-            let seed = inner.faults.seed;
-            inner.id_rng = id_rng(seed, 0);
-            persist(app, &mut inner);
+            let wait_for = {
+                let mut inner = app.lock();
+                inner.cloud = Cloud::default();
+                inner.log.clear();
+                inner.attempts.clear();
+                inner.buckets = Buckets::default();
+                let seed = inner.faults.seed;
+                inner.id_rng = id_rng(seed, 0);
+                app.changed(&mut inner)
+            };
+            if let Some(n) = wait_for {
+                app.written(n).await;
+            }
             json_response(StatusCode::OK, &serde_json::json!({}))
         }
         ("PUT", "/_sandbox/faults") => {

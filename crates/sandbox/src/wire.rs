@@ -114,3 +114,11 @@ impl Ctx<'_> {
         s
     }
 }
+
+/// Whether an operation only reads (Describe*, Get*, List*): such a call changes nothing the
+/// data file must record, and its answer is not held back for a write.
+pub(crate) fn reads_only(operation: &str) -> bool {
+    ["Describe", "Get", "List"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}

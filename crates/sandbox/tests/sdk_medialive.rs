@@ -21,7 +21,7 @@ use aws_sdk_medialive::types::{
     TimecodeConfig, TimecodeConfigSource, VideoCodecSettings, VideoDescription,
 };
 use aws_sdk_medialive::Client;
-use livestack_sandbox::{start, Config, Faults, Running};
+use livestack_sandbox::{start, Config, Faults, RateLimit, Running};
 
 // --- helpers ------------------------------------------------------------------------------
 
@@ -2167,5 +2167,114 @@ async fn the_request_log_records_every_call_and_reset_empties_cloud_and_log() {
     assert_eq!(common::request_log(&url).await.len(), 1);
     let (status, _) = common::http(&url, "GET", "/_sandbox/nothing", "").await;
     assert_eq!(status, 404);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_rate_model_throttles_exactly_the_calls_beyond_the_burst() {
+    let list_limit = |rate: f64, burst: u32| RateLimit {
+        service: "medialive".into(),
+        operations: vec!["List*".into()],
+        rate,
+        burst,
+    };
+    // Rate 0: the bucket never refills, so the count cannot race the clock.
+    let sandbox = common::sandbox_with(Faults {
+        rate_limits: vec![list_limit(0.0, 3)],
+        ..Faults::default()
+    })
+    .await;
+    let ml = quick_retry_client(&sandbox).await;
+    for _ in 0..3 {
+        ml.list_channels().send().await.unwrap();
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            code(ml.list_inputs().send().await),
+            "TooManyRequestsException"
+        );
+    }
+    // Operations the table does not name are not limited.
+    for _ in 0..5 {
+        create_security_group(&ml).await;
+    }
+    let rated: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.fault.as_deref() == Some("rate"))
+        .collect();
+    assert_eq!(
+        rated.len(),
+        6,
+        "two calls of three attempts each: {rated:?}"
+    );
+    assert!(
+        rated
+            .iter()
+            .all(|r| r.status == 429 && r.operation == "ListInputs" && r.attempt == 0),
+        "{rated:?}"
+    );
+    // New faults fill the buckets; at 50 a second, 100 ms refills one token (a lower bound:
+    // it cannot race the clock).
+    sandbox
+        .set_faults(Faults {
+            rate_limits: vec![list_limit(50.0, 1)],
+            ..Faults::default()
+        })
+        .unwrap();
+    ml.list_channels().send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ml.list_channels().send().await.unwrap();
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn reads_never_write_the_data_file_and_a_change_is_written_before_its_answer() {
+    let data = temp_data_file("reads");
+    let config = Config {
+        data: Some(data.clone()),
+        speed: 2000.0,
+        ..Config::default()
+    };
+    let sandbox = start(config).await.unwrap();
+    let ml = client(&sandbox).await;
+    let group = create_security_group(&ml).await;
+    let input = create_rtmp_input(&ml, &group, 2).await;
+    let channel = create_channel(&ml, &input).await;
+    std::fs::remove_file(&data).unwrap();
+    // Reads, including those that settle the channel's creation, write nothing.
+    wait_channel(&ml, &channel, ChannelState::Idle).await;
+    ml.describe_input().input_id(&input).send().await.unwrap();
+    ml.list_channels().send().await.unwrap();
+    ml.list_tags_for_resource()
+        .resource_arn(format!(
+            "arn:aws:medialive:us-east-1:123456789012:channel:{channel}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(!data.exists(), "a read wrote the data file");
+    // Concurrent changes: each is in the file when its call is answered.
+    let creates: Vec<_> = (0..8)
+        .map(|_| {
+            let ml = ml.clone();
+            tokio::spawn(async move { create_security_group(&ml).await })
+        })
+        .collect();
+    let mut made = Vec::new();
+    for c in creates {
+        made.push(c.await.unwrap());
+    }
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&data).unwrap()).expect("valid JSON");
+    for id in &made {
+        assert!(
+            written["medialive"]["input_security_groups"]
+                .get(id)
+                .is_some(),
+            "{id} missing from {written}"
+        );
+    }
+    assert_eq!(written["medialive"]["channels"][&channel]["state"], "IDLE");
     sandbox.shutdown().await;
 }

@@ -1008,3 +1008,67 @@ async fn faults_come_in_each_protocols_own_error_shape_and_are_retried() {
         sandbox.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_rate_model_answers_each_protocols_own_throttle() {
+    let sandbox = common::sandbox().await;
+    let url = sandbox.endpoint_url();
+    // "aws" names AWS's table: MediaLive's 5 a second, bursts of 30, first.
+    common::put_faults(&url, r#"{"rate_limits": "aws"}"#).await;
+    let (_, faults) = common::http(&url, "GET", "/_sandbox/faults", "").await;
+    let faults: serde_json::Value = serde_json::from_str(&faults).unwrap();
+    assert_eq!(
+        faults["rate_limits"][0],
+        serde_json::json!({"service": "medialive", "rate": 5.0, "burst": 30})
+    );
+    let (status, _) =
+        common::http(&url, "PUT", "/_sandbox/faults", r#"{"rate_limits": "gcp"}"#).await;
+    assert_eq!(status, 400);
+    // One call a service, never refilled: the second call of each is throttled, in its
+    // protocol's shape, through every retry.
+    common::put_faults(
+        &url,
+        r#"{"rate_limits": [{"service": "mediapackage", "rate": 0, "burst": 1},
+                            {"service": "ssm", "rate": 0, "burst": 1},
+                            {"service": "iam", "rate": 0, "burst": 1}]}"#,
+    )
+    .await;
+    let config = quick_retry_config(&url).await;
+    let (mp, ssm, iam) = (
+        MediaPackage::new(&config),
+        Ssm::new(&config),
+        Iam::new(&config),
+    );
+    mp.list_channels().send().await.unwrap();
+    ssm.describe_parameters().send().await.unwrap();
+    let missing = iam.get_role().role_name("x").send().await.unwrap_err();
+    assert!(missing.into_service_error().is_no_such_entity_exception());
+    let code = |failed: Option<String>| failed.unwrap_or_else(|| "succeeded".into());
+    let throttled = [
+        code(error_code(mp.list_channels().send().await)),
+        code(error_code(ssm.describe_parameters().send().await)),
+        code(error_code(iam.get_role().role_name("x").send().await)),
+    ];
+    assert_eq!(
+        throttled,
+        [
+            "TooManyRequestsException",
+            "ThrottlingException",
+            "Throttling"
+        ]
+    );
+    let rated = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("rate"))
+        .count();
+    assert_eq!(rated, 9, "three calls of three attempts each");
+    sandbox.shutdown().await;
+}
+
+/// The error code of a failed call, `None` when it succeeded.
+fn error_code<T, E: aws_sdk_iam::error::ProvideErrorMetadata>(
+    result: Result<T, E>,
+) -> Option<String> {
+    result.err().and_then(|e| e.code().map(str::to_string))
+}
