@@ -39,7 +39,8 @@ fn deps(krate: &str) -> String {
     deps_of(&root().join("crates").join(krate).join("Cargo.toml"))
 }
 
-/// The crate's own sources (not its `tests/`), each with its text.
+/// The crate's own sources (not its `tests/`, `benches/` or `examples/`, which use
+/// dev-dependencies), each with its text.
 fn sources(krate: &str) -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -51,7 +52,7 @@ fn sources(krate: &str) -> Vec<(PathBuf, String)> {
             if p.is_dir() {
                 if !matches!(
                     p.file_name().and_then(|n| n.to_str()),
-                    Some("tests" | "target" | "benches")
+                    Some("tests" | "target" | "benches" | "examples")
                 ) {
                     walk(&p, out);
                 }
