@@ -193,16 +193,7 @@ pub(crate) fn lower(
             resources.push(r);
         }
     }
-    // Derived resources go right after what they derive from.
-    for r in derived.into_values() {
-        let from = r.depends_on.first().cloned();
-        let at = resources
-            .iter()
-            .position(|x| Some(&x.address) == from.as_ref())
-            .map(|i| i + 1)
-            .unwrap_or(resources.len());
-        resources.insert(at, r);
-    }
+    let resources = place_derived(resources, derived);
 
     check_duplicates(&decls, &resources, &mut diags);
     check_cycles(&ctx, &resources, &mut diags);
@@ -228,6 +219,28 @@ pub(crate) fn lower(
         moved,
     };
     (Some(stack), diags)
+}
+
+/// The resources with each derived one right after what it derives from (its first
+/// dependency), the last derived first; those whose origin is not among them at the end.
+fn place_derived(resources: Vec<Resource>, derived: BTreeMap<Address, Resource>) -> Vec<Resource> {
+    let declared: BTreeSet<&Address> = resources.iter().map(|r| &r.address).collect();
+    let mut after: BTreeMap<Address, Vec<Resource>> = BTreeMap::new();
+    let mut orphans = Vec::new();
+    for r in derived.into_values() {
+        match r.depends_on.first().filter(|a| declared.contains(a)) {
+            Some(from) => after.entry(from.clone()).or_default().push(r),
+            None => orphans.push(r),
+        }
+    }
+    let mut out = Vec::with_capacity(resources.len() + after.len() + orphans.len());
+    for r in resources {
+        let next = after.remove(&r.address);
+        out.push(r);
+        out.extend(next.into_iter().flatten().rev());
+    }
+    out.extend(orphans);
+    out
 }
 
 fn input_pipeline_count(n: &Node) -> usize {
@@ -881,7 +894,7 @@ impl Ctx<'_, '_> {
         // Input attachments.
         let mut attachments = Vec::new();
         let inputs_node = t.req("inputs", diags, array);
-        for n in inputs_node.iter().flatten() {
+        for n in inputs_node.into_iter().flatten() {
             let Some(mut a) = Table::new(n, format!("{}: input attachment", d.address), diags)
             else {
                 continue;
@@ -929,7 +942,7 @@ impl Ctx<'_, '_> {
         let mut group_names = BTreeSet::new();
         let groups_node = t.req("output_groups", diags, array);
         let escape = t.get("encoder_settings");
-        for n in groups_node.iter().flatten() {
+        for n in groups_node.into_iter().flatten() {
             let Some(mut g) = Table::new(n, format!("{}: output group", d.address), diags) else {
                 continue;
             };
@@ -991,25 +1004,27 @@ impl Ctx<'_, '_> {
         let tags = t.opt("tags", diags, tag_map);
         t.finish(CHANNEL_KEYS, diags);
         let role = role?;
-        let mut spec = json!({
-            "Name": name,
-            "ChannelClass": class.to_uppercase(),
-            "RoleArn": out_ref(&role, "Arn"),
-            "LogLevel": log_level.unwrap_or_else(|| "disabled".into()).to_uppercase(),
-            "InputSpecification": input_spec.unwrap_or_else(|| json!({
-                "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS"
-            })),
-            "InputAttachments": attachments,
-            "Destinations": destinations,
-            "EncoderSettings": encoder,
-            "Tags": self.tags(&d.address, tags),
-        });
-        if spec["InputAttachments"]
-            .as_array()
-            .is_some_and(|a| a.is_empty())
-        {
-            spec["InputAttachments"] = json!([]);
-        }
+        let spec = presets::object([
+            ("Name", json!(name)),
+            ("ChannelClass", json!(class.to_uppercase())),
+            ("RoleArn", out_ref(&role, "Arn")),
+            (
+                "LogLevel",
+                json!(log_level
+                    .unwrap_or_else(|| "disabled".into())
+                    .to_uppercase()),
+            ),
+            (
+                "InputSpecification",
+                input_spec.unwrap_or_else(|| {
+                    json!({ "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" })
+                }),
+            ),
+            ("InputAttachments", Json::Array(attachments)),
+            ("Destinations", Json::Array(destinations)),
+            ("EncoderSettings", encoder),
+            ("Tags", self.tags(&d.address, tags)),
+        ]);
         deps.push(role);
         Some(self.resource(d, spec, deps, Some(running)))
     }
@@ -1229,7 +1244,7 @@ impl Ctx<'_, '_> {
             let out: Option<Vec<Rendition>> = out.into_iter().collect();
             if let Some(rs) = &out {
                 let mut seen = BTreeSet::new();
-                for (r, it) in rs.iter().zip(&items) {
+                for (r, it) in rs.iter().zip(items) {
                     if !seen.insert(r.name.clone()) {
                         diags.push(Diagnostic::new(
                             it.span,
@@ -1506,7 +1521,7 @@ fn moved_entries(n: &Node, ctx: &Ctx<'_, '_>, diags: &mut Diags) -> Vec<crate::M
     };
     let mut out: Vec<crate::Moved> = Vec::new();
     let mut spans = Vec::new();
-    for item in &items {
+    for item in items {
         let Some(mut t) = Table::new(item, "[[moved]]", diags) else {
             continue;
         };

@@ -294,9 +294,9 @@ pub(crate) fn one_of(
     }
 }
 
-pub(crate) fn array(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<Vec<Node>> {
+pub(crate) fn array<'n>(n: &'n Node, diags: &mut Vec<Diagnostic>) -> Option<&'n [Node]> {
     match &n.value {
-        Value::Array(a) => Some(a.clone()),
+        Value::Array(a) => Some(a),
         _ => {
             diags.push(Diagnostic::new(
                 n.span,
@@ -311,7 +311,7 @@ pub(crate) fn strings(n: &Node, diags: &mut Vec<Diagnostic>) -> Option<Vec<(Stri
     let items = array(n, diags)?;
     let mut out = Vec::new();
     let mut ok = true;
-    for it in &items {
+    for it in items {
         match string(it, diags) {
             Some(s) => out.push((s, it.span)),
             None => ok = false,

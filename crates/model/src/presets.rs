@@ -186,13 +186,13 @@ pub(crate) fn output_group(
                 }
             }),
         };
-        outputs.push(json!({
-            "OutputName": format!("{group}_{}", r.name),
-            "VideoDescriptionName": v,
-            "AudioDescriptionNames": [a],
-            "CaptionDescriptionNames": [],
-            "OutputSettings": settings
-        }));
+        outputs.push(object([
+            ("OutputName", json!(format!("{group}_{}", r.name))),
+            ("VideoDescriptionName", json!(v)),
+            ("AudioDescriptionNames", json!([a])),
+            ("CaptionDescriptionNames", json!([])),
+            ("OutputSettings", settings),
+        ]));
     }
     let group_settings = match kind {
         GroupKind::Hls => json!({
@@ -240,11 +240,11 @@ pub(crate) fn output_group(
             }
         }),
     };
-    let og = json!({
-        "Name": group,
-        "OutputGroupSettings": group_settings,
-        "Outputs": outputs
-    });
+    let og = object([
+        ("Name", json!(group)),
+        ("OutputGroupSettings", group_settings),
+        ("Outputs", Value::Array(outputs)),
+    ]);
     (videos, audios, og)
 }
 
@@ -254,13 +254,24 @@ pub(crate) fn encoder_settings(
     audios: Vec<Value>,
     groups: Vec<Value>,
 ) -> Value {
-    json!({
-        "AudioDescriptions": audios,
-        "CaptionDescriptions": [],
-        "OutputGroups": groups,
-        "TimecodeConfig": { "Source": "SYSTEMCLOCK" },
-        "VideoDescriptions": videos
-    })
+    object([
+        ("AudioDescriptions", Value::Array(audios)),
+        ("CaptionDescriptions", json!([])),
+        ("OutputGroups", Value::Array(groups)),
+        ("TimecodeConfig", json!({ "Source": "SYSTEMCLOCK" })),
+        ("VideoDescriptions", Value::Array(videos)),
+    ])
+}
+
+/// A JSON object of `members`, in this order, moved in: `json!` would copy a `Value` member
+/// (through serialization), and these are the large parts of a channel's spec.
+pub(crate) fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// The trust policy of the MediaLive access role.

@@ -4,8 +4,10 @@
 //! member the user removed (in applied, not in desired) is; a member that differs from desired
 //! while applied equals desired changed out of band: drift.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{map, Map, Value as Json};
 
 /// One changed member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,12 +26,65 @@ pub struct FieldChange {
     pub forces_replacement: bool,
 }
 
+/// Resolves the `$ref`s and `$secret`s of a desired subtree (see `Builder::resolve`).
+pub(crate) type Resolve<'r> = &'r dyn Fn(&Json) -> Json;
+
 /// Diffs `desired` against `observed`, with `applied` (the last-applied spec, if any) telling
 /// removals and drift apart.
-pub fn diff(desired: &Json, observed: &Json, applied: Option<&Json>) -> Vec<FieldChange> {
+pub(crate) fn diff(desired: &Json, observed: &Json, applied: Option<&Json>) -> Vec<FieldChange> {
+    diff_resolving(desired, observed, applied, None)
+}
+
+/// With `resolve`, the diff of `resolve(desired)` against `observed`, made on `desired` as it
+/// is, with its `$ref`/`$secret` placeholders: only the parts that hold one are copied to be
+/// resolved, so a spec that matches is compared without a copy.
+pub(crate) fn diff_resolving(
+    desired: &Json,
+    observed: &Json,
+    applied: Option<&Json>,
+    resolve: Option<Resolve<'_>>,
+) -> Vec<FieldChange> {
     let mut out = Vec::new();
-    walk(desired, observed, applied, &mut String::new(), &mut out);
+    let path = &mut String::new();
+    walk(desired, observed, applied, path, &mut out, resolve);
     out
+}
+
+/// `v` resolved: borrowed when nothing in it needs resolving.
+fn resolved<'v>(v: &'v Json, resolve: Option<Resolve<'_>>) -> Cow<'v, Json> {
+    match resolve {
+        Some(resolve) if holds_reference(v) => Cow::Owned(resolve(v)),
+        _ => Cow::Borrowed(v),
+    }
+}
+
+/// Member `key` of `m`. The specs compared hold their members in the same order, mostly: it
+/// is first looked for where `next` (the members after the last one found) starts.
+fn member<'m>(m: &'m Map<String, Json>, next: &mut map::Iter<'m>, key: &str) -> Option<&'m Json> {
+    let mut peek = next.clone();
+    match peek.next() {
+        Some((k, v)) if k == key => {
+            *next = peek;
+            Some(v)
+        }
+        _ => m.get(key),
+    }
+}
+
+/// A `{"$ref": ..}` or `{"$secret": ..}` placeholder.
+pub(crate) fn is_reference(v: &Json) -> bool {
+    has_member(v, |k| k == "$ref" || k == "$secret")
+}
+
+/// Whether `v` is or holds a reference placeholder.
+fn holds_reference(v: &Json) -> bool {
+    match v {
+        Json::Object(m) => m
+            .iter()
+            .any(|(k, v)| k == "$ref" || k == "$secret" || holds_reference(v)),
+        Json::Array(a) => a.iter().any(holds_reference),
+        _ => false,
+    }
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -56,22 +111,40 @@ const KEYS: &[&str] = &["Name", "OutputName", "InputAttachmentName", "Id", "Cidr
 /// The member that names every element of these arrays, once each (none when an element has
 /// no such name or two share one: those arrays are compared by position).
 fn common_key(arrays: &[&[Json]]) -> Option<&'static str> {
+    if arrays.iter().all(|a| a.is_empty()) {
+        return None;
+    }
     KEYS.iter().copied().find(|k| {
         arrays.iter().all(|a| {
-            let names: Vec<&str> = a
-                .iter()
-                .filter_map(|e| e.get(*k).and_then(Json::as_str))
-                .filter(|n| !n.is_empty())
-                .collect();
-            let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
-            names.len() == a.len() && unique.len() == names.len()
-        }) && arrays.iter().any(|a| !a.is_empty())
+            let mut names = Vec::with_capacity(a.len());
+            for e in *a {
+                match field(e, k).and_then(Json::as_str) {
+                    Some(n) if !n.is_empty() => names.push(n),
+                    _ => return false,
+                }
+            }
+            names.sort_unstable();
+            names.windows(2).all(|w| w[0] != w[1])
+        })
     })
+}
+
+/// The name `key` gives an element of a named array.
+fn name<'e>(e: &'e Json, key: &str) -> &'e str {
+    field(e, key).and_then(Json::as_str).unwrap_or_default()
 }
 
 fn named<'a>(a: &'a [Json], key: &str, name: &str) -> Option<&'a Json> {
     a.iter()
-        .find(|e| e.get(key).and_then(Json::as_str) == Some(name))
+        .find(|e| field(e, key).and_then(Json::as_str) == Some(name))
+}
+
+/// Member `key` of an array element, looked for name by name: they have few members.
+fn field<'e>(e: &'e Json, key: &str) -> Option<&'e Json> {
+    e.as_object()?
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
 }
 
 /// `path` is where `desired` sits; it is extended in place for members and restored after.
@@ -81,29 +154,41 @@ fn walk(
     applied: Option<&Json>,
     path: &mut String,
     out: &mut Vec<FieldChange>,
+    resolve: Option<Resolve<'_>>,
 ) {
+    if let Some(r) = resolve.filter(|_| is_reference(desired)) {
+        // What a placeholder resolves to holds none.
+        return walk(&r(desired), observed, applied, path, out, None);
+    }
     if is_placeholder(desired) || is_placeholder(observed) {
-        if !same(desired, observed) {
-            out.push(change(path, observed, desired, applied));
+        let desired = resolved(desired, resolve);
+        if !same(&desired, observed) {
+            out.push(change(path, observed, &desired, applied));
         }
         return;
     }
     match (desired, observed) {
         (Json::Object(d), Json::Object(o)) => {
+            let mut o_next = o.iter();
+            let mut a_next = applied.and_then(Json::as_object).map(|a| (a, a.iter()));
             for (k, dv) in d {
-                let ov = o.get(k).unwrap_or(&Json::Null);
-                let av = applied.and_then(|a| a.get(k));
+                let ov = member(o, &mut o_next, k).unwrap_or(&Json::Null);
+                let av = a_next.as_mut().and_then(|(a, next)| member(a, next, k));
                 let len = path.len();
                 if !path.is_empty() {
                     path.push('.');
                 }
                 path.push_str(k);
-                walk(dv, ov, av, path, out);
+                walk(dv, ov, av, path, out, resolve);
                 path.truncate(len);
             }
             // Members the user removed since the last apply.
             if let Some(Json::Object(a)) = applied {
-                for (k, _) in a.iter().filter(|(k, _)| !d.contains_key(*k)) {
+                let mut d_next = d.iter();
+                for (k, _) in a
+                    .iter()
+                    .filter(|(k, _)| member(d, &mut d_next, k).is_none())
+                {
                     let ov = o.get(k).unwrap_or(&Json::Null);
                     if !is_empty(ov) {
                         out.push(FieldChange {
@@ -118,12 +203,18 @@ fn walk(
             }
         }
         (Json::Array(d), Json::Array(o)) if !d.is_empty() && !o.is_empty() => {
+            // Elements are matched by their names: resolved whole before.
+            let d: Cow<[Json]> = match resolve {
+                Some(r) if d.iter().any(holds_reference) => d.iter().map(r).collect(),
+                _ => Cow::Borrowed(d),
+            };
             let a = applied.and_then(Json::as_array).map(Vec::as_slice);
-            walk_array(d, o, a, path, out);
+            walk_array(&d, o, a, path, out);
         }
         _ => {
-            if !same(desired, observed) {
-                out.push(change(path, observed, desired, applied));
+            let desired = resolved(desired, resolve);
+            if !same(&desired, observed) {
+                out.push(change(path, observed, &desired, applied));
             }
         }
     }
@@ -134,20 +225,19 @@ fn walk(
 /// arrays position by position, with the elements one has beyond the other added or removed.
 fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut Vec<FieldChange>) {
     if let Some(key) = common_key(&[d, o]) {
-        let name = |e: &Json| e[key].as_str().unwrap_or_default().to_string();
         for dv in d {
-            let n = name(dv);
-            let av = a.and_then(|a| named(a, key, &n));
-            match named(o, key, &n) {
-                Some(ov) => walk(dv, ov, av, &mut keyed(path, &n), out),
-                None => out.push(change(&keyed(path, &n), &Json::Null, dv, av)),
+            let n = name(dv, key);
+            let av = a.and_then(|a| named(a, key, n));
+            match named(o, key, n) {
+                Some(ov) => walk(dv, ov, av, &mut keyed(path, n), out, None),
+                None => out.push(change(&keyed(path, n), &Json::Null, dv, av)),
             }
         }
         for ov in o {
-            let n = name(ov);
-            if named(d, key, &n).is_none() {
+            let n = name(ov, key);
+            if named(d, key, n).is_none() {
                 out.push(FieldChange {
-                    path: keyed(path, &n),
+                    path: keyed(path, n),
                     before: ov.clone(),
                     after: Json::Null,
                     drift: false,
@@ -155,13 +245,19 @@ fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut 
                 });
             }
         }
-        let order = |x: &[Json]| x.iter().map(name).collect::<Vec<_>>();
-        let (dn, on) = (order(d), order(o));
-        if dn != on && dn.len() == on.len() && dn.iter().all(|n| on.contains(n)) {
+        let reordered = d.len() == o.len()
+            && !d
+                .iter()
+                .map(|e| name(e, key))
+                .eq(o.iter().map(|e| name(e, key)))
+            && d.iter()
+                .all(|dv| o.iter().any(|ov| name(ov, key) == name(dv, key)));
+        if reordered {
+            let order = |x: &[Json]| Json::from(x.iter().map(|e| name(e, key)).collect::<Vec<_>>());
             out.push(FieldChange {
                 path: format!("{path} (order)"),
-                before: Json::from(on),
-                after: Json::from(dn),
+                before: order(o),
+                after: order(d),
                 drift: false,
                 forces_replacement: false,
             });
@@ -171,7 +267,7 @@ fn walk_array(d: &[Json], o: &[Json], a: Option<&[Json]>, path: &str, out: &mut 
     for (i, dv) in d.iter().enumerate() {
         let av = a.and_then(|a| a.get(i));
         match o.get(i) {
-            Some(ov) => walk(dv, ov, av, &mut indexed(path, i), out),
+            Some(ov) => walk(dv, ov, av, &mut indexed(path, i), out, None),
             None => out.push(change(&indexed(path, i), &Json::Null, dv, av)),
         }
     }
@@ -200,11 +296,17 @@ fn change(path: &str, observed: &Json, desired: &Json, applied: Option<&Json>) -
 
 /// `{"$unknown": ..}` and `{"$sensitive": ..}` are compared whole.
 fn is_placeholder(v: &Json) -> bool {
-    v.get("$unknown").is_some() || v.get("$sensitive").is_some()
+    has_member(v, |k| k == "$unknown" || k == "$sensitive")
 }
 
 pub(crate) fn is_unknown(v: &Json) -> bool {
-    v.get("$unknown").is_some()
+    has_member(v, |k| k == "$unknown")
+}
+
+/// Whether `v` is an object with a member `is` picks (a look at each name costs less than
+/// hashing one, for the few members of these objects).
+fn has_member(v: &Json, is: impl Fn(&str) -> bool) -> bool {
+    v.as_object().is_some_and(|m| m.keys().any(|k| is(k)))
 }
 
 fn is_empty(v: &Json) -> bool {

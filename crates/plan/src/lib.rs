@@ -10,7 +10,7 @@ mod observed;
 mod render;
 mod secret;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use livestack_model::{Address, Kind, Resource, ValidatedStack};
 use petgraph::graphmap::DiGraphMap;
@@ -306,7 +306,7 @@ pub fn plan(
     // Channels stopped because an attached input changes.
     b.stop_channels_for_inputs(wanted);
     // Deletes: what the stack no longer has, and old copies of replaced resources.
-    let wanted_set: BTreeSet<&Address> = wanted.iter().map(|r| &r.address).collect();
+    let wanted_set: HashSet<&Address> = wanted.iter().map(|r| &r.address).collect();
     let mut gone: BTreeSet<Address> = prior
         .resources
         .keys()
@@ -494,13 +494,13 @@ impl Builder<'_> {
                 .find(|m| &m.to == a)
                 .map(|m| m.from.clone()),
             drift: fields.iter().any(|f| f.drift),
-            before: redact(&before),
-            after: redact(&after),
+            before: redacted(before),
+            after: redacted(after),
             fields: fields
                 .into_iter()
                 .map(|mut f| {
-                    f.before = redact(&f.before);
-                    f.after = redact(&f.after);
+                    redact_in_place(&mut f.before);
+                    redact_in_place(&mut f.after);
                     f
                 })
                 .collect(),
@@ -511,54 +511,87 @@ impl Builder<'_> {
     /// Resolves `$ref`s from observed/prior outputs (unknown when the target is being created
     /// or replaced) and `$secret`s to their observed hashes.
     fn resolve(&self, v: &Json) -> Json {
-        match v {
-            Json::Object(m) if m.contains_key("$ref") => {
-                let target = m["$ref"].as_str().and_then(Address::parse);
-                let attr = m.get("attr").and_then(|a| a.as_str()).unwrap_or("");
-                let Some(target) = target else {
-                    return unknown();
-                };
-                if self.replaced.contains(&target) {
-                    return unknown();
-                }
-                let outputs = self
-                    .observed
-                    .resources
-                    .get(&target)
-                    .map(|o| &o.outputs)
-                    .or_else(|| self.prior.resources.get(&target).map(|p| &p.outputs));
-                outputs
-                    .and_then(|o| lookup(o, attr))
-                    .cloned()
-                    .unwrap_or_else(unknown)
-            }
-            Json::Object(m) if m.contains_key("$secret") => {
-                let inner = &m["$secret"];
-                let from_new = inner
-                    .get("output")
-                    .and_then(|a| a.as_str())
-                    .and_then(Address::parse)
-                    .is_some_and(|a| self.replaced.contains(&a));
-                match self.observed.secrets.get(&secret_key(inner)) {
-                    Some(h) if !from_new => json!({ "$sensitive": h }),
-                    _ => json!({ "$sensitive": "(unknown)" }),
-                }
-            }
-            Json::Object(m) => Json::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), self.resolve(v)))
-                    .collect(),
-            ),
-            Json::Array(a) => Json::Array(a.iter().map(|v| self.resolve(v)).collect()),
-            other => other.clone(),
+        // A copy, then its placeholders replaced: cloning keeps each object's hash table.
+        let mut out = v.clone();
+        self.resolve_in_place(&mut out);
+        out
+    }
+
+    fn resolve_in_place(&self, v: &mut Json) {
+        if diff::is_reference(v) {
+            *v = self.resolve_reference(v);
+            return;
         }
+        match v {
+            Json::Object(m) => m.values_mut().for_each(|v| self.resolve_in_place(v)),
+            Json::Array(a) => a.iter_mut().for_each(|v| self.resolve_in_place(v)),
+            _ => {}
+        }
+    }
+
+    /// What a `$ref` or `$secret` placeholder stands for.
+    fn resolve_reference(&self, v: &Json) -> Json {
+        if let Some(target) = v.get("$ref") {
+            let target = target.as_str().and_then(Address::parse);
+            let attr = v.get("attr").and_then(|a| a.as_str()).unwrap_or("");
+            let Some(target) = target else {
+                return unknown();
+            };
+            if self.replaced.contains(&target) {
+                return unknown();
+            }
+            let outputs = self
+                .observed
+                .resources
+                .get(&target)
+                .map(|o| &o.outputs)
+                .or_else(|| self.prior.resources.get(&target).map(|p| &p.outputs));
+            return outputs
+                .and_then(|o| lookup(o, attr))
+                .cloned()
+                .unwrap_or_else(unknown);
+        }
+        let inner = &v["$secret"];
+        let from_new = inner
+            .get("output")
+            .and_then(|a| a.as_str())
+            .and_then(Address::parse)
+            .is_some_and(|a| self.replaced.contains(&a));
+        match self.observed.secrets.get(&secret_key(inner)) {
+            Some(h) if !from_new => json!({ "$sensitive": h }),
+            _ => json!({ "$sensitive": "(unknown)" }),
+        }
+    }
+
+    /// The spec `r` is shown and compared as: resolved (see [`Builder::resolve`]), and keeping
+    /// the old address in its ownership tag if it is only renamed by `[[moved]]`.
+    fn resolved(&self, r: &Resource, obs: &ObservedResource) -> Json {
+        let mut resolved = self.resolve(&r.spec);
+        if let Some(old) = self.renamed_from(&r.address, obs) {
+            if resolved["Tags"].is_object() {
+                resolved["Tags"][livestack_model::ADDRESS_TAG] = json!(old);
+            }
+        }
+        resolved
+    }
+
+    /// A resource renamed by `[[moved]]` keeps the ownership tag of its old address until
+    /// something else changes it (a rename alone makes no AWS call): that old address.
+    fn renamed_from<'o>(&self, a: &Address, obs: &'o ObservedResource) -> Option<&'o str> {
+        if self.desired.moved.is_empty() {
+            return None;
+        }
+        let old = obs.spec["Tags"][livestack_model::ADDRESS_TAG].as_str()?;
+        Address::parse(old)
+            .is_some_and(|o| &o != a && self.desired.moved_to(&o) == Some(a))
+            .then_some(old)
     }
 
     fn converge(&mut self, r: &Resource) {
         let a = &r.address;
-        let mut resolved = self.resolve(&r.spec);
         let Some(obs) = self.observed.resources.get(a) else {
             // Create (also when the state has it but the cloud lost it).
+            let resolved = self.resolve(&r.spec);
             self.replaced.insert(a.clone());
             let reason = self
                 .prior
@@ -575,24 +608,21 @@ impl Builder<'_> {
             self.changes.insert(a.clone(), c);
             return;
         };
-        // A resource renamed by `[[moved]]` keeps the ownership tag of its old address until
-        // something else changes it: a rename alone makes no AWS call.
-        if let Some(old) = obs.spec["Tags"][livestack_model::ADDRESS_TAG].as_str() {
-            let renamed = Address::parse(old)
-                .is_some_and(|o| &o != a && self.desired.moved_to(&o) == Some(a));
-            if renamed && resolved["Tags"].is_object() {
-                resolved["Tags"][livestack_model::ADDRESS_TAG] = json!(old);
-            }
-        }
+        // The resolved spec is copied only where it is shown or read; a rename compares it
+        // whole, with its old ownership tag.
         let applied = self.prior.resources.get(a).map(|p| &p.applied);
-        let mut fields = diff::diff(&resolved, &obs.spec, applied);
+        let mut fields = if self.renamed_from(a, obs).is_some() {
+            diff::diff(&self.resolved(r, obs), &obs.spec, applied)
+        } else {
+            diff::diff_resolving(&r.spec, &obs.spec, applied, Some(&|v| self.resolve(v)))
+        };
         let force = forces_replacement(a.kind);
         for f in &mut fields {
             let top = f.path.split(['.', '[', ' ']).next().unwrap_or("");
             f.forces_replacement = force.contains(&top);
         }
-        let class_change =
-            a.kind == Kind::MedialiveInput && input_class_changes(&resolved, &obs.spec);
+        let class_change = a.kind == Kind::MedialiveInput
+            && input_class_changes(&self.resolved(r, obs), &obs.spec);
         let replace_reason = fields
             .iter()
             .find(|f| f.forces_replacement)
@@ -625,7 +655,7 @@ impl Builder<'_> {
                 Action::Replace,
                 Some(reason),
                 obs.spec.clone(),
-                resolved,
+                self.resolved(r, obs),
                 fields,
             );
             self.changes.insert(a.clone(), c);
@@ -633,7 +663,7 @@ impl Builder<'_> {
         }
 
         if a.kind == Kind::MedialiveChannel {
-            self.converge_channel(r, obs, resolved, fields);
+            self.converge_channel(r, obs, fields);
             return;
         }
         if fields.is_empty() {
@@ -661,19 +691,13 @@ impl Builder<'_> {
             Action::Update,
             reason,
             obs.spec.clone(),
-            resolved,
+            self.resolved(r, obs),
             fields,
         );
         self.changes.insert(a.clone(), c);
     }
 
-    fn converge_channel(
-        &mut self,
-        r: &Resource,
-        obs: &ObservedResource,
-        resolved: Json,
-        fields: Vec<FieldChange>,
-    ) {
+    fn converge_channel(&mut self, r: &Resource, obs: &ObservedResource, fields: Vec<FieldChange>) {
         let a = &r.address;
         let state = obs.status.as_deref().unwrap_or("IDLE");
         let running_now = is_running(Some(state));
@@ -682,15 +706,17 @@ impl Builder<'_> {
             .iter()
             .all(|f| f.path == "Tags" || f.path.starts_with("Tags."));
         let class_differs = fields.iter().any(|f| f.path == "ChannelClass");
+        let resolved = class_differs.then(|| self.resolved(r, obs));
         let edit = !fields.is_empty() && !only_tags;
         // After UpdateChannelClass the channel holds the desired class and the destinations it
         // was given; an UpdateChannel is needed only if anything else still differs.
         let needs_update = edit
             && fields.iter().any(|f| {
                 f.path != "ChannelClass"
-                    && !(class_differs
-                        && f.path.starts_with("Destinations")
-                        && destinations_only_trimmed(&resolved, &obs.spec))
+                    && !(f.path.starts_with("Destinations")
+                        && resolved
+                            .as_ref()
+                            .is_some_and(|v| destinations_only_trimmed(v, &obs.spec)))
             });
         let mut ids = Vec::new();
         let mut reason = None;
@@ -701,7 +727,9 @@ impl Builder<'_> {
         // SINGLE_PIPELINE channel (which may read a STANDARD input, with one setting per
         // destination), then the class with both pipelines' destinations; down to
         // SINGLE_PIPELINE, the class first (dropping pipeline B), then the rest.
-        let upgrade = class_differs && resolved["ChannelClass"] == "STANDARD";
+        let upgrade = resolved
+            .as_ref()
+            .is_some_and(|v| v["ChannelClass"] == "STANDARD");
         let class_step = |b: &mut Self| {
             b.step(
                 a,
@@ -755,7 +783,8 @@ impl Builder<'_> {
         let (before, after) = if action == Action::NoOp {
             (Json::Null, Json::Null)
         } else {
-            (obs.spec.clone(), resolved)
+            let after = resolved.unwrap_or_else(|| self.resolved(r, obs));
+            (obs.spec.clone(), after)
         };
         let mut c = self.change(a, action, reason, before, after, fields);
         c.interrupts = running_now && ids.iter().any(|&i| self.steps[i].op == Op::Stop);
@@ -919,6 +948,12 @@ impl Builder<'_> {
     /// A delete waits for everything that used the deleted resource to let go of it: deletes
     /// and updates of its dependents (in the state's graph and the stack's).
     fn order_deletes(&mut self, wanted: &[Resource]) {
+        let deletes: Vec<usize> = (0..self.steps.len())
+            .filter(|&i| self.steps[i].op == Op::Delete)
+            .collect();
+        if deletes.is_empty() {
+            return;
+        }
         let mut users: BTreeMap<Address, BTreeSet<Address>> = BTreeMap::new();
         for (a, p) in &self.prior.resources {
             for d in &p.depends_on {
@@ -949,9 +984,6 @@ impl Builder<'_> {
                 }
             }
         }
-        let deletes: Vec<usize> = (0..self.steps.len())
-            .filter(|&i| self.steps[i].op == Op::Delete)
-            .collect();
         for del in deletes {
             let a = self.steps[del].address.clone();
             // A delete-first replacement cannot wait for users to re-point to the new copy,
@@ -1294,6 +1326,24 @@ impl Builder<'_> {
     /// waits for the creates that do not follow from it, so the window off air is as short
     /// as the plan allows.
     fn mark_interruptions(&mut self) {
+        self.mark_what_running_channels_lose();
+        self.mark_stops();
+    }
+
+    /// The deletes and overwrites of what running channels use (see
+    /// [`Builder::mark_interruptions`]).
+    fn mark_what_running_channels_lose(&mut self) {
+        let takes_away = |st: &Step| {
+            st.target_id.is_some()
+                && match st.address.kind {
+                    Kind::MediapackageChannel | Kind::MediapackageEndpoint => st.op == Op::Delete,
+                    Kind::SsmParameter => matches!(st.op, Op::Delete | Op::Update),
+                    _ => false,
+                }
+        };
+        if !self.steps.iter().any(takes_away) {
+            return;
+        }
         let mut fed_mp: BTreeSet<String> = BTreeSet::new();
         let mut params: BTreeSet<String> = BTreeSet::new();
         let mut fed_by: BTreeMap<String, BTreeSet<Address>> = BTreeMap::new();
@@ -1446,6 +1496,10 @@ impl Builder<'_> {
                 self.edge(c, i);
             }
         }
+    }
+
+    /// The stops of running channels (and of extra copies) take them off air.
+    fn mark_stops(&mut self) {
         let stopped: Vec<(usize, Address)> = self
             .steps
             .iter()
@@ -1687,6 +1741,25 @@ fn destinations_only_trimmed(desired: &Json, observed: &Json) -> bool {
             }
         })
     })
+}
+
+/// `v` with its secrets and unknowns replaced in place (see [`redact`]).
+fn redacted(mut v: Json) -> Json {
+    redact_in_place(&mut v);
+    v
+}
+
+fn redact_in_place(v: &mut Json) {
+    let shown = match v {
+        Json::Object(m) if m.contains_key("$sensitive") || m.contains_key("$secret") => {
+            "(sensitive)"
+        }
+        Json::Object(m) if m.contains_key("$unknown") => "(known after apply)",
+        Json::Object(m) => return m.values_mut().for_each(redact_in_place),
+        Json::Array(a) => return a.iter_mut().for_each(redact_in_place),
+        _ => return,
+    };
+    *v = json!(shown);
 }
 
 /// Replaces secrets and unknowns with what people may see.
