@@ -1,6 +1,8 @@
 //! SSM parameters (the SecureStrings that hold MediaPackage ingest passwords).
 
-use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging, Tag};
+use aws_sdk_ssm::types::{
+    Parameter, ParameterMetadata, ParameterStringFilter, ParameterType, ResourceTypeForTagging, Tag,
+};
 use aws_sdk_ssm::Client;
 use livestack_model::{Address, Kind};
 use livestack_plan::{Hasher, ObservedResource};
@@ -36,15 +38,7 @@ pub(crate) async fn read(
             reason: "HTTP 200 without a parameter".into(),
         });
     };
-    let mut spec = Map::new();
-    spec.insert("Name".into(), json!(name));
-    if let Some(t) = p.r#type() {
-        spec.insert("Type".into(), json!(t.as_str()));
-    }
-    if let (Some(v), Some(h)) = (p.value(), h) {
-        spec.insert("Value".into(), h.sensitive(v));
-    }
-    let mut arn = p.arn().map(String::from);
+    let (mut spec, mut arn) = from_value(name, p, h);
     let filter = name_filter("Equals", name)?;
     let meta = c
         .describe_parameters()
@@ -54,19 +48,56 @@ pub(crate) async fn read(
         .await
         .map_err(|e| error::sdk("DescribeParameters", res, e, &[]))?;
     if let Some(m) = meta.parameters().iter().find(|m| m.name() == Some(name)) {
-        if let Some(d) = m.description() {
-            spec.insert("Description".into(), json!(d));
-        }
-        arn = arn.or_else(|| m.arn().map(String::from));
+        add_metadata(&mut spec, &mut arn, m);
     }
-    spec.insert("Tags".into(), list_tags(c, res, name).await?);
-    Ok(Some(ObservedResource {
-        id: name.to_string(),
+    let tags = list_tags(c, res, name).await?;
+    Ok(Some(observed(name.to_string(), spec, arn, tags)))
+}
+
+/// What GetParameter(s) tells of a parameter: its spec so far (the value hashed at once) and
+/// its ARN.
+fn from_value(
+    name: &str,
+    p: &Parameter,
+    h: Option<&Hasher>,
+) -> (Map<String, Json>, Option<String>) {
+    let mut spec = Map::new();
+    spec.insert("Name".into(), json!(name));
+    if let Some(t) = p.r#type() {
+        spec.insert("Type".into(), json!(t.as_str()));
+    }
+    if let (Some(v), Some(h)) = (p.value(), h) {
+        spec.insert("Value".into(), h.sensitive(v));
+    }
+    (spec, p.arn().map(String::from))
+}
+
+/// What DescribeParameters adds: the description, and the ARN when the value's answer had
+/// none.
+fn add_metadata(spec: &mut Map<String, Json>, arn: &mut Option<String>, m: &ParameterMetadata) {
+    if let Some(d) = m.description() {
+        spec.insert("Description".into(), json!(d));
+    }
+    if arn.is_none() {
+        *arn = m.arn().map(String::from);
+    }
+}
+
+/// The parameter as read, once its tags are known.
+fn observed(
+    name: String,
+    mut spec: Map<String, Json>,
+    arn: Option<String>,
+    tags: Json,
+) -> ObservedResource {
+    spec.insert("Tags".into(), tags);
+    ObservedResource {
+        outputs: json!({ "Name": name }),
+        id: name,
         arn,
         spec: Json::Object(spec),
-        outputs: json!({ "Name": name }),
         status: None,
-    }))
+    }
 }
 
 pub(crate) async fn create(
@@ -294,15 +325,7 @@ pub(crate) async fn read_many(
                     reason: "a parameter without its name".into(),
                 });
             };
-            let mut spec = Map::new();
-            spec.insert("Name".into(), json!(name));
-            if let Some(t) = p.r#type() {
-                spec.insert("Type".into(), json!(t.as_str()));
-            }
-            if let (Some(v), Some(h)) = (p.value(), h) {
-                spec.insert("Value".into(), h.sensitive(v));
-            }
-            found.insert(name.to_string(), (spec, p.arn().map(String::from)));
+            found.insert(name.to_string(), from_value(name, p, h));
         }
     }
     let present: Vec<String> = found.keys().cloned().collect();
@@ -348,26 +371,14 @@ pub(crate) async fn read_many(
             let Some((spec, arn)) = m.name().and_then(|n| found.get_mut(n)) else {
                 continue;
             };
-            if let Some(d) = m.description() {
-                spec.insert("Description".into(), json!(d));
-            }
-            if arn.is_none() {
-                *arn = m.arn().map(String::from);
-            }
+            add_metadata(spec, arn, m);
         }
     }
     let mut out = Vec::new();
     while let Some(joined) = tagged.join_next().await {
         let (name, tags) = joined.map_err(|e| task_failed("ListTagsForResource", e))?;
-        let (mut spec, arn) = found.remove(&name).expect("read above");
-        spec.insert("Tags".into(), tags?);
-        out.push(ObservedResource {
-            outputs: json!({ "Name": name }),
-            id: name,
-            arn,
-            spec: Json::Object(spec),
-            status: None,
-        });
+        let (spec, arn) = found.remove(&name).expect("read above");
+        out.push(observed(name, spec, arn, tags?));
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

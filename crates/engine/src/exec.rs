@@ -156,6 +156,7 @@ pub(crate) async fn execute<C: Cloud>(
             finished.push(more);
         }
         let mut changed: Vec<Address> = Vec::new();
+        let mut recorded: Vec<(usize, Duration)> = Vec::new();
         for joined in finished {
             let (id, r, took) = match joined {
                 Ok(j) => j,
@@ -170,7 +171,7 @@ pub(crate) async fn execute<C: Cloud>(
                 Ok(outcome) => {
                     changed.extend_from_slice(record(s, st, outcome));
                     done.insert(id);
-                    observer.event(Event::StepDone { step: id, took });
+                    recorded.push((id, took));
                     for next in successors.get(&id).into_iter().flatten() {
                         let left = waiting.get_mut(next).expect("every step is counted");
                         *left -= 1;
@@ -192,9 +193,12 @@ pub(crate) async fn execute<C: Cloud>(
                 }
             }
         }
-        // Before any step that waits for these starts.
+        // Before any step that waits for these starts, and before they are said done.
         if let Err(e) = journal.append(&s.state.prior, &changed) {
             failure.get_or_insert(e.into());
+        }
+        for (step, took) in recorded {
+            observer.event(Event::StepDone { step, took });
         }
     }
     // Left at once: the steps still in flight are dropped with the set.

@@ -56,7 +56,11 @@ impl<C: Cloud> Engine<C> {
         exec::remember(self, plan, observed).await
     }
 
-    /// Runs the plan's steps; see [`exec::execute`].
+    /// Runs the plan's steps: first `remember` (a stop request meanwhile ends the run with
+    /// [`Error::Stopped`], nothing changed), then every step whose predecessors are done, at
+    /// once. A first Ctrl-C starts no new step and lets the ones in flight finish; a second
+    /// one, SIGTERM or SIGHUP leaves at once. A run that does not finish is an
+    /// [`Error::Unfinished`] that names the channels it left off air.
     pub async fn execute(
         &mut self,
         plan: &Plan,
