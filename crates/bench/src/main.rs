@@ -355,7 +355,9 @@ impl World {
         let mut engine = measure::engine(&sandbox, stacks::copies(copies)?, dir.path()).await?;
         let reset = measure::reset_peak_memory();
         let written = measure::write_bytes()?;
+        let since = measure::last_call(&sandbox);
         let applied = measure::apply(&mut engine).await?;
+        let calls = measure::calls_since(&sandbox, since);
         if p4 {
             let written = measure::write_bytes()? - written;
             let peak = measure::peak_memory()?;
@@ -393,6 +395,25 @@ impl World {
                 secs(applied.planning),
                 secs(applied.executing),
                 bytes(state),
+            );
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let _ = writeln!(
+                report.notes,
+                "P4: during the steps ({}) this process (engine, SDK, in-process sandbox) used {} of CPU, {:.0}% of {cores} cores, and the machine's CPU was {:.0}% busy: {}.",
+                secs(applied.executing),
+                secs(applied.steps_cpu),
+                100.0 * ratio(applied.steps_cpu, applied.executing) / cores as f64,
+                100.0 * applied.machine_busy,
+                match applied.machine_busy >= 0.9 {
+                    true => "the steps were bound by this machine's CPU (the SDK's signing and the sandbox's answers for every call), not by the plan's order or the modelled latency",
+                    false => "the CPU was not the limit",
+                }
+            );
+            let _ = writeln!(
+                report.notes,
+                "P4: {} calls; by operation: {}.",
+                calls.total,
+                by_operation(&calls)
             );
             ops_note(report, "P4", &applied, COPIES_SPEED);
         }

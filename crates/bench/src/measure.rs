@@ -74,6 +74,11 @@ pub async fn clients(sandbox: &Running, state: &State) -> Result<Clients> {
 /// What one apply took.
 pub struct Applied {
     pub plan: Plan,
+    /// The CPU time the process (engine, SDK and in-process sandbox) used during the steps.
+    pub steps_cpu: Duration,
+    /// The share of the whole machine's CPU that was busy during the steps (this process and
+    /// anything else running), 0 to 1.
+    pub machine_busy: f64,
     /// Refresh and plan.
     pub planning: Duration,
     /// The steps (`execute`).
@@ -96,6 +101,8 @@ pub async fn apply(engine: &mut Engine<Clients>) -> Result<Applied> {
     let timings = Arc::new(Timings::default());
     let observer: Arc<dyn Observer> = timings.clone();
     let t1 = Instant::now();
+    let cpu = cpu_time()?;
+    let machine = machine_cpu()?;
     engine
         .execute(
             &plan,
@@ -110,9 +117,14 @@ pub async fn apply(engine: &mut Engine<Clients>) -> Result<Applied> {
         .await
         .context("applying")?;
     let executing = t1.elapsed();
+    let steps_cpu = cpu_time()?.saturating_sub(cpu);
+    let (busy, all) = machine_cpu()?;
+    let machine_busy = (busy - machine.0) as f64 / ((all - machine.1) as f64).max(1.0);
     let took = std::mem::take(&mut *timings.took.lock().expect("not poisoned"));
     Ok(Applied {
         plan,
+        steps_cpu,
+        machine_busy,
         planning,
         executing,
         took,
@@ -245,7 +257,9 @@ fn limit_of(limits: &[RateLimit], call: &LoggedRequest) -> Option<usize> {
 
 /// Each of `limits` at `share` of the rate `calls` (made in `took`) were sent at, with a
 /// second's worth of burst: the quotas under which a client that keeps its pace sees that
-/// share of its calls refused. Limits no call counted against are left out.
+/// share of its calls refused. Only the families that carry the load (50 calls or more) are
+/// limited: a family of a handful of calls made in one burst has no steady pace to take a
+/// share of.
 pub fn limits_at(
     limits: &[RateLimit],
     calls: &Calls,
@@ -261,7 +275,7 @@ pub fn limits_at(
     limits
         .iter()
         .zip(counts)
-        .filter(|(_, n)| *n > 0)
+        .filter(|(_, n)| *n >= 50)
         .map(|(l, n)| {
             let rate = share * n as f64 / took.as_secs_f64();
             RateLimit {
@@ -293,6 +307,43 @@ pub fn rate_floor(limits: &[RateLimit], calls: &Calls) -> Duration {
 /// are dirtied; the sandbox keeps its cloud in memory, so only state files count).
 pub fn write_bytes() -> Result<u64> {
     proc_field("/proc/self/io", "write_bytes:")
+}
+
+/// The CPU time this process has used (user and system, all threads), from
+/// `/proc/self/stat` (in clock ticks of 1/100 s, as Linux reports them to user space).
+pub fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // The fields after the command name (which may hold spaces) start at its closing `)`.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("no command name in /proc/self/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no field {} in /proc/self/stat", i + 3))
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
+/// The whole machine's CPU time so far, busy and in all, in clock ticks (`/proc/stat`'s `cpu`
+/// line: idle and iowait are not busy).
+pub fn machine_cpu() -> Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    anyhow::ensure!(ticks.len() >= 5, "a short cpu line in /proc/stat");
+    let all: u64 = ticks.iter().sum();
+    Ok((all - ticks[3] - ticks[4], all))
 }
 
 /// `/proc/self/status`'s VmHWM (peak resident memory), in bytes.

@@ -30,7 +30,7 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
     let known_ids: std::collections::BTreeSet<String> =
         ids.iter().map(|(_, id)| id.clone()).collect();
     let (read, found) = tokio::join!(
-        read_all(s, ids),
+        read_all(s, ids, Absent::ReadAlone),
         C::about(tagged, s.cloud.discover(stack, &known_ids))
     );
     let mut observed = Observed::default();
@@ -81,7 +81,7 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
         to_read.push((a, id));
     }
     let mut candidates: BTreeMap<Address, Vec<ObservedResource>> = BTreeMap::new();
-    for (a, o) in read_all(s, to_read).await? {
+    for (a, o) in read_all(s, to_read, Absent::ReadAlone).await? {
         if let Some(o) = o {
             candidates.entry(a).or_default().push(o);
         }
@@ -124,7 +124,7 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
             }
         }
     }
-    for (a, o) in read_all(s, probes).await? {
+    for (a, o) in read_all(s, probes, Absent::Gone).await? {
         let Some(o) = o else { continue };
         if prior.released.iter().any(|r| r.id == o.id) {
             return Err(Error::Released {
@@ -180,13 +180,25 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
     Ok(observed)
 }
 
-/// Reads each (address, id): in bulk where the cloud can (two or more of a kind), the rest,
-/// and whatever a bulk read did not show (a resource too new to be listed is not gone), one
-/// by one, concurrently and bounded. A resource DELETING is
-/// gone.
+/// What a bulk read that does not show a resource means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Absent {
+    /// Nothing yet: the resource is read alone (one too new to be listed is not gone). For
+    /// what the state or the ownership tags say exists.
+    ReadAlone,
+    /// It does not exist. For the by-name probes of what the stack would create: a create
+    /// that meets a resource a list did not show yet is refused by AWS ("already exists") and
+    /// handled there (taken over if its tags say it is this stack's, refused otherwise).
+    Gone,
+}
+
+/// Reads each (address, id): in bulk where the cloud can (two or more of a kind), the rest
+/// one by one, and what a bulk read did not show as `absent` says; concurrently and bounded.
+/// A resource DELETING is gone.
 async fn read_all<C: Cloud>(
     s: &Engine<C>,
     ids: Vec<(Address, String)>,
+    absent: Absent,
 ) -> Result<Vec<(Address, Option<ObservedResource>)>> {
     /// A read finished: a kind's bulk read, or one resource's.
     enum Read<E> {
@@ -245,6 +257,8 @@ async fn read_all<C: Cloud>(
                     kind: kind.as_str(),
                     source: Box::new(e),
                 })?;
+                // No bulk read for this kind: every one is read alone.
+                let listed = found.is_some();
                 let mut found: BTreeMap<String, ObservedResource> = found
                     .into_iter()
                     .flatten()
@@ -254,6 +268,7 @@ async fn read_all<C: Cloud>(
                 for (i, id) in &per_kind[&kind] {
                     match found.remove(id) {
                         Some(o) => out[*i] = Some(o),
+                        None if listed && absent == Absent::Gone => {}
                         None => read_one(&mut set, *i),
                     }
                 }
