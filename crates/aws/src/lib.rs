@@ -18,6 +18,7 @@ mod error;
 mod iam;
 mod medialive;
 mod mediapackage;
+mod pace;
 mod raw;
 mod ssm;
 mod tags;
@@ -31,6 +32,7 @@ use serde_json::Value as Json;
 pub use calls::{about, CallPolicy, OnRetry, Retry, DEFAULT_BUDGET};
 pub use case::{to_camel, to_pascal};
 pub use error::{Cause, Error};
+pub use pace::{Family, Pacer};
 
 /// Where livestack talks to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct Clients {
     iam: aws_sdk_iam::Client,
     ssm: aws_sdk_ssm::Client,
     hasher: Option<Hasher>,
+    /// The pace of each API family, shared by the four clients.
+    pacer: std::sync::Arc<Pacer>,
 }
 
 pub use livestack_engine::{ChannelWait, SecretSource};
@@ -63,26 +67,25 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
 }
 
 /// Builds the clients from aws-config's standard chain (environment, profiles, SSO), with
-/// `target`'s region and endpoint over it, adaptive retries and at most 8 attempts a call,
-/// within `policy`'s time (a server that stops answering fails the call within its budget),
-/// each retry told to `policy`'s observer.
+/// `target`'s region and endpoint over it, at most 8 attempts a call, within `policy`'s time (a
+/// server that stops answering fails the call within its budget), each retry told to `policy`'s
+/// observer.
 ///
-/// With `dummy_credentials` (the sandbox) a retry pauses at most 1 s instead of 20 s: the
-/// adaptive rate limiter of a client that sends few requests waits 10-20 s per retry after a
-/// throttle, right for AWS, needless against a local sandbox whose clock runs fast. With an
-/// `endpoint_url`, the retry partition (whose rate limiter the SDK shares process-wide) is the
-/// endpoint's own, so that two sandboxes in one process never slow each other down.
+/// Throttles are paced, not slept through: every request waits for its API family's slot in
+/// one [`Pacer`] shared by the four clients (see `pace`), so the SDK's own backoff is kept
+/// short (the standard mode's jitter, at most 1 s against the sandbox, 5 s against AWS) and its
+/// adaptive mode, whose rate limiter parks a call for 10-20 s after a throttle, is not used.
 pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Clients, Error> {
     use aws_config::retry::RetryConfig;
     use aws_config::{BehaviorVersion, Region};
 
-    let retry = if target.dummy_credentials {
-        RetryConfig::standard()
-            .with_max_attempts(8)
-            .with_max_backoff(Duration::from_secs(1))
-    } else {
-        RetryConfig::adaptive().with_max_attempts(8)
-    };
+    let retry = RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_max_backoff(if target.dummy_credentials {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        });
     // A hung connection fails the attempt (and is retried) instead of hanging the apply, and
     // the call gives up when its budget is spent.
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -118,6 +121,8 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
             reason: "no region: set `region` in the stack file, --region, or AWS_REGION".into(),
         });
     }
+    let http = pace::default_http_client()?;
+    let pacer = std::sync::Arc::new(Pacer::default());
     let partition = |service: &str| {
         target
             .endpoint_url
@@ -126,9 +131,18 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
     };
     macro_rules! client {
         ($sdk:ident, $service:literal) => {{
-            let mut b = $sdk::config::Builder::from(&conf).interceptor(calls::ReportRetries {
-                policy: policy.clone(),
-            });
+            let mut b = $sdk::config::Builder::from(&conf)
+                .interceptor(calls::ReportRetries {
+                    policy: policy.clone(),
+                })
+                .interceptor(pace::LearnPace {
+                    pacer: pacer.clone(),
+                })
+                .http_client(pace::PacedClient::new(
+                    http.clone(),
+                    pacer.clone(),
+                    $service,
+                ));
             if let Some(p) = partition($service) {
                 b = b.retry_partition($sdk::config::retry::RetryPartition::new(p));
             }
@@ -141,6 +155,7 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
         iam: client!(aws_sdk_iam, "iam"),
         ssm: client!(aws_sdk_ssm, "ssm"),
         hasher: None,
+        pacer,
     })
 }
 
@@ -150,6 +165,11 @@ impl Clients {
     pub fn with_hasher(mut self, hasher: Hasher) -> Clients {
         self.hasher = Some(hasher);
         self
+    }
+
+    /// The pace of each API family that was throttled, in calls a second.
+    pub fn paces(&self) -> Vec<(Family, f64)> {
+        self.pacer.paces()
     }
 
     /// The region the clients sign for.

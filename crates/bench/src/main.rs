@@ -14,7 +14,7 @@ use clap::{Parser, ValueEnum};
 use livestack_aws::Clients;
 use livestack_engine::Engine;
 use livestack_plan::Mode;
-use livestack_sandbox::Running;
+use livestack_sandbox::{RateLimit, Running};
 
 use measure::{Applied, PARALLELISM};
 
@@ -24,7 +24,9 @@ const LATENCY: Duration = Duration::from_millis(50);
 const P1_SPEED: f64 = 4.0;
 /// The speed of the sandbox holding the copies (P2, P4, throttling).
 const COPIES_SPEED: f64 = 200.0;
-const THROTTLE_RATE: f64 = 0.3;
+/// The throttling figure's quotas: this share of the rate the unthrottled plan sent each
+/// family at, so that a client that kept its pace would see 30% of its calls refused.
+const THROTTLE_SHARE: f64 = 0.7;
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +76,11 @@ impl Row {
             ratio: format!("{ratio:.2}"),
             verdict: if pass { "PASS" } else { "MISS" }.into(),
         }
+    }
+
+    /// A time against the time it is bounded by.
+    fn times(figure: String, took: Duration, bound: Duration, target: Target) -> Row {
+        Row::ratio(figure, secs(took), secs(bound), ratio(took, bound), target)
     }
 
     fn info(figure: String, measured: String, ratio: String) -> Row {
@@ -192,7 +199,7 @@ fn header() -> String {
 async fn p1(report: &mut Report) -> Result<()> {
     eprintln!("P1: livestack, section 1 from empty then section 3, sandbox speed {P1_SPEED}...");
     let sandbox = measure::sandbox(P1_SPEED).await?;
-    measure::faults(&sandbox, LATENCY, 0.0)?;
+    measure::faults(&sandbox, LATENCY, vec![])?;
     let dir = tempfile::tempdir().context("a state directory")?;
     let mut engine = measure::engine(
         &sandbox,
@@ -206,11 +213,10 @@ async fn p1(report: &mut Report) -> Result<()> {
     let runs = [("section 1 from empty", &s1), ("section 1 -> 3", &s3)];
     for (what, applied) in runs {
         let path = measure::critical_path(&applied.plan, P1_SPEED, LATENCY);
-        report.rows.push(Row::ratio(
+        report.rows.push(Row::times(
             format!("P1 {what}: steps / critical path (<= 1.15)"),
-            secs(applied.executing),
-            secs(path),
-            ratio(applied.executing, path),
+            applied.executing,
+            path,
             Target::AtMost(1.15),
         ));
         steps_note(report, &format!("P1 {what}"), applied, P1_SPEED);
@@ -228,7 +234,7 @@ async fn p1(report: &mut Report) -> Result<()> {
     };
     eprintln!("P1: the same steps as a sequential aws CLI script, on a sandbox of its own...");
     let cli_sandbox = measure::sandbox(P1_SPEED).await?;
-    measure::faults(&cli_sandbox, LATENCY, 0.0)?;
+    measure::faults(&cli_sandbox, LATENCY, vec![])?;
     let plans = [s1.plan.clone(), s3.plan.clone()];
     let endpoint = cli_sandbox.endpoint_url();
     let times = tokio::task::spawn_blocking(move || -> Result<Vec<(Duration, usize)>> {
@@ -253,11 +259,10 @@ async fn p1(report: &mut Report) -> Result<()> {
                 secs(times[0].0)
             );
             for ((what, applied), (took, invocations)) in runs.iter().zip(&times[1..]) {
-                report.rows.push(Row::ratio(
+                report.rows.push(Row::times(
                     format!("P1 {what}: aws CLI script / livestack (>= 2)"),
-                    secs(*took),
-                    secs(applied.total()),
-                    ratio(*took, applied.total()),
+                    *took,
+                    applied.total(),
                     Target::AtLeast(2.0),
                 ));
                 let _ = writeln!(
@@ -345,7 +350,7 @@ impl World {
         );
         let sandbox = measure::sandbox(COPIES_SPEED).await?;
         let latency = if p4 { LATENCY } else { Duration::ZERO };
-        measure::faults(&sandbox, latency, 0.0)?;
+        measure::faults(&sandbox, latency, vec![])?;
         let dir = tempfile::tempdir().context("a state directory")?;
         let mut engine = measure::engine(&sandbox, stacks::copies(copies)?, dir.path()).await?;
         let reset = measure::reset_peak_memory();
@@ -355,13 +360,12 @@ impl World {
             let written = measure::write_bytes()? - written;
             let peak = measure::peak_memory()?;
             let path = measure::critical_path(&applied.plan, COPIES_SPEED, LATENCY);
-            report.rows.push(Row::ratio(
+            report.rows.push(Row::times(
                 format!(
                     "P4 apply {copies} copies from empty: steps / critical path (<= 1.15, P1's)"
                 ),
-                secs(applied.executing),
-                secs(path),
-                ratio(applied.executing, path),
+                applied.executing,
+                path,
                 Target::AtMost(1.15),
             ));
             let state = std::fs::metadata(&engine.state_path)
@@ -406,22 +410,31 @@ impl World {
             "applying {copies} copies of section 1 (from {}), no latency...",
             self.copies
         );
-        measure::faults(&self.sandbox, Duration::ZERO, 0.0)?;
+        measure::faults(&self.sandbox, Duration::ZERO, vec![])?;
         self.engine.desired = stacks::copies(copies)?;
         measure::apply(&mut self.engine).await?;
         self.copies = copies;
         Ok(())
     }
 
-    /// Times a plan that must find nothing to do, with the latency and `throttle_rate`.
-    async fn noop_plan(&self, throttle_rate: f64) -> Result<(Duration, measure::Calls)> {
-        measure::faults(&self.sandbox, LATENCY, throttle_rate)?;
+    /// Times a plan that must find nothing to do, with the latency and `rate_limits`, through
+    /// clients of its own (a pace learned under one figure's limits does not carry into the
+    /// next).
+    async fn noop_plan(&self, rate_limits: Vec<RateLimit>) -> Result<(Duration, measure::Calls)> {
+        let engine = Engine {
+            desired: self.engine.desired.clone(),
+            state_path: self.engine.state_path.clone(),
+            state: self.engine.state.clone(),
+            cloud: measure::clients(&self.sandbox, &self.engine.state).await?,
+            parallelism: self.engine.parallelism,
+        };
+        measure::faults(&self.sandbox, LATENCY, rate_limits)?;
         let since = measure::last_call(&self.sandbox);
         let t0 = Instant::now();
-        let (plan, _) = self.engine.plan(Mode::Apply).await.context("planning")?;
+        let (plan, _) = engine.plan(Mode::Apply).await.context("planning")?;
         let took = t0.elapsed();
         let calls = measure::calls_since(&self.sandbox, since);
-        measure::faults(&self.sandbox, Duration::ZERO, 0.0)?;
+        measure::faults(&self.sandbox, Duration::ZERO, vec![])?;
         anyhow::ensure!(
             plan.steps.is_empty(),
             "the plan of {} copies after their apply has {} steps, not none",
@@ -432,12 +445,12 @@ impl World {
     }
 }
 
-/// P2: a no-op plan's calls and time at 50 ms a call. Returns the time, for the throttling
+/// P2: a no-op plan's calls and time at 50 ms a call. Returns them, for the throttling
 /// figure.
-async fn p2(world: &World, report: &mut Report) -> Result<Duration> {
+async fn p2(world: &World, report: &mut Report) -> Result<(Duration, measure::Calls)> {
     let n = world.copies;
     eprintln!("P2: no-op plan of {n} copies...");
-    let (took, calls) = world.noop_plan(0.0).await?;
+    let (took, calls) = world.noop_plan(vec![]).await?;
     let resources = world.engine.desired.resources.len();
     let allowed = resources + calls.list_pages;
     report.rows.push(Row::ratio(
@@ -448,11 +461,10 @@ async fn p2(world: &World, report: &mut Report) -> Result<Duration> {
         Target::AtMost(1.0),
     ));
     let floor = LATENCY * calls.total as u32 / PARALLELISM as u32;
-    report.rows.push(Row::ratio(
+    report.rows.push(Row::times(
         format!("P2 no-op plan {n} copies: time / (calls x latency / {PARALLELISM}) (<= 1.2)"),
-        secs(took),
-        secs(floor),
-        ratio(took, floor),
+        took,
+        floor,
         Target::AtMost(1.2),
     ));
     let _ = writeln!(
@@ -461,42 +473,69 @@ async fn p2(world: &World, report: &mut Report) -> Result<Duration> {
         ratio(LATENCY * calls.total as u32, took),
         by_operation(&calls)
     );
-    Ok(took)
+    Ok((took, calls))
 }
 
-/// The no-op plan of the first size with 30% of the calls throttled, against the same
-/// without.
-async fn throttle(world: &World, unthrottled: Option<Duration>, report: &mut Report) -> Result<()> {
+/// The no-op plan of the first size under the sandbox's rate model: with each family's quota
+/// at 70% of the pace the unthrottled plan sent it at (30% throttling for a client that kept
+/// its pace), and with AWS's published quotas; each time against the least the quotas allow.
+async fn throttle(
+    world: &World,
+    unthrottled: Option<(Duration, measure::Calls)>,
+    report: &mut Report,
+) -> Result<()> {
     let n = world.copies;
-    let unthrottled = match unthrottled {
-        Some(t) => t,
+    let (base, base_calls) = match unthrottled {
+        Some(u) => u,
         None => {
             eprintln!("throttling: no-op plan of {n} copies, no throttling...");
-            world.noop_plan(0.0).await?.0
+            world.noop_plan(vec![]).await?
         }
     };
-    eprintln!(
-        "throttling: no-op plan of {n} copies, {:.0}% throttled...",
-        THROTTLE_RATE * 100.0
-    );
-    let (took, calls) = world.noop_plan(THROTTLE_RATE).await?;
-    report.rows.push(Row::info(
-        format!("Throttling 30%: no-op plan {n} copies, time / unthrottled (no bound given)"),
-        secs(took),
-        format!(
-            "{:.2} (unthrottled {})",
-            ratio(took, unthrottled),
-            secs(unthrottled)
+    let aws = RateLimit::aws();
+    let runs = [
+        (
+            "30% throttling (quotas at 70% of the unthrottled pace)",
+            measure::limits_at(&aws, &base_calls, base, THROTTLE_SHARE),
         ),
-    ));
-    let _ = writeln!(
-        report.notes,
-        "Throttling: {} calls, {} of them answered 429 and retried by the SDK; {:.1} calls in flight on average; by operation: {}.",
-        calls.total,
-        calls.throttled,
-        ratio(LATENCY * calls.total as u32, took),
-        by_operation(&calls)
-    );
+        ("AWS's published quotas", aws.clone()),
+    ];
+    for (what, limits) in runs {
+        eprintln!("throttling: no-op plan of {n} copies, {what}...");
+        let (took, calls) = world.noop_plan(limits.clone()).await?;
+        let floor = measure::rate_floor(&limits, &calls).max(base);
+        report.rows.push(Row::times(
+            format!(
+                "Throttling, {what}: no-op plan {n} copies, time / least the quotas allow (<= 1.2)"
+            ),
+            took,
+            floor,
+            Target::AtMost(1.2),
+        ));
+        let _ = writeln!(
+            report.notes,
+            "Throttling, {what}: {} calls, {} of them throttled and retried ({:.1}%); unthrottled the plan took {}; quotas: {}; by operation: {}.",
+            calls.total,
+            calls.throttled,
+            100.0 * calls.throttled as f64 / calls.total as f64,
+            secs(base),
+            limits
+                .iter()
+                .map(|l| format!(
+                    "{} {}{:.1}/s burst {}",
+                    l.service,
+                    match l.operations.is_empty() {
+                        true => String::new(),
+                        false => format!("{} ", l.operations.join("|")),
+                    },
+                    l.rate,
+                    l.burst
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            by_operation(&calls)
+        );
+    }
     Ok(())
 }
 

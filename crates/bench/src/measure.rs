@@ -11,7 +11,7 @@ use livestack_aws::{CallPolicy, Clients, Target};
 use livestack_engine::{Again, Engine, Event, Observer, Uninterrupted};
 use livestack_model::{Kind, ValidatedStack};
 use livestack_plan::{Mode, Op, Plan, Step};
-use livestack_sandbox::{Config, Faults, Running};
+use livestack_sandbox::{Config, Faults, LoggedRequest, RateLimit, Running};
 use livestack_state::State;
 
 /// Reads in flight during refresh, as the CLI's default `--parallelism`.
@@ -29,13 +29,13 @@ pub async fn sandbox(speed: f64) -> Result<Running> {
     .context("starting the sandbox")
 }
 
-/// Every call from now on takes `latency` more and a `throttle_rate` share of them is
-/// answered 429 (each retry drawn again).
-pub fn faults(sandbox: &Running, latency: Duration, throttle_rate: f64) -> Result<()> {
+/// Every call from now on takes `latency` more and is counted against `rate_limits` (the
+/// sandbox's model of AWS's request quotas; none when empty).
+pub fn faults(sandbox: &Running, latency: Duration, rate_limits: Vec<RateLimit>) -> Result<()> {
     sandbox
         .set_faults(Faults {
             latency_ms: latency.as_millis() as u64,
-            throttle_rate,
+            rate_limits,
             ..Default::default()
         })
         .context("setting the sandbox's faults")
@@ -48,15 +48,7 @@ pub async fn engine(
     dir: &Path,
 ) -> Result<Engine<Clients>> {
     let state = State::new(&desired.name);
-    let target = Target {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(sandbox.endpoint_url()),
-        dummy_credentials: true,
-    };
-    let cloud = livestack_aws::connect_with(&target, &CallPolicy::default())
-        .await
-        .context("connecting to the sandbox")?
-        .with_hasher(state.hasher());
+    let cloud = clients(sandbox, &state).await?;
     Ok(Engine {
         desired,
         state_path: dir.join(format!("{}.json", state.stack)),
@@ -64,6 +56,19 @@ pub async fn engine(
         cloud,
         parallelism: PARALLELISM,
     })
+}
+
+/// Clients of `sandbox` (with a pace of their own) that hash secrets with `state`'s key.
+pub async fn clients(sandbox: &Running, state: &State) -> Result<Clients> {
+    let target = Target {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(sandbox.endpoint_url()),
+        dummy_credentials: true,
+    };
+    Ok(livestack_aws::connect_with(&target, &CallPolicy::default())
+        .await
+        .context("connecting to the sandbox")?
+        .with_hasher(state.hasher()))
 }
 
 /// What one apply took.
@@ -193,8 +198,11 @@ pub struct Calls {
     /// The log cannot tell SSM's DescribeParameters of one name from a page of the listing
     /// by prefix, so all of them count here (in livestack's favour).
     pub list_pages: usize,
+    /// Answered as throttled (by the rate model).
     pub throttled: usize,
     pub by_operation: BTreeMap<String, usize>,
+    /// Every call, as logged.
+    pub log: Vec<LoggedRequest>,
 }
 
 /// The number of the last call the sandbox answered.
@@ -208,6 +216,7 @@ pub fn calls_since(sandbox: &Running, since: u64) -> Calls {
         list_pages: 0,
         throttled: 0,
         by_operation: BTreeMap::new(),
+        log: Vec::new(),
     };
     for r in sandbox.requests().into_iter().filter(|r| r.seq > since) {
         calls.total += 1;
@@ -215,12 +224,69 @@ pub fn calls_since(sandbox: &Running, since: u64) -> Calls {
         if r.resource.is_none() && (op.starts_with("List") || op.starts_with("Describe")) {
             calls.list_pages += 1;
         }
-        if r.fault.as_deref() == Some("throttle") {
+        if matches!(r.fault.as_deref(), Some("throttle" | "rate")) {
             calls.throttled += 1;
         }
-        *calls.by_operation.entry(op.clone()).or_default() += 1;
+        *calls
+            .by_operation
+            .entry(format!("{} {op}", r.service))
+            .or_default() += 1;
+        calls.log.push(r);
     }
     calls
+}
+
+/// The limit of `limits` a logged call counts against: the first that matches it.
+fn limit_of(limits: &[RateLimit], call: &LoggedRequest) -> Option<usize> {
+    limits
+        .iter()
+        .position(|l| l.matches(&call.service, &call.operation))
+}
+
+/// Each of `limits` at `share` of the rate `calls` (made in `took`) were sent at, with a
+/// second's worth of burst: the quotas under which a client that keeps its pace sees that
+/// share of its calls refused. Limits no call counted against are left out.
+pub fn limits_at(
+    limits: &[RateLimit],
+    calls: &Calls,
+    took: Duration,
+    share: f64,
+) -> Vec<RateLimit> {
+    let mut counts = vec![0usize; limits.len()];
+    for call in &calls.log {
+        if let Some(i) = limit_of(limits, call) {
+            counts[i] += 1;
+        }
+    }
+    limits
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(l, n)| {
+            let rate = share * n as f64 / took.as_secs_f64();
+            RateLimit {
+                rate,
+                burst: rate.ceil().max(1.0) as u32,
+                ..l.clone()
+            }
+        })
+        .collect()
+}
+
+/// The least time `limits` allow the calls of `calls` that went through: per limit, the calls
+/// beyond its burst at its rate; the slowest limit decides.
+pub fn rate_floor(limits: &[RateLimit], calls: &Calls) -> Duration {
+    let mut counts = vec![0usize; limits.len()];
+    for call in calls.log.iter().filter(|c| c.fault.is_none()) {
+        if let Some(i) = limit_of(limits, call) {
+            counts[i] += 1;
+        }
+    }
+    limits
+        .iter()
+        .zip(counts)
+        .map(|(l, n)| n.saturating_sub(l.burst as usize) as f64 / l.rate)
+        .fold(Duration::ZERO, |a, s| a.max(Duration::from_secs_f64(s)))
 }
 
 /// `/proc/self/io`'s write_bytes: what this process had written to storage (counted as pages

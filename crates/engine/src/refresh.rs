@@ -23,9 +23,19 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
         .iter()
         .map(|(a, r)| (a.clone(), r.id.clone()))
         .collect();
+    // Everything that carries the stack's ownership tags is listed while the state's ids are
+    // read (see below for what it is for); the ids the state knows need no tag reads there.
+    tracing::debug!(stack = %stack, "refresh: reading the state's resources, finding resources by ownership tags");
+    let tagged = format!("resources tagged livestack:stack={stack}");
+    let known_ids: std::collections::BTreeSet<String> =
+        ids.iter().map(|(_, id)| id.clone()).collect();
+    let (read, found) = tokio::join!(
+        read_all(s, ids),
+        C::about(tagged, s.cloud.discover(stack, &known_ids))
+    );
     let mut observed = Observed::default();
     let mut rehomed = Vec::new();
-    for (a, o) in read_all(s, ids).await? {
+    for (a, o) in read? {
         let Some(o) = o else { continue };
         // Known to the state under an address the stack no longer has, while its tags name
         // one the stack wants: a state older than the resource's tags (a backup restored
@@ -45,18 +55,12 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
     for (tagged, o) in rehomed {
         observed.resources.entry(tagged).or_insert(o);
     }
-    // Everything that carries the stack's ownership tags: what the state lacks (a lost state
-    // file, a create whose answer never came) or knows under a stale id is adopted before
-    // anything is created; a second copy of one address is an extra, deleted by the plan.
-    tracing::debug!(stack = %stack, "refresh: finding resources by ownership tags");
-    let tagged = format!("resources tagged livestack:stack={stack}");
-    let read: std::collections::BTreeSet<String> =
-        observed.resources.values().map(|o| o.id.clone()).collect();
-    let found = C::about(tagged, s.cloud.discover(stack, &read))
-        .await
-        .map_err(|e| Error::Discover {
-            source: Box::new(e),
-        })?;
+    // What carries the stack's ownership tags: what the state lacks (a lost state file, a
+    // create whose answer never came) or knows under a stale id is adopted before anything is
+    // created; a second copy of one address is an extra, deleted by the plan.
+    let found = found.map_err(|e| Error::Discover {
+        source: Box::new(e),
+    })?;
     let mut to_read: Vec<(Address, String)> = Vec::new();
     // A resource known to the state under one address is never seen under another (its tag
     // may still name an address it had before `state mv`).

@@ -69,7 +69,9 @@ impl RateLimit {
         ]
     }
 
-    fn matches(&self, service: &str, operation: &str) -> bool {
+    /// Whether a call of `operation` of `service` counts against this limit (when no limit
+    /// before it in the table matches).
+    pub fn matches(&self, service: &str, operation: &str) -> bool {
         self.service == service
             && (self.operations.is_empty()
                 || self.operations.iter().any(|o| match o.strip_suffix('*') {
