@@ -1,6 +1,6 @@
 //! Architecture invariants, checked from the Cargo.toml files and from the sources: the pure
 //! core stays pure, only `aws` names the SDK, the engine reconciles and prints nothing, the
-//! binary reconciles nothing. Adding a crate to a list below is enough to hold it to the same
+//! binary reconciles nothing, a resource kind's tables live in its `kinds/` modules. Adding a crate to a list below is enough to hold it to the same
 //! rule.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,18 @@ const PURE: &[&str] = &["model", "plan"];
 /// The functions of a pure crate allowed to read files: `model` reads the stack file
 /// (`load`) and the `encoder_settings` JSON file it names (`encoder_file`), nothing else.
 const MAY_READ_FILES: &[(&str, &str)] = &[("model", "load"), ("model", "encoder_file")];
+
+/// Crates that know the resource kinds: none holds a per-kind table (a `match` with an arm
+/// for every kind) outside its `src/kinds/` modules (`model`'s tables, `aws`'s calls and
+/// their one dispatch point).
+const KINDS_IN_ONE_PLACE: &[&str] = &["cli", "model", "plan", "state", "engine", "aws", "bench"];
+
+/// Per-kind tables not (yet) in a `kinds/` module, by file and the line that opens them, with
+/// why. `model` lowers each kind's stack-file table with its own function in `lower.rs`.
+const PER_KIND_TABLES_ALLOWED: &[(&str, &str)] = &[(
+    "crates/model/src/lower.rs",
+    "let lowered = match d.address.kind {",
+)];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -85,6 +97,11 @@ fn lines_with(path: &Path, text: &str, needle: impl Fn(&str) -> bool) -> Vec<Str
 fn fn_body(text: &str, name: &str) -> Option<std::ops::Range<usize>> {
     let start = text.find(&format!("fn {name}("))?;
     let open = start + text[start..].find('{')?;
+    Some(start..block_end(text, open)? + 1)
+}
+
+/// The offset of the `}` that closes the `{` at `open`.
+fn block_end(text: &str, open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (i, c) in text[open..].char_indices() {
         match c {
@@ -92,7 +109,7 @@ fn fn_body(text: &str, name: &str) -> Option<std::ops::Range<usize>> {
             '}' => {
                 depth -= 1;
                 if depth == 0 {
-                    return Some(start..open + i + 1);
+                    return Some(open + i);
                 }
             }
             _ => {}
@@ -329,4 +346,96 @@ fn the_binary_reconciles_nothing() {
         "crates/cli must leave reconciliation to crates/engine:\n{}",
         found.join("\n")
     );
+}
+
+/// The `match` expressions of `text` with an arm for every resource kind, each as
+/// (line number, the line that opens it).
+fn per_kind_matches(text: &str) -> Vec<(usize, String)> {
+    let variants: Vec<String> = livestack_model::Kind::ALL
+        .iter()
+        .map(|k| format!("Kind::{k:?}"))
+        .collect();
+    // Comments cut out, lengths kept so that offsets still point at the text's lines.
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => format!("{}{}\n", &l[..i], " ".repeat(l.len() - i)),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("match ") {
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let Some(open) = code[at..].find('{').map(|i| at + i) else {
+            continue;
+        };
+        let end = block_end(&code, open).unwrap_or(code.len());
+        let body = &code[open..end];
+        let arm_for = |v: &String| {
+            body.match_indices(v.as_str()).any(|(i, _)| {
+                // `Kind::Medialive` must not count as `Kind::MedialiveChannel`'s prefix.
+                !body[i + v.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+        };
+        if variants.iter().all(arm_for) {
+            let line = code[..at].matches('\n').count() + 1;
+            out.push((
+                line,
+                text.lines().nth(line - 1).unwrap_or("").trim().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn per_kind_tables_outside_kind_modules(krate: &str) -> Vec<String> {
+    sources(krate)
+        .iter()
+        .filter(|(p, _)| !p.components().any(|c| c.as_os_str() == "kinds"))
+        .flat_map(|(p, t)| {
+            let rel = p.strip_prefix(root()).unwrap_or(p).display().to_string();
+            per_kind_matches(t)
+                .into_iter()
+                .filter(move |(_, l)| {
+                    !PER_KIND_TABLES_ALLOWED.contains(&(rel.as_str(), l.as_str()))
+                })
+                .map(move |(n, l)| format!("{}:{n}: {l}", p.display()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_resource_kind_is_matched_only_in_its_kind_modules() {
+    let found: Vec<String> = KINDS_IN_ONE_PLACE
+        .iter()
+        .flat_map(|k| per_kind_tables_outside_kind_modules(k))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "a table with an arm per resource kind belongs in the kind's module \
+         (crates/model/src/kinds/ for what the planner, engine and model read via Kind::info, \
+         crates/aws/src/kinds/ for its calls):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_per_kind_table_check_finds_a_match_over_every_kind() {
+    let table = "fn noun(kind: Kind) -> &'static str {
+    match kind {
+        Kind::IamRole => \"Role\",
+        Kind::MediapackageChannel | Kind::MedialiveChannel => \"Channel\",
+        Kind::MediapackageEndpoint => \"OriginEndpoint\",
+        Kind::SsmParameter => \"Parameter\", // match Kind::Nothing
+        Kind::MedialiveInputSecurityGroup => \"InputSecurityGroup\",
+        Kind::MedialiveInput => \"Input\",
+    }
+}";
+    assert_eq!(per_kind_matches(table), [(2, "match kind {".to_string())]);
+    // A match over some kinds is logic about those kinds, not a table.
+    let some = "match kind { Kind::MedialiveChannel => 1, Kind::MedialiveInput => 2, _ => 0 }";
+    assert!(per_kind_matches(some).is_empty());
 }

@@ -7,6 +7,12 @@
 //! friends) as raw JSON next to the typed builders (the `raw` module says why); IAM and SSM use the
 //! typed builders only.
 //!
+//! Each resource kind's calls (read, bulk read, create, update, tags, delete, and what it
+//! waits for) are in its own module, `kinds/<kind>.rs`, behind the `kinds::Calls` trait; the
+//! [`Clients`] methods dispatch a kind in one place (`kinds::dispatch!`). The service modules
+//! (`medialive`, `mediapackage`, `ssm`) keep what their kinds share: tag calls, discovery by
+//! ownership tags, secrets.
+//!
 //! Secrets: observed specs hold `{"$sensitive": hash}` in place of an RTMP stream key or an SSM
 //! parameter's value; MediaPackage ingest passwords are never in outputs; errors cut out every
 //! secret the failed call carried.
@@ -15,7 +21,7 @@ mod calls;
 mod case;
 mod cloud;
 mod error;
-mod iam;
+mod kinds;
 mod medialive;
 mod mediapackage;
 mod pace;
@@ -186,16 +192,7 @@ impl Clients {
         hasher: &Hasher,
     ) -> Result<Option<ObservedResource>, Error> {
         let res = address.to_string();
-        let h = Some(hasher);
-        match address.kind {
-            Kind::IamRole => iam::read(&self.iam, &res, id).await,
-            Kind::MediapackageChannel => mediapackage::read_channel(&self.mp, &res, id).await,
-            Kind::MediapackageEndpoint => mediapackage::read_endpoint(&self.mp, &res, id).await,
-            Kind::SsmParameter => ssm::read(&self.ssm, &res, id, h).await,
-            Kind::MedialiveInputSecurityGroup => medialive::read_sg(&self.ml, &res, id).await,
-            Kind::MedialiveInput => medialive::read_input(&self.ml, &res, id).await,
-            Kind::MedialiveChannel => medialive::read_channel(&self.ml, &res, id, h).await,
-        }
+        kinds::dispatch!(address.kind, k => k.read(self, &res, id, hasher).await)
     }
 
     /// The resources of `ids` (all of one `kind`) that exist, each as [`read`](Self::read)
@@ -210,22 +207,7 @@ impl Clients {
         ids: &[String],
         hasher: &Hasher,
     ) -> Result<Option<Vec<ObservedResource>>, Error> {
-        let all = match kind {
-            Kind::MedialiveInput => medialive::list_inputs(&self.ml).await?,
-            Kind::MedialiveInputSecurityGroup => medialive::list_sgs(&self.ml).await?,
-            Kind::MediapackageChannel => mediapackage::list_channels(&self.mp).await?,
-            Kind::MediapackageEndpoint => mediapackage::list_endpoints(&self.mp).await?,
-            Kind::SsmParameter => {
-                return ssm::read_many(&self.ssm, ids, Some(hasher)).await.map(Some)
-            }
-            Kind::MedialiveChannel | Kind::IamRole => return Ok(None),
-        };
-        let wanted: std::collections::BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-        Ok(Some(
-            all.into_iter()
-                .filter(|o| wanted.contains(o.id.as_str()))
-                .collect(),
-        ))
+        kinds::dispatch!(kind, k => k.read_many(self, ids, hasher).await)
     }
 
     /// Every resource tagged `livestack:stack=<stack>`: its `livestack:address` tag and its
@@ -267,20 +249,8 @@ impl Clients {
     ) -> Result<(String, ObservedResource), Error> {
         let res = address.to_string();
         check_spec(&res, spec)?;
-        let h = self.hasher.as_ref();
-        let observed = match address.kind {
-            Kind::IamRole => iam::create(&self.iam, &res, spec).await?,
-            Kind::MediapackageChannel => mediapackage::create_channel(&self.mp, &res, spec).await?,
-            Kind::MediapackageEndpoint => {
-                mediapackage::create_endpoint(&self.mp, &res, spec).await?
-            }
-            Kind::SsmParameter => ssm::create(&self.ssm, &res, spec, h).await?,
-            Kind::MedialiveInputSecurityGroup => self.create_sg(&res, spec).await?,
-            Kind::MedialiveInput => medialive::create_input(&self.ml, &res, spec, token).await?,
-            Kind::MedialiveChannel => {
-                medialive::create_channel(&self.ml, &res, spec, token, h).await?
-            }
-        };
+        let observed =
+            kinds::dispatch!(address.kind, k => k.create(self, &res, spec, token).await)?;
         Ok((observed.id.clone(), observed))
     }
 
@@ -296,35 +266,7 @@ impl Clients {
     ) -> Result<ObservedResource, Error> {
         let res = address.to_string();
         check_spec(&res, spec)?;
-        let h = self.hasher.as_ref();
-        match address.kind {
-            Kind::IamRole => iam::update(&self.iam, &res, id, spec, current).await,
-            Kind::MediapackageChannel => {
-                mediapackage::update_channel(&self.mp, &res, id, spec, current).await
-            }
-            Kind::MediapackageEndpoint => {
-                mediapackage::update_endpoint(&self.mp, &res, id, spec, current).await
-            }
-            Kind::SsmParameter => ssm::update(&self.ssm, &res, id, spec, current, h).await,
-            Kind::MedialiveInputSecurityGroup => {
-                medialive::update_sg(&self.ml, &res, id, spec, current).await
-            }
-            Kind::MedialiveInput => {
-                medialive::update_input(&self.ml, &res, id, spec, current).await
-            }
-            Kind::MedialiveChannel => {
-                match medialive::update_channel(&self.ml, &res, id, spec, current, h).await {
-                    // The SDK's retry of an update whose answer was lost meets the channel
-                    // UPDATING: wait for it, then send the (idempotent) update again.
-                    Err(e) if e.is_conflict() && self.channel_in(id, &["UPDATING"]).await => {
-                        self.wait_channel(id, ChannelWait::Idle, LOST_ANSWER_WAIT)
-                            .await?;
-                        medialive::update_channel(&self.ml, &res, id, spec, current, h).await
-                    }
-                    other => other,
-                }
-            }
-        }
+        kinds::dispatch!(address.kind, k => k.update(self, &res, id, spec, current).await)
     }
 
     /// Only the tags: brings `current`'s Tags to `desired`'s (CreateTags/DeleteTags,
@@ -343,20 +285,15 @@ impl Clients {
             .arn
             .clone()
             .or_else(|| str_member(&current.outputs, "Arn"));
-        let (cur, want) = (&current.spec, desired);
-        match address.kind {
-            Kind::IamRole => iam::reconcile_tags(&self.iam, &res, id, cur, want).await?,
-            Kind::SsmParameter => ssm::reconcile_tags(&self.ssm, &res, id, cur, want).await?,
-            Kind::MediapackageChannel | Kind::MediapackageEndpoint => {
-                mediapackage::reconcile_tags(&self.mp, &res, arn.as_deref(), cur, want).await?
-            }
-            Kind::MedialiveInputSecurityGroup | Kind::MedialiveInput | Kind::MedialiveChannel => {
-                medialive::reconcile_tags(&self.ml, &res, arn.as_deref(), cur, want).await?
-            }
-        }
+        let t = kinds::Retag {
+            id,
+            arn: arn.as_deref(),
+            current: &current.spec,
+            desired,
+        };
+        kinds::dispatch!(address.kind, k => k.reconcile_tags(self, &res, t).await)?;
         let mut observed = current.clone();
-        let t = tags::of(desired);
-        observed.spec["Tags"] = tags::to_json(t.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        observed.spec["Tags"] = tags::desired(desired);
         Ok(observed)
     }
 
@@ -365,15 +302,7 @@ impl Clients {
     /// [`wait_channel`](Self::wait_channel) and [`wait_gone`](Self::wait_gone).
     pub async fn delete(&self, address: &Address, id: &str) -> Result<(), Error> {
         let res = address.to_string();
-        let result = match address.kind {
-            Kind::IamRole => iam::delete(&self.iam, &res, id).await,
-            Kind::MediapackageChannel => mediapackage::delete_channel(&self.mp, &res, id).await,
-            Kind::MediapackageEndpoint => mediapackage::delete_endpoint(&self.mp, &res, id).await,
-            Kind::SsmParameter => ssm::delete(&self.ssm, &res, id).await,
-            Kind::MedialiveInputSecurityGroup => medialive::delete_sg(&self.ml, &res, id).await,
-            Kind::MedialiveInput => medialive::delete_input(&self.ml, &res, id).await,
-            Kind::MedialiveChannel => medialive::delete_channel(&self.ml, &res, id).await,
-        };
+        let result = kinds::dispatch!(address.kind, k => k.delete(self, &res, id).await);
         match result {
             Err(e) if e.is_not_found() => Ok(()),
             // The SDK's retry of a delete whose answer was lost meets the resource on its way
@@ -396,28 +325,12 @@ impl Clients {
     /// StartChannel (does not wait). A channel already STARTING or RUNNING is success: the
     /// SDK's retry of a start whose answer was lost meets it so.
     pub async fn start_channel(&self, id: &str) -> Result<(), Error> {
-        match medialive::start_channel(&self.ml, id).await {
-            Err(e) if e.is_conflict() && self.channel_in(id, &["STARTING", "RUNNING"]).await => {
-                Ok(())
-            }
-            other => other,
-        }
+        kinds::medialive_channel::start(&self.ml, id).await
     }
 
     /// StopChannel (does not wait). A channel already STOPPING or IDLE is success.
     pub async fn stop_channel(&self, id: &str) -> Result<(), Error> {
-        match medialive::stop_channel(&self.ml, id).await {
-            Err(e) if e.is_conflict() && self.channel_in(id, &["STOPPING", "IDLE"]).await => Ok(()),
-            other => other,
-        }
-    }
-
-    async fn channel_in(&self, id: &str, states: &[&str]) -> bool {
-        medialive::channel_state(&self.ml, id)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|s| states.contains(&s.as_str()))
+        kinds::medialive_channel::stop(&self.ml, id).await
     }
 
     /// UpdateChannelClass: `class` is STANDARD or SINGLE_PIPELINE, `destinations` the
@@ -431,65 +344,7 @@ impl Clients {
         class: &str,
         destinations: &Json,
     ) -> Result<(), Error> {
-        match medialive::update_channel_class(&self.ml, id, class, destinations).await {
-            Err(e) if e.is_conflict() && self.channel_in(id, &["UPDATING"]).await => {
-                self.wait_channel(id, ChannelWait::Idle, LOST_ANSWER_WAIT)
-                    .await?;
-                if medialive::channel_class(&self.ml, id).await?.as_deref() == Some(class) {
-                    return Ok(());
-                }
-                medialive::update_channel_class(&self.ml, id, class, destinations).await
-            }
-            other => other,
-        }
-    }
-
-    /// CreateInputSecurityGroup takes no idempotency token: the SDK's retry after an answer
-    /// that never came would make a second group. So it is sent without the SDK's retries;
-    /// after a throttle (refused, not carried out) it is sent again, after a 5xx or no answer
-    /// the group is first looked for by its ownership tags among the ones that were not there
-    /// before.
-    async fn create_sg(&self, res: &str, spec: &Json) -> Result<ObservedResource, Error> {
-        let t = tags::of(spec);
-        let owner = (
-            t.get(livestack_model::STACK_TAG).cloned(),
-            t.get(livestack_model::ADDRESS_TAG).cloned(),
-        );
-        let ours = || async {
-            let (Some(stack), Some(address)) = &owner else {
-                return Ok(Vec::new());
-            };
-            Ok::<_, Error>(
-                medialive::discover_sgs(&self.ml, stack)
-                    .await?
-                    .into_iter()
-                    .filter(|(a, _)| a.to_string() == *address)
-                    .map(|(_, id)| id)
-                    .collect::<Vec<String>>(),
-            )
-        };
-        let before = ours().await?;
-        let deadline = tokio::time::Instant::now() + LOST_ANSWER_WAIT;
-        let mut backoff = Backoff::new(Duration::from_secs(5));
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let e = match medialive::create_sg(&self.ml, res, spec).await {
-                Ok(o) => return Ok(o),
-                Err(e) => e,
-            };
-            let retry = attempts < 8 && (e.is_throttling() || e.may_have_been_carried_out());
-            if !retry || !backoff.sleep(deadline).await {
-                return Err(e);
-            }
-            if e.may_have_been_carried_out() {
-                if let Some(id) = ours().await?.into_iter().find(|id| !before.contains(id)) {
-                    if let Some(o) = medialive::read_sg(&self.ml, res, &id).await? {
-                        return Ok(o);
-                    }
-                }
-            }
-        }
+        kinds::medialive_channel::change_class(&self.ml, id, class, destinations).await
     }
 
     /// Waits until the channel is `want`, polling on [`Poll`]'s schedule (not the SDK's
@@ -500,12 +355,12 @@ impl Clients {
         want: ChannelWait,
         timeout: Duration,
     ) -> Result<(), Error> {
-        medialive::wait_channel(&self.ml, id, want, timeout).await
+        kinds::medialive_channel::wait_channel(&self.ml, id, want, timeout).await
     }
 
     /// Waits until the input is DETACHED (an input gone counts as detached).
     pub async fn wait_input_detached(&self, id: &str, timeout: Duration) -> Result<(), Error> {
-        medialive::wait_input_detached(&self.ml, id, timeout).await
+        kinds::medialive_input::wait_input_detached(&self.ml, id, timeout).await
     }
 
     /// Polls [`read`](Self::read) on [`Poll`]'s schedule until the resource is gone.

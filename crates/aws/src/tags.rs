@@ -47,6 +47,11 @@ impl Diff {
 }
 
 /// Tags as a spec member (sorted by key).
+/// `spec`'s Tags as an observed spec holds them.
+pub(crate) fn desired(spec: &Json) -> Json {
+    to_json(of(spec).iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 pub(crate) fn to_json<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Json {
     let mut v: Vec<_> = pairs.into_iter().collect();
     v.sort();

@@ -437,7 +437,7 @@ async fn run_step<C: Cloud>(
                 Err(e) => return Err(Error::call(e)),
             };
             tracing::info!("{} {a}: create: created {id}", st.id);
-            if a.kind == Kind::MedialiveChannel {
+            if a.kind.info().run_state {
                 wait_channel(c, line, &id, ChannelWait::Idle).await?;
                 line.phase("reading the channel");
                 if let Some(o) = c.read(a, &id, hasher).await.map_err(Error::call)? {
@@ -477,14 +477,14 @@ async fn run_step<C: Cloud>(
                     .await
                     .map_err(Error::call)?
             };
-            if a.kind == Kind::MedialiveChannel && st.op == Op::Update {
+            if a.kind.info().run_state && st.op == Op::Update {
                 wait_channel(c, line, &id, ChannelWait::Idle).await?;
             }
             Ok(Outcome::Upserted(id, Box::new(obs), hashed))
         }
         Op::Delete => {
             let id = id()?;
-            if a.kind == Kind::MedialiveInput {
+            if a.kind.info().detach_before_delete {
                 line.phase("waiting until detached");
                 c.wait_input_detached(&id, WAIT)
                     .await
@@ -492,7 +492,7 @@ async fn run_step<C: Cloud>(
             }
             line.phase(&call(st.op, a.kind));
             c.delete(a, &id).await.map_err(Error::call)?;
-            if a.kind == Kind::MedialiveChannel {
+            if a.kind.info().run_state {
                 wait_channel(c, line, &id, ChannelWait::Deleted).await?;
             } else {
                 line.phase("waiting until gone");
@@ -563,16 +563,10 @@ async fn wait_channel<C: Cloud>(c: &C, line: &Line<'_>, id: &str, want: ChannelW
 
 /// The phase of a step's main call, named after the AWS API.
 fn call(op: Op, kind: Kind) -> String {
-    let noun = match kind {
-        Kind::IamRole => "Role",
-        Kind::MediapackageChannel | Kind::MedialiveChannel => "Channel",
-        Kind::MediapackageEndpoint => "OriginEndpoint",
-        Kind::SsmParameter => "Parameter",
-        Kind::MedialiveInputSecurityGroup => "InputSecurityGroup",
-        Kind::MedialiveInput => "Input",
-    };
-    match (op, kind) {
-        (Op::Create | Op::Update, Kind::SsmParameter) => "calling PutParameter".into(),
+    let info = kind.info();
+    let noun = info.noun;
+    match (op, info.put_call) {
+        (Op::Create | Op::Update, Some(put)) => format!("calling {put}"),
         (Op::Create, _) => format!("calling Create{noun}"),
         (Op::Update, _) => format!("calling Update{noun}"),
         (Op::Delete, _) => format!("calling Delete{noun}"),
@@ -594,7 +588,7 @@ async fn take_over_own<C: Cloud>(
     (stack, old): (&str, &[Address]),
     exists: C::Error,
 ) -> Result<(String, ObservedResource)> {
-    let Some(name) = crate::natural_id(a.kind, spec) else {
+    let Some(name) = a.kind.info().natural_id(spec) else {
         return Err(Error::call(exists));
     };
     let Some(current) = c.read(a, &name, hasher).await.map_err(Error::call)? else {

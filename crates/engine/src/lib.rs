@@ -24,7 +24,7 @@ pub use cloud::{ChannelWait, Cloud, CloudError, SecretSource};
 pub use error::{CloudErr, Error};
 pub use events::{Event, Interrupts, Observer, Quiet, Received, Signal, Uninterrupted};
 pub use off_air::Again;
-pub use refresh::{natural_id, not_owned_hint, old_addresses, owned_by, source};
+pub use refresh::{not_owned_hint, old_addresses, owned_by, source};
 
 /// A stack, its state and the cloud it is reconciled against.
 pub struct Engine<C: Cloud> {

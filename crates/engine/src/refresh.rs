@@ -110,15 +110,17 @@ pub(crate) async fn refresh<C: Cloud>(s: &Engine<C>, mode: Mode) -> Result<Obser
             if observed.resources.contains_key(&r.address) {
                 continue;
             }
-            if let Some(n) = natural_id(r.address.kind, &r.spec) {
+            if let Some(n) = r.address.kind.info().natural_id(&r.spec) {
                 probes.push((r.address.clone(), n));
             }
         }
     } else {
-        // Destroy: the stack's roles are found by name too (nothing lists them by tag).
+        // Destroy: what no list finds by its tags (roles) is found by name too.
         for r in &s.desired.resources {
-            if r.address.kind == Kind::IamRole && !observed.resources.contains_key(&r.address) {
-                if let Some(n) = natural_id(r.address.kind, &r.spec) {
+            if !r.address.kind.info().discovered_by_tags
+                && !observed.resources.contains_key(&r.address)
+            {
+                if let Some(n) = r.address.kind.info().natural_id(&r.spec) {
                     probes.push((r.address.clone(), n));
                 }
             }
@@ -224,11 +226,13 @@ async fn read_all<C: Cloud>(
             )
         });
     };
-    // Every kind at once: in bulk where there are two or more to read (the cloud says
-    // whether it can), one by one otherwise and for what a bulk read did not show.
+    // Every kind at once: in bulk where there are two or more to read of a kind the cloud
+    // lists whole, one by one otherwise and for what a bulk read did not show.
     for (kind, of_kind) in &per_kind {
-        if of_kind.len() < 2 {
-            read_one(&mut set, of_kind[0].0);
+        if of_kind.len() < 2 || !kind.info().read_in_bulk {
+            for &(i, _) in of_kind {
+                read_one(&mut set, i);
+            }
             continue;
         }
         let wanted: Vec<String> = of_kind.iter().map(|(_, id)| id.clone()).collect();
@@ -292,8 +296,6 @@ fn owner(o: &ObservedResource, stack: &str) -> Option<Address> {
         .as_str()
         .and_then(Address::parse)
 }
-
-pub use livestack_plan::natural_id;
 
 /// Whether the resource carries this stack's ownership tags for this address, or for one of
 /// its old addresses (`[[moved]]` entries leading to it).

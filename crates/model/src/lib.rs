@@ -36,6 +36,7 @@
 //!   `InputAttachments`, `Destinations`, `EncoderSettings`, `Tags`; plus the run state in
 //!   [`Resource::running`]. Outputs: `Id`, `Arn`, `State`.
 
+mod kinds;
 mod lower;
 mod node;
 mod presets;
@@ -46,61 +47,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use kinds::{Kind, KindInfo, Reference, Unique};
 pub use presets::{ladder_names, LADDERS};
-
-/// The kinds of resource livestack manages, in the order a create runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    IamRole,
-    MediapackageChannel,
-    MediapackageEndpoint,
-    SsmParameter,
-    MedialiveInputSecurityGroup,
-    MedialiveInput,
-    MedialiveChannel,
-}
-
-impl Kind {
-    /// Every kind, in create order.
-    pub const ALL: [Kind; 7] = [
-        Kind::IamRole,
-        Kind::MediapackageChannel,
-        Kind::MediapackageEndpoint,
-        Kind::SsmParameter,
-        Kind::MedialiveInputSecurityGroup,
-        Kind::MedialiveInput,
-        Kind::MedialiveChannel,
-    ];
-
-    /// The name used in stack files and addresses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::IamRole => "iam_role",
-            Kind::MediapackageChannel => "mediapackage_channel",
-            Kind::MediapackageEndpoint => "mediapackage_endpoint",
-            Kind::SsmParameter => "ssm_parameter",
-            Kind::MedialiveInputSecurityGroup => "medialive_input_security_group",
-            Kind::MedialiveInput => "medialive_input",
-            Kind::MedialiveChannel => "medialive_channel",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether users write this kind (ssm_parameter is derived).
-    pub fn user_written(self) -> bool {
-        self != Kind::SsmParameter
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// `kind.label`, the name of a resource in the stack and in the state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1461,17 +1461,12 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
 }
 
 fn check_duplicates(decls: &[Decl<'_>], resources: &[Resource], diags: &mut Diags) {
-    // (kind, the member that must be unique, what to call it)
-    let unique: &[(Kind, &str, &str)] = &[
-        (Kind::IamRole, "RoleName", "role name"),
-        (Kind::MediapackageChannel, "Id", "MediaPackage channel id"),
-        (Kind::MediapackageEndpoint, "Id", "MediaPackage endpoint id"),
-        (Kind::MedialiveInput, "Name", "input name"),
-        (Kind::MedialiveChannel, "Name", "channel name"),
-    ];
-    for (kind, member, what) in unique {
+    let unique = Kind::ALL
+        .into_iter()
+        .filter_map(|k| Some((k, k.info().unique.as_ref()?)));
+    for (kind, super::Unique { member, what }) in unique {
         let mut seen: BTreeMap<String, &Address> = BTreeMap::new();
-        for r in resources.iter().filter(|r| r.address.kind == *kind) {
+        for r in resources.iter().filter(|r| r.address.kind == kind) {
             let Some(v) = r.spec[*member].as_str() else {
                 continue;
             };

@@ -57,19 +57,11 @@ fn applied(stack: &ValidatedStack) -> (Prior, Observed) {
     let hasher = Hasher::new(b"bench");
     let mut prior = Prior::default();
     let mut observed = Observed::default();
-    let mut n = 1_000_000u64;
     // Declaration order puts what a resource refers to before it, but for derived
     // parameters, which follow their MediaPackage channel.
-    for r in &stack.resources {
-        n += 1;
-        let id = match r.address.kind {
-            Kind::IamRole => r.spec["RoleName"].as_str().unwrap().to_string(),
-            Kind::MediapackageChannel | Kind::MediapackageEndpoint => {
-                r.spec["Id"].as_str().unwrap().to_string()
-            }
-            Kind::SsmParameter => r.spec["Name"].as_str().unwrap().to_string(),
-            _ => n.to_string(),
-        };
+    for (n, r) in (1_000_001u64..).zip(&stack.resources) {
+        let info = r.address.kind.info();
+        let id = info.natural_id(&r.spec).unwrap_or_else(|| n.to_string());
         let outputs = match r.address.kind {
             Kind::MediapackageChannel => {
                 json!({ "Arn": format!("arn:{id}"), "HlsIngest": { "IngestEndpoints": [
@@ -87,7 +79,7 @@ fn applied(stack: &ValidatedStack) -> (Prior, Observed) {
                 arn: Some(format!("arn:{id}")),
                 spec: spec.clone(),
                 outputs: outputs.clone(),
-                status: (r.address.kind == Kind::MedialiveChannel).then(|| "RUNNING".into()),
+                status: info.run_state.then(|| "RUNNING".into()),
             },
         );
         prior.resources.insert(

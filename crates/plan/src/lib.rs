@@ -257,18 +257,6 @@ pub enum Error {
     StepCycle(Vec<String>),
 }
 
-/// Members that force a replacement when they change, per kind.
-pub fn forces_replacement(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::IamRole => &["RoleName", "Path"],
-        Kind::MediapackageChannel => &["Id"],
-        Kind::MediapackageEndpoint => &["Id", "ChannelId"],
-        Kind::SsmParameter => &["Name"],
-        Kind::MedialiveInput => &["Type"],
-        Kind::MedialiveInputSecurityGroup | Kind::MedialiveChannel => &[],
-    }
-}
-
 /// Makes the plan. `desired` is ignored in [`Mode::Destroy`].
 pub fn plan(
     desired: &ValidatedStack,
@@ -616,7 +604,7 @@ impl Builder<'_> {
         } else {
             diff::diff_resolving(&r.spec, &obs.spec, applied, Some(&|v| self.resolve(v)))
         };
-        let force = forces_replacement(a.kind);
+        let force = a.kind.info().forces_replacement;
         for f in &mut fields {
             let top = f.path.split(['.', '[', ' ']).next().unwrap_or("");
             f.forces_replacement = force.contains(&top);
@@ -978,7 +966,7 @@ impl Builder<'_> {
             }
         }
         for (ua, uo) in &self.observed.resources {
-            for (kind, id) in referenced_ids(ua.kind, &uo.spec) {
+            for (kind, id) in ua.kind.info().referenced_ids(&uo.spec) {
                 for a in by_id.get(&(kind, id.as_str())).into_iter().flatten() {
                     users.entry((*a).clone()).or_default().insert(ua.clone());
                 }
@@ -1088,7 +1076,7 @@ impl Builder<'_> {
             .enumerate()
             .filter(|(_, st)| st.op == Op::Create && !st.deposed)
             .filter_map(|(i, st)| {
-                let name = natural_id(st.address.kind, st.spec.as_ref()?)?;
+                let name = st.address.kind.info().natural_id(st.spec.as_ref()?)?;
                 Some((i, st.address.clone(), name))
             })
             .collect();
@@ -1367,7 +1355,7 @@ impl Builder<'_> {
             if ca.kind != Kind::MedialiveChannel || !is_running(co.status.as_deref()) {
                 continue;
             }
-            for (kind, id) in referenced_ids(ca.kind, &co.spec) {
+            for (kind, id) in ca.kind.info().referenced_ids(&co.spec) {
                 match kind {
                     Kind::MediapackageChannel => {
                         fed_by.entry(id.clone()).or_default().insert(ca.clone());
@@ -1685,25 +1673,11 @@ pub fn is_running(status: Option<&str>) -> bool {
     matches!(status, Some("RUNNING" | "STARTING" | "RECOVERING"))
 }
 
-/// The unique name a kind's resources are created under (and can be found by), if it has one.
-pub fn natural_id(kind: Kind, spec: &Json) -> Option<String> {
-    spec[identity_member(kind)?].as_str().map(String::from)
-}
-
-/// The member holding a kind's unique name; none for MediaLive kinds, whose ids are
-/// generated (a new copy never collides).
-fn identity_member(kind: Kind) -> Option<&'static str> {
-    match kind {
-        Kind::IamRole => Some("RoleName"),
-        Kind::MediapackageChannel | Kind::MediapackageEndpoint => Some("Id"),
-        Kind::SsmParameter => Some("Name"),
-        _ => None,
-    }
-}
-
 /// Whether a replacement keeps the resource's unique name (so the old copy must go first).
 fn keeps_identity(kind: Kind, fields: &[FieldChange]) -> bool {
-    identity_member(kind).is_some_and(|identity| !fields.iter().any(|f| f.path == identity))
+    kind.info()
+        .identity
+        .is_some_and(|identity| !fields.iter().any(|f| f.path == identity))
 }
 
 /// An input's class follows its number of sources (or destinations): 2 = STANDARD.
@@ -1773,40 +1747,4 @@ pub fn redact(v: &Json) -> Json {
         Json::Array(a) => Json::Array(a.iter().map(redact).collect()),
         other => other.clone(),
     }
-}
-
-/// The ids (or ARNs) an observed resource of `kind` refers to, with their kinds: a channel
-/// its inputs, role, password parameters and MediaPackage channels; an input its security
-/// groups; an endpoint its channel. What is used is deleted after its users.
-fn referenced_ids(kind: Kind, spec: &Json) -> Vec<(Kind, String)> {
-    let mut out = Vec::new();
-    let mut push = |kind: Kind, v: &Json| {
-        if let Some(s) = v.as_str() {
-            out.push((kind, s.to_string()));
-        }
-    };
-    match kind {
-        Kind::MedialiveChannel => {
-            for a in spec["InputAttachments"].as_array().into_iter().flatten() {
-                push(Kind::MedialiveInput, &a["InputId"]);
-            }
-            push(Kind::IamRole, &spec["RoleArn"]);
-            for d in spec["Destinations"].as_array().into_iter().flatten() {
-                for st in d["Settings"].as_array().into_iter().flatten() {
-                    push(Kind::SsmParameter, &st["PasswordParam"]);
-                }
-                for mp in d["MediaPackageSettings"].as_array().into_iter().flatten() {
-                    push(Kind::MediapackageChannel, &mp["ChannelId"]);
-                }
-            }
-        }
-        Kind::MedialiveInput => {
-            for g in spec["InputSecurityGroups"].as_array().into_iter().flatten() {
-                push(Kind::MedialiveInputSecurityGroup, g);
-            }
-        }
-        Kind::MediapackageEndpoint => push(Kind::MediapackageChannel, &spec["ChannelId"]),
-        _ => {}
-    }
-    out
 }
