@@ -81,7 +81,7 @@ fn holds_reference(v: &Json) -> bool {
     match v {
         Json::Object(m) => m
             .iter()
-            .any(|(k, v)| k == "$ref" || k == "$secret" || holds_reference(v)),
+            .any(|(k, v)| is_placeholder_key(k, &["$ref", "$secret"]) || holds_reference(v)),
         Json::Array(a) => a.iter().any(holds_reference),
         _ => false,
     }
@@ -304,9 +304,16 @@ pub(crate) fn is_unknown(v: &Json) -> bool {
 }
 
 /// Whether `v` is an object with a member `is` picks (a look at each name costs less than
-/// hashing one, for the few members of these objects).
+/// hashing one, for the few members of these objects). Only `$` names are placeholders: the
+/// first byte rules out every member name AWS uses without comparing the rest.
 fn has_member(v: &Json, is: impl Fn(&str) -> bool) -> bool {
-    v.as_object().is_some_and(|m| m.keys().any(|k| is(k)))
+    v.as_object()
+        .is_some_and(|m| m.keys().any(|k| k.starts_with('$') && is(k)))
+}
+
+/// Whether `k` is one of the placeholder names `names` (all of which start with `$`).
+fn is_placeholder_key(k: &str, names: &[&str]) -> bool {
+    k.starts_with('$') && names.contains(&k)
 }
 
 fn is_empty(v: &Json) -> bool {
