@@ -16,16 +16,9 @@ const PURE: &[&str] = &["model", "plan"];
 const MAY_READ_FILES: &[(&str, &str)] = &[("model", "load"), ("model", "encoder_file")];
 
 /// Crates that know the resource kinds: none holds a per-kind table (a `match` with an arm
-/// for every kind) outside its `src/kinds/` modules (`model`'s tables, `aws`'s calls and
-/// their one dispatch point).
+/// for every kind) outside its `src/kinds/` modules (`model`'s tables and lowerings, `aws`'s
+/// calls and their one dispatch point).
 const KINDS_IN_ONE_PLACE: &[&str] = &["cli", "model", "plan", "state", "engine", "aws", "bench"];
-
-/// Per-kind tables not (yet) in a `kinds/` module, by file and the line that opens them, with
-/// why. `model` lowers each kind's stack-file table with its own function in `lower.rs`.
-const PER_KIND_TABLES_ALLOWED: &[(&str, &str)] = &[(
-    "crates/model/src/lower.rs",
-    "let lowered = match d.address.kind {",
-)];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -396,12 +389,8 @@ fn per_kind_tables_outside_kind_modules(krate: &str) -> Vec<String> {
         .iter()
         .filter(|(p, _)| !p.components().any(|c| c.as_os_str() == "kinds"))
         .flat_map(|(p, t)| {
-            let rel = p.strip_prefix(root()).unwrap_or(p).display().to_string();
             per_kind_matches(t)
                 .into_iter()
-                .filter(move |(_, l)| {
-                    !PER_KIND_TABLES_ALLOWED.contains(&(rel.as_str(), l.as_str()))
-                })
                 .map(move |(n, l)| format!("{}:{n}: {l}", p.display()))
         })
         .collect()

@@ -1,42 +1,54 @@
 //! Lowering: the raw tree into resources with AWS-shaped specs, every problem collected.
+//! Each kind lowers its own `[kind.label]` tables (its `KindInfo::lower`, in its module
+//! under `kinds/`); this module reads the file, gives them what they share ([`Ctx`]) and
+//! checks what spans resources.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 
-use crate::node::{
-    self, array, boolean, int_in, one_of, spanned_string, string, strings, Node, Table, Value,
-};
-use crate::presets::{self, GroupKind, Rendition};
+use crate::node::{self, array, spanned_string, string, Node, Table, Value};
 use crate::{
     valid_label, Address, Diagnostic, Kind, Location, Resource, Span, ValidatedStack, ADDRESS_TAG,
     STACK_TAG,
 };
 
-type Diags = Vec<Diagnostic>;
+pub(crate) type Diags = Vec<Diagnostic>;
+
+/// The resources derived while lowering (a channel's SSM parameters), by address.
+pub(crate) type Derived = BTreeMap<Address, Resource>;
 
 /// A declared resource before lowering.
-struct Decl<'a> {
-    address: Address,
+pub(crate) struct Decl<'a> {
+    pub(crate) address: Address,
     key_span: Span,
     node: &'a Node,
 }
 
-/// What other resources need to know about an input when checking a channel.
-struct InputFacts {
-    /// 2 sources/destinations = STANDARD, 1 = SINGLE_PIPELINE.
-    standard: bool,
+impl Decl<'_> {
+    /// `given`, else the resource's label (the name or id a table leaves out).
+    pub(crate) fn or_label(&self, given: Option<String>) -> String {
+        given.unwrap_or_else(|| self.address.label.clone())
+    }
 }
 
-struct Ctx<'a, 'l> {
-    path: &'a Path,
-    stack: String,
+/// What other resources need to know about an input when checking a channel.
+pub(crate) struct InputFacts {
+    /// 2 sources/destinations = STANDARD, 1 = SINGLE_PIPELINE.
+    pub(crate) standard: bool,
+}
+
+/// What every kind's lowering may read: the file, the stack, what is declared, and the facts
+/// read before lowering anything.
+pub(crate) struct Ctx<'a, 'l> {
+    pub(crate) path: &'a Path,
+    pub(crate) stack: String,
     stack_tags: BTreeMap<String, String>,
     decls: BTreeMap<Address, Span>,
-    inputs: BTreeMap<Address, InputFacts>,
-    mp_ids: BTreeMap<Address, String>,
-    locate: &'l dyn Fn(Span) -> Location,
+    pub(crate) inputs: BTreeMap<Address, InputFacts>,
+    pub(crate) mp_ids: BTreeMap<Address, String>,
+    pub(crate) locate: &'l dyn Fn(Span) -> Location,
 }
 
 const STACK_KEYS: &[&str] = &["name", "region", "tags"];
@@ -174,22 +186,16 @@ pub(crate) fn lower(
     }
 
     let mut resources = Vec::new();
-    let mut derived: BTreeMap<Address, Resource> = BTreeMap::new();
+    let mut derived = Derived::new();
     for d in &decls {
         let what = d.address.to_string();
         let Some(mut t) = Table::new(d.node, what.clone(), &mut diags) else {
             continue;
         };
-        let lowered = match d.address.kind {
-            Kind::IamRole => ctx.iam_role(d, &mut t, &mut diags),
-            Kind::MediapackageChannel => ctx.mp_channel(d, &mut t, &mut diags),
-            Kind::MediapackageEndpoint => ctx.mp_endpoint(d, &mut t, &mut diags),
-            Kind::MedialiveInputSecurityGroup => ctx.security_group(d, &mut t, &mut diags),
-            Kind::MedialiveInput => ctx.input(d, &mut t, &mut diags),
-            Kind::MedialiveChannel => ctx.channel(d, &mut t, &mut derived, &mut diags),
-            Kind::SsmParameter => unreachable!("not user-written"),
+        let Some(lower) = d.address.kind.info().lower else {
+            unreachable!("only the kinds users write are declared, and those lower");
         };
-        if let Some(r) = lowered {
+        if let Some(r) = lower(&ctx, d, &mut t, &mut derived, &mut diags) {
             resources.push(r);
         }
     }
@@ -223,7 +229,7 @@ pub(crate) fn lower(
 
 /// The resources with each derived one right after what it derives from (its first
 /// dependency), the last derived first; those whose origin is not among them at the end.
-fn place_derived(resources: Vec<Resource>, derived: BTreeMap<Address, Resource>) -> Vec<Resource> {
+fn place_derived(resources: Vec<Resource>, derived: Derived) -> Vec<Resource> {
     let declared: BTreeSet<&Address> = resources.iter().map(|r| &r.address).collect();
     let mut after: BTreeMap<Address, Vec<Resource>> = BTreeMap::new();
     let mut orphans = Vec::new();
@@ -258,7 +264,7 @@ fn input_pipeline_count(n: &Node) -> usize {
         .unwrap_or(0)
 }
 
-fn tag_map(n: &Node, diags: &mut Diags) -> Option<BTreeMap<String, String>> {
+pub(crate) fn tag_map(n: &Node, diags: &mut Diags) -> Option<BTreeMap<String, String>> {
     let Value::Table(entries) = &n.value else {
         diags.push(Diagnostic::new(
             n.span,
@@ -283,7 +289,7 @@ fn tag_map(n: &Node, diags: &mut Diags) -> Option<BTreeMap<String, String>> {
 
 impl Ctx<'_, '_> {
     /// Where a resource is declared (the start of the file for one that is not).
-    fn decl_span(&self, a: &Address) -> Span {
+    pub(crate) fn decl_span(&self, a: &Address) -> Span {
         self.decls
             .get(a)
             .copied()
@@ -294,7 +300,7 @@ impl Ctx<'_, '_> {
         (self.locate)(span)
     }
 
-    fn tags(&self, address: &Address, own: Option<BTreeMap<String, String>>) -> Json {
+    pub(crate) fn tags(&self, address: &Address, own: Option<BTreeMap<String, String>>) -> Json {
         let mut tags = self.stack_tags.clone();
         tags.extend(own.unwrap_or_default());
         tags.insert(STACK_TAG.into(), self.stack.clone());
@@ -303,7 +309,7 @@ impl Ctx<'_, '_> {
     }
 
     /// A `kind.label` reference that must name a declared resource of `expected` kind.
-    fn reference(&self, n: &Node, expected: Kind, diags: &mut Diags) -> Option<Address> {
+    pub(crate) fn reference(&self, n: &Node, expected: Kind, diags: &mut Diags) -> Option<Address> {
         let (s, span) = spanned_string(n, diags)?;
         let Some((kind, label)) = s.split_once('.') else {
             diags.push(
@@ -351,7 +357,7 @@ impl Ctx<'_, '_> {
         Some(address)
     }
 
-    fn depends_on(&self, t: &mut Table<'_>, diags: &mut Diags) -> Vec<Address> {
+    pub(crate) fn depends_on(&self, t: &mut Table<'_>, diags: &mut Diags) -> Vec<Address> {
         let Some(n) = t.get("depends_on") else {
             return Vec::new();
         };
@@ -376,7 +382,7 @@ impl Ctx<'_, '_> {
             .collect()
     }
 
-    fn resource(
+    pub(crate) fn resource(
         &self,
         d: &Decl<'_>,
         spec: Json,
@@ -393,123 +399,10 @@ impl Ctx<'_, '_> {
             location: self.location(d.key_span),
         }
     }
-
-    fn iam_role(&self, d: &Decl<'_>, t: &mut Table<'_>, diags: &mut Diags) -> Option<Resource> {
-        const KEYS: &[&str] = &[
-            "name",
-            "description",
-            "preset",
-            "assume_role_policy",
-            "inline_policies",
-            "managed_policies",
-            "tags",
-            "depends_on",
-        ];
-        let name = t
-            .opt("name", diags, string)
-            .unwrap_or_else(|| d.address.label.clone());
-        let description = t.opt("description", diags, string);
-        let preset = t.opt("preset", diags, one_of(&["medialive-access"]));
-        let trust = t.opt("assume_role_policy", diags, json_document);
-        let inline = t.opt("inline_policies", diags, |n, diags| {
-            let Value::Table(entries) = &n.value else {
-                diags.push(Diagnostic::new(
-                    n.span,
-                    "inline_policies must be a table of policy documents (JSON strings)",
-                ));
-                return None;
-            };
-            let mut m = Map::new();
-            for (k, v) in entries {
-                m.insert(k.name.clone(), json_document(v, diags)?);
-            }
-            Some(m)
-        });
-        let managed = t.opt("managed_policies", diags, strings);
-        let tags = t.opt("tags", diags, tag_map);
-        let deps = self.depends_on(t, diags);
-        let (trust, mut all_inline, mut all_managed) = match (preset.as_deref(), trust) {
-            (Some(_), Some(_)) => {
-                diags.push(
-                    Diagnostic::new(
-                        t.span,
-                        format!(
-                            "{}: give either `preset` or `assume_role_policy`, not both",
-                            d.address
-                        ),
-                    )
-                    .at_table_header(),
-                );
-                return None;
-            }
-            (Some(_), None) => {
-                let mut inline = Map::new();
-                inline.insert(
-                    "livestack-medialive-access".into(),
-                    presets::medialive_access_policy(),
-                );
-                (
-                    presets::medialive_trust_policy(),
-                    inline,
-                    vec!["arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess".to_string()],
-                )
-            }
-            (None, Some(trust)) => (trust, Map::new(), Vec::new()),
-            (None, None) => {
-                diags.push(
-                    Diagnostic::new(
-                        t.span,
-                        format!("{}: missing `preset` or `assume_role_policy`", d.address),
-                    )
-                    .hint("preset = \"medialive-access\" makes the role a MediaLive channel needs")
-                    .at_table_header(),
-                );
-                return None;
-            }
-        };
-        all_inline.extend(inline.unwrap_or_default());
-        all_managed.extend(managed.unwrap_or_default().into_iter().map(|(s, _)| s));
-        all_managed.sort();
-        all_managed.dedup();
-        let mut spec = json!({
-            "RoleName": name,
-            "Path": "/",
-            "AssumeRolePolicyDocument": trust,
-            "InlinePolicies": all_inline,
-            "ManagedPolicyArns": all_managed,
-            "Tags": self.tags(&d.address, tags),
-        });
-        if let Some(desc) = description {
-            spec["Description"] = json!(desc);
-        }
-        t.finish(KEYS, diags);
-        Some(self.resource(d, spec, deps, None))
-    }
 }
 
-/// A JSON document given as a string (IAM policies).
-fn json_document(n: &Node, diags: &mut Diags) -> Option<Json> {
-    let s = string(n, diags)?;
-    match serde_json::from_str::<Json>(&s) {
-        Ok(v) if v.is_object() => Some(v),
-        Ok(_) => {
-            diags.push(Diagnostic::new(
-                n.span,
-                "a policy document must be a JSON object",
-            ));
-            None
-        }
-        Err(e) => {
-            diags.push(Diagnostic::new(
-                n.span,
-                format!("invalid JSON policy document: {e}"),
-            ));
-            None
-        }
-    }
-}
-
-fn cidr(n: &Node, diags: &mut Diags) -> Option<String> {
+/// An IPv4 CIDR block (security groups' and endpoints' whitelists).
+pub(crate) fn cidr(n: &Node, diags: &mut Diags) -> Option<String> {
     let (s, span) = spanned_string(n, diags)?;
     let ok = s.split_once('/').is_some_and(|(ip, len)| {
         ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
@@ -525,903 +418,13 @@ fn cidr(n: &Node, diags: &mut Diags) -> Option<String> {
     }
 }
 
-/// The destination id of an output group: its name, lower-cased, other characters as `-`.
-fn destination_id(group: &str) -> String {
-    group
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
-fn out_ref(address: &Address, attr: &str) -> Json {
+/// A placeholder for `attr` of what `address` is once created.
+pub(crate) fn out_ref(address: &Address, attr: &str) -> Json {
     json!({ "$ref": address.to_string(), "attr": attr })
 }
 
-const MP_CHANNEL_KEYS: &[&str] = &["id", "description", "tags", "depends_on"];
-const MP_ENDPOINT_KEYS: &[&str] = &[
-    "id",
-    "channel",
-    "description",
-    "packaging",
-    "segment_seconds",
-    "playlist_window_seconds",
-    "manifest_name",
-    "startover_window_seconds",
-    "time_delay_seconds",
-    "whitelist",
-    "origination",
-    "tags",
-    "depends_on",
-];
-const SG_KEYS: &[&str] = &["whitelist", "tags", "depends_on"];
-const INPUT_KEYS: &[&str] = &[
-    "name",
-    "type",
-    "sources",
-    "destinations",
-    "security_groups",
-    "tags",
-    "depends_on",
-];
-const CHANNEL_KEYS: &[&str] = &[
-    "name",
-    "class",
-    "role",
-    "running",
-    "log_level",
-    "input_specification",
-    "inputs",
-    "output_groups",
-    "encoder_settings",
-    "tags",
-    "depends_on",
-];
-const ATTACH_KEYS: &[&str] = &["input", "name", "source_end_behavior"];
-const GROUP_KEYS: &[&str] = &[
-    "name",
-    "type",
-    "destination",
-    "url",
-    "backup_url",
-    "stream_key",
-    "ladder",
-    "renditions",
-    "video",
-];
-const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate", "codec"];
-
-impl Ctx<'_, '_> {
-    fn mp_channel(&self, d: &Decl<'_>, t: &mut Table<'_>, diags: &mut Diags) -> Option<Resource> {
-        let id = t
-            .opt("id", diags, mp_id)
-            .unwrap_or_else(|| d.address.label.clone());
-        let description = t.opt("description", diags, string);
-        let tags = t.opt("tags", diags, tag_map);
-        let deps = self.depends_on(t, diags);
-        t.finish(MP_CHANNEL_KEYS, diags);
-        let mut spec = json!({ "Id": id, "Tags": self.tags(&d.address, tags) });
-        if let Some(desc) = description {
-            spec["Description"] = json!(desc);
-        }
-        Some(self.resource(d, spec, deps, None))
-    }
-
-    fn mp_endpoint(&self, d: &Decl<'_>, t: &mut Table<'_>, diags: &mut Diags) -> Option<Resource> {
-        let id = t
-            .opt("id", diags, mp_id)
-            .unwrap_or_else(|| d.address.label.clone());
-        let channel = t.req("channel", diags, |n, diags| {
-            self.reference(n, Kind::MediapackageChannel, diags)
-        });
-        let description = t.opt("description", diags, string);
-        let packaging = t.req("packaging", diags, one_of(&["hls", "dash", "cmaf", "mss"]));
-        let segment = t.opt("segment_seconds", diags, int_in(1, 30)).unwrap_or(6);
-        let window = t
-            .opt("playlist_window_seconds", diags, int_in(5, 5400))
-            .unwrap_or(60);
-        let manifest = t.opt("manifest_name", diags, |n, diags| {
-            let (s, span) = spanned_string(n, diags)?;
-            if !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                Some(s)
-            } else {
-                diags.push(Diagnostic::new(
-                    span,
-                    format!("manifest name `{s}` may hold only letters, digits, `-` and `_`"),
-                ));
-                None
-            }
-        });
-        let startover = t.opt("startover_window_seconds", diags, int_in(0, 1_209_600));
-        let delay = t.opt("time_delay_seconds", diags, int_in(0, 86_400));
-        let whitelist = t.opt("whitelist", diags, |n, diags| {
-            let items = array(n, diags)?;
-            items
-                .iter()
-                .map(|i| cidr(i, diags))
-                .collect::<Option<Vec<_>>>()
-        });
-        let origination = t.opt("origination", diags, one_of(&["allow", "deny"]));
-        let tags = t.opt("tags", diags, tag_map);
-        let mut deps = self.depends_on(t, diags);
-        t.finish(MP_ENDPOINT_KEYS, diags);
-        let channel = channel?;
-        let package = match packaging?.as_str() {
-            "hls" => json!({ "HlsPackage": {
-                "SegmentDurationSeconds": segment, "PlaylistWindowSeconds": window } }),
-            "dash" => json!({ "DashPackage": {
-                "SegmentDurationSeconds": segment, "ManifestWindowSeconds": window } }),
-            "cmaf" => json!({ "CmafPackage": {
-                "SegmentDurationSeconds": segment,
-                "HlsManifests": [{ "Id": format!("{id}-hls"), "PlaylistWindowSeconds": window }] } }),
-            _ => json!({ "MssPackage": {
-                "SegmentDurationSeconds": segment, "ManifestWindowSeconds": window } }),
-        };
-        let mut spec = json!({
-            "Id": id,
-            "ChannelId": self.mp_ids.get(&channel).cloned().unwrap_or_default(),
-            "ManifestName": manifest.unwrap_or_else(|| "index".into()),
-            "Origination": origination.unwrap_or_else(|| "allow".into()).to_uppercase(),
-            "Tags": self.tags(&d.address, tags),
-        });
-        let obj = spec.as_object_mut().expect("object");
-        if let Json::Object(p) = package {
-            obj.extend(p);
-        }
-        if let Some(desc) = description {
-            obj.insert("Description".into(), json!(desc));
-        }
-        if let Some(s) = startover {
-            obj.insert("StartoverWindowSeconds".into(), json!(s));
-        }
-        if let Some(s) = delay {
-            obj.insert("TimeDelaySeconds".into(), json!(s));
-        }
-        if let Some(w) = whitelist {
-            obj.insert("Whitelist".into(), json!(w));
-        }
-        deps.push(channel);
-        Some(self.resource(d, spec, deps, None))
-    }
-
-    fn security_group(
-        &self,
-        d: &Decl<'_>,
-        t: &mut Table<'_>,
-        diags: &mut Diags,
-    ) -> Option<Resource> {
-        let rules = t.req("whitelist", diags, |n, diags| {
-            let items = array(n, diags)?;
-            if items.is_empty() || items.len() > 10 {
-                diags.push(Diagnostic::new(
-                    n.span,
-                    format!(
-                        "a security group holds 1 to 10 CIDR blocks, found {}",
-                        items.len()
-                    ),
-                ));
-                return None;
-            }
-            items
-                .iter()
-                .map(|i| cidr(i, diags))
-                .collect::<Option<Vec<_>>>()
-        });
-        let tags = t.opt("tags", diags, tag_map);
-        let deps = self.depends_on(t, diags);
-        t.finish(SG_KEYS, diags);
-        let rules: Vec<Json> = rules?.into_iter().map(|c| json!({ "Cidr": c })).collect();
-        let spec = json!({ "WhitelistRules": rules, "Tags": self.tags(&d.address, tags) });
-        Some(self.resource(d, spec, deps, None))
-    }
-
-    fn input(&self, d: &Decl<'_>, t: &mut Table<'_>, diags: &mut Diags) -> Option<Resource> {
-        let name = t
-            .opt("name", diags, string)
-            .unwrap_or_else(|| d.address.label.clone());
-        let ty = t.req(
-            "type",
-            diags,
-            one_of(&["url_pull", "rtmp_push", "rtmp_pull", "mp4_file"]),
-        );
-        let sources = t.opt("sources", diags, strings);
-        let destinations = t.opt("destinations", diags, strings);
-        let groups = t.opt("security_groups", diags, |n, diags| {
-            let items = array(n, diags)?;
-            items
-                .iter()
-                .map(|i| self.reference(i, Kind::MedialiveInputSecurityGroup, diags))
-                .collect::<Option<Vec<_>>>()
-        });
-        let tags = t.opt("tags", diags, tag_map);
-        let mut deps = self.depends_on(t, diags);
-        t.finish(INPUT_KEYS, diags);
-        let ty = ty?;
-        let mut spec = json!({
-            "Name": name,
-            "Type": ty.to_uppercase(),
-            "Tags": self.tags(&d.address, tags),
-        });
-        let header = |msg: String| Diagnostic::new(t.span, msg).at_table_header();
-        if ty == "rtmp_push" {
-            if sources.is_some() {
-                diags.push(header(format!(
-                    "{}: an rtmp_push input takes `destinations`, not `sources`",
-                    d.address
-                )));
-            }
-            match destinations {
-                Some(ds) if (1..=2).contains(&ds.len()) => {
-                    let mut out = Vec::new();
-                    for (s, span) in ds {
-                        let parts: Vec<&str> = s.split('/').collect();
-                        if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
-                            diags.push(
-                                Diagnostic::new(
-                                    span,
-                                    format!("`{s}` is not `application/instance`"),
-                                )
-                                .hint("for example \"imday/a\""),
-                            );
-                        }
-                        out.push(json!({ "StreamName": s }));
-                    }
-                    spec["Destinations"] = json!(out);
-                }
-                Some(ds) => diags.push(header(format!(
-                    "{}: an input has 1 or 2 destinations, found {}",
-                    d.address,
-                    ds.len()
-                ))),
-                None => diags.push(
-                    header(format!(
-                        "{}: an rtmp_push input needs `destinations`",
-                        d.address
-                    ))
-                    .hint("destinations = [\"app/a\", \"app/b\"]"),
-                ),
-            }
-            match &groups {
-                Some(g) if !g.is_empty() => {}
-                _ => diags.push(
-                    header(format!(
-                        "{}: an rtmp_push input needs an input security group",
-                        d.address
-                    ))
-                    .hint("security_groups = [\"medialive_input_security_group.<label>\"]"),
-                ),
-            }
-        } else {
-            if destinations.is_some() {
-                diags.push(header(format!(
-                    "{}: a {ty} input takes `sources`, not `destinations`",
-                    d.address
-                )));
-            }
-            match sources {
-                Some(ss) if (1..=2).contains(&ss.len()) => {
-                    let mut out = Vec::new();
-                    for (s, span) in ss {
-                        let schemes: &[&str] = match ty.as_str() {
-                            "rtmp_pull" => &["rtmp://", "rtmps://"],
-                            _ => &["http://", "https://", "s3://", "s3ssl://"],
-                        };
-                        if !schemes.iter().any(|p| s.starts_with(p)) {
-                            diags.push(Diagnostic::new(
-                                span,
-                                format!("`{s}` is not a {ty} source URL ({})", schemes.join(", ")),
-                            ));
-                        }
-                        out.push(json!({ "Url": s }));
-                    }
-                    spec["Sources"] = json!(out);
-                }
-                Some(ss) => diags.push(header(format!(
-                    "{}: an input has 1 or 2 sources, found {}",
-                    d.address,
-                    ss.len()
-                ))),
-                None => diags.push(header(format!(
-                    "{}: a {ty} input needs `sources`",
-                    d.address
-                ))),
-            }
-        }
-        if let Some(g) = groups {
-            spec["InputSecurityGroups"] =
-                json!(g.iter().map(|a| out_ref(a, "Id")).collect::<Vec<_>>());
-            deps.extend(g);
-        }
-        Some(self.resource(d, spec, deps, None))
-    }
-
-    fn channel(
-        &self,
-        d: &Decl<'_>,
-        t: &mut Table<'_>,
-        derived: &mut BTreeMap<Address, Resource>,
-        diags: &mut Diags,
-    ) -> Option<Resource> {
-        let name = t
-            .opt("name", diags, string)
-            .unwrap_or_else(|| d.address.label.clone());
-        let class = t
-            .opt("class", diags, one_of(&["standard", "single_pipeline"]))
-            .unwrap_or_else(|| "standard".into());
-        let standard = class == "standard";
-        let role = t.req("role", diags, |n, diags| {
-            self.reference(n, Kind::IamRole, diags)
-        });
-        let running = t.opt("running", diags, boolean).unwrap_or(true);
-        let log_level = t.opt(
-            "log_level",
-            diags,
-            one_of(&["error", "warning", "info", "debug", "disabled"]),
-        );
-        let input_spec = t.opt("input_specification", diags, |n, diags| {
-            let mut s = Table::new(n, "input_specification", diags)?;
-            let codec = s.opt("codec", diags, one_of(&["avc", "hevc", "mpeg2"]));
-            let res = s.opt("resolution", diags, one_of(&["sd", "hd", "uhd"]));
-            let max = s.opt("maximum_bitrate_mbps", diags, |n, diags| {
-                let v = int_in(10, 50)(n, diags)?;
-                if [10, 20, 50].contains(&v) {
-                    Some(v)
-                } else {
-                    diags.push(Diagnostic::new(
-                        n.span,
-                        "maximum_bitrate_mbps is 10, 20 or 50",
-                    ));
-                    None
-                }
-            });
-            s.finish(&["codec", "resolution", "maximum_bitrate_mbps"], diags);
-            Some(json!({
-                "Codec": codec.unwrap_or_else(|| "avc".into()).to_uppercase(),
-                "Resolution": res.unwrap_or_else(|| "hd".into()).to_uppercase(),
-                "MaximumBitrate": format!("MAX_{}_MBPS", max.unwrap_or(20)),
-            }))
-        });
-        let mut deps = self.depends_on(t, diags);
-
-        // Input attachments.
-        let mut attachments = Vec::new();
-        let inputs_node = t.req("inputs", diags, array);
-        for n in inputs_node.into_iter().flatten() {
-            let Some(mut a) = Table::new(n, format!("{}: input attachment", d.address), diags)
-            else {
-                continue;
-            };
-            let input = a.req("input", diags, |n, diags| {
-                self.reference(n, Kind::MedialiveInput, diags)
-                    .map(|x| (x, n.span))
-            });
-            let att_name = a.opt("name", diags, string);
-            let seb = a.opt("source_end_behavior", diags, one_of(&["loop", "continue"]));
-            a.finish(ATTACH_KEYS, diags);
-            let Some((input, span)) = input else { continue };
-            if standard && self.inputs.get(&input).is_some_and(|f| !f.standard) {
-                diags.push(
-                    Diagnostic::new(
-                        span,
-                        format!("a STANDARD channel needs STANDARD inputs, but `{input}` has one source or destination"),
-                    )
-                    .hint("give the input two sources/destinations, or set class = \"single_pipeline\""),
-                );
-            }
-            let mut att = json!({
-                "InputId": out_ref(&input, "Id"),
-                "InputAttachmentName": att_name.unwrap_or_else(|| input.label.clone()),
-            });
-            if let Some(seb) = seb {
-                att["InputSettings"] = json!({ "SourceEndBehavior": seb.to_uppercase() });
-            }
-            attachments.push(att);
-            deps.push(input);
-        }
-        if inputs_node.as_ref().is_some_and(|v| v.is_empty()) {
-            diags.push(
-                Diagnostic::new(
-                    t.span,
-                    format!("{}: a channel needs at least one input", d.address),
-                )
-                .at_table_header(),
-            );
-        }
-
-        // Output groups.
-        let mut destinations = Vec::new();
-        let (mut videos, mut audios, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-        let mut group_names = BTreeSet::new();
-        let groups_node = t.req("output_groups", diags, array);
-        let escape = t.get("encoder_settings");
-        for n in groups_node.into_iter().flatten() {
-            let Some(mut g) = Table::new(n, format!("{}: output group", d.address), diags) else {
-                continue;
-            };
-            if escape.is_some() {
-                // The file's encoder settings would silently replace these.
-                if let Value::Table(entries) = &n.value {
-                    for (k, _) in entries.iter().filter(|(k, _)| {
-                        ["ladder", "renditions", "video"].contains(&k.name.as_str())
-                    }) {
-                        diags.push(
-                            Diagnostic::new(
-                                k.span,
-                                format!(
-                                    "`{}` has no effect with `encoder_settings`: the file gives the channel's renditions",
-                                    k.name
-                                ),
-                            )
-                            .hint("remove it, or remove `encoder_settings` to use it"),
-                        );
-                    }
-                }
-            }
-            let Some(out) = self.output_group(d, &mut g, standard, derived, diags) else {
-                g.finish(GROUP_KEYS, diags);
-                continue;
-            };
-            g.finish(GROUP_KEYS, diags);
-            if !group_names.insert(out.name.clone()) {
-                diags.push(Diagnostic::new(
-                    n.span,
-                    format!("{}: two output groups are named `{}`", d.address, out.name),
-                ));
-            }
-            destinations.push(out.destination);
-            videos.extend(out.videos);
-            audios.extend(out.audios);
-            groups.push(out.group);
-            deps.extend(out.deps);
-        }
-        if groups_node.as_ref().is_some_and(|v| v.is_empty()) {
-            diags.push(
-                Diagnostic::new(
-                    t.span,
-                    format!("{}: a channel needs at least one output group", d.address),
-                )
-                .at_table_header(),
-            );
-        }
-        let dest_ids: BTreeSet<String> = destinations
-            .iter()
-            .filter_map(|d| d["Id"].as_str().map(String::from))
-            .collect();
-        let mut encoder = presets::encoder_settings(videos, audios, groups);
-        if let Some(file) = escape {
-            if let Some(e) = self.encoder_file(file, &dest_ids, diags) {
-                encoder = e;
-            }
-        }
-        let tags = t.opt("tags", diags, tag_map);
-        t.finish(CHANNEL_KEYS, diags);
-        let role = role?;
-        let spec = presets::object([
-            ("Name", json!(name)),
-            ("ChannelClass", json!(class.to_uppercase())),
-            ("RoleArn", out_ref(&role, "Arn")),
-            (
-                "LogLevel",
-                json!(log_level
-                    .unwrap_or_else(|| "disabled".into())
-                    .to_uppercase()),
-            ),
-            (
-                "InputSpecification",
-                input_spec.unwrap_or_else(|| {
-                    json!({ "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" })
-                }),
-            ),
-            ("InputAttachments", Json::Array(attachments)),
-            ("Destinations", Json::Array(destinations)),
-            ("EncoderSettings", encoder),
-            ("Tags", self.tags(&d.address, tags)),
-        ]);
-        deps.push(role);
-        Some(self.resource(d, spec, deps, Some(running)))
-    }
-
-    fn output_group(
-        &self,
-        d: &Decl<'_>,
-        g: &mut Table<'_>,
-        standard: bool,
-        derived: &mut BTreeMap<Address, Resource>,
-        diags: &mut Diags,
-    ) -> Option<GroupOut> {
-        let name = g.req("name", diags, string);
-        let ty = g.req("type", diags, one_of(&["hls", "mediapackage", "rtmp"]));
-        let Some(ty) = ty else {
-            // Which keys belong depends on the type: none is reported unknown.
-            for k in GROUP_KEYS {
-                g.get(k);
-            }
-            return None;
-        };
-        let renditions = self.renditions(g, Some(ty.as_str()), diags);
-        let name = name?;
-        let dest_id = destination_id(&name);
-        let mut deps = Vec::new();
-        let pipelines = if standard { 2 } else { 1 };
-        let (kind, destination) = match ty.as_str() {
-            "hls" | "mediapackage" => {
-                for k in ["url", "backup_url", "stream_key"] {
-                    if let Some(n) = g.get(k) {
-                        diags.push(Diagnostic::new(
-                            n.span,
-                            format!(
-                                "`{k}` belongs to rtmp groups; a {ty} group sends to `destination`"
-                            ),
-                        ));
-                    }
-                }
-                let mp = g.req("destination", diags, |n, diags| {
-                    self.reference(n, Kind::MediapackageChannel, diags)
-                })?;
-                deps.push(mp.clone());
-                if ty == "mediapackage" {
-                    let id = self.mp_ids.get(&mp).cloned().unwrap_or_default();
-                    (
-                        GroupKind::MediaPackage,
-                        json!({
-                            "Id": dest_id,
-                            "MediaPackageSettings": [{ "ChannelId": id }]
-                        }),
-                    )
-                } else {
-                    let mut settings = Vec::new();
-                    for i in 0..pipelines {
-                        let param = self.ingest_parameter(&mp, i, derived);
-                        settings.push(json!({
-                            "Url": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Url")),
-                            "Username": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Username")),
-                            "PasswordParam": param.1,
-                        }));
-                        deps.push(param.0);
-                    }
-                    // Both parameters exist whatever the class, so a class change does not
-                    // create or delete them.
-                    for i in pipelines..2 {
-                        self.ingest_parameter(&mp, i, derived);
-                    }
-                    (
-                        GroupKind::Hls,
-                        json!({ "Id": dest_id, "Settings": settings }),
-                    )
-                }
-            }
-            _ => {
-                if let Some(n) = g.get("destination") {
-                    diags.push(Diagnostic::new(
-                        n.span,
-                        "an rtmp group sends to `url`, not `destination`",
-                    ));
-                }
-                let url = g.req("url", diags, |n, diags| {
-                    let (s, span) = spanned_string(n, diags)?;
-                    if s.starts_with("rtmp://") || s.starts_with("rtmps://") {
-                        Some(s)
-                    } else {
-                        diags.push(Diagnostic::new(
-                            span,
-                            format!("`{s}` is not an rtmp:// or rtmps:// URL"),
-                        ));
-                        None
-                    }
-                });
-                let backup = g.opt("backup_url", diags, string);
-                let key = g.req("stream_key", diags, secret_ref);
-                if standard && backup.is_none() {
-                    diags.push(
-                        Diagnostic::new(
-                            g.span,
-                            format!("{}: output group `{name}`: a STANDARD channel sends each output twice (one per pipeline)", d.address),
-                        )
-                        .hint("add `backup_url`, or set class = \"single_pipeline\"")
-                        .at_table_header(),
-                    );
-                }
-                let (url, key) = (url?, key?);
-                let mut settings = vec![json!({ "Url": url, "StreamName": key })];
-                if standard {
-                    settings.push(json!({ "Url": backup.unwrap_or_default(), "StreamName": key }));
-                }
-                (
-                    GroupKind::Rtmp,
-                    json!({ "Id": dest_id, "Settings": settings }),
-                )
-            }
-        };
-        let (videos, audios, group) =
-            presets::output_group(&name, &kind, &dest_id, &renditions?, standard);
-        Some(GroupOut {
-            name,
-            destination,
-            videos,
-            audios,
-            group,
-            deps,
-        })
-    }
-
-    /// The derived SSM parameter that holds ingest endpoint `i`'s password of `mp`:
-    /// (its address, its name).
-    fn ingest_parameter(
-        &self,
-        mp: &Address,
-        i: usize,
-        derived: &mut BTreeMap<Address, Resource>,
-    ) -> (Address, String) {
-        let address = Address::new(Kind::SsmParameter, format!("{}-ingest-{}", mp.label, i + 1));
-        let name = format!("/livestack/{}/{}/ingest-{}", self.stack, mp.label, i + 1);
-        let location = (self.locate)(self.decl_span(mp));
-        derived.entry(address.clone()).or_insert_with(|| Resource {
-            address: address.clone(),
-            spec: json!({
-                "Name": name,
-                "Type": "SecureString",
-                "Value": { "$secret": {
-                    "output": mp.to_string(),
-                    "attr": format!("HlsIngest.IngestEndpoints.{i}.Password")
-                } },
-                "Description": format!("MediaPackage ingest password {} of {mp} (livestack)", i + 1),
-                "Tags": self.tags(&address, None),
-            }),
-            depends_on: vec![mp.clone()],
-            running: None,
-            location,
-        });
-        (address, name)
-    }
-
-    /// The video renditions of a group: `ladder`, `renditions` or `video`.
-    fn renditions(
-        &self,
-        g: &mut Table<'_>,
-        ty: Option<&str>,
-        diags: &mut Diags,
-    ) -> Option<Vec<Rendition>> {
-        let ladder = g.get("ladder");
-        let explicit = g.get("renditions");
-        let video = g.get("video");
-        let given = [ladder, explicit, video]
-            .iter()
-            .filter(|x| x.is_some())
-            .count();
-        if given > 1 {
-            diags.push(
-                Diagnostic::new(g.span, "give one of `ladder`, `renditions` or `video`")
-                    .at_table_header(),
-            );
-            return None;
-        }
-        let rtmp = ty == Some("rtmp");
-        let one_output = |n: &Node, count: usize, diags: &mut Diags| {
-            diags.push(
-                Diagnostic::new(
-                    n.span,
-                    format!("an rtmp output group carries exactly one output; this gives {count}"),
-                )
-                .hint("give the one rendition with `video = { width = ..., height = ..., bitrate = ... }`"),
-            );
-        };
-        if let Some(n) = ladder {
-            let names = presets::ladder_names();
-            let (s, span) = spanned_string(n, diags)?;
-            return match presets::ladder(&s) {
-                Some(l) if rtmp && l.len() > 1 => {
-                    one_output(n, l.len(), diags);
-                    None
-                }
-                Some(l) => Some(l),
-                None => {
-                    let mut d = Diagnostic::new(span, format!("unknown ladder `{s}`"));
-                    d = d.hint(format!("known ladders: {}", names.join(", ")));
-                    diags.push(d);
-                    None
-                }
-            };
-        }
-        if let Some(n) = explicit {
-            let items = array(n, diags)?;
-            if items.is_empty() {
-                diags.push(Diagnostic::new(n.span, "renditions must not be empty"));
-                return None;
-            }
-            if rtmp && items.len() > 1 {
-                one_output(n, items.len(), diags);
-                return None;
-            }
-            let out: Vec<Option<Rendition>> = items.iter().map(|i| rendition(i, diags)).collect();
-            let out: Option<Vec<Rendition>> = out.into_iter().collect();
-            if let Some(rs) = &out {
-                let mut seen = BTreeSet::new();
-                for (r, it) in rs.iter().zip(items) {
-                    if !seen.insert(r.name.clone()) {
-                        diags.push(Diagnostic::new(
-                            it.span,
-                            format!("two renditions are named `{}`", r.name),
-                        ));
-                    }
-                }
-            }
-            return out;
-        }
-        if let Some(n) = video {
-            return rendition(n, diags).map(|r| vec![r]);
-        }
-        match ty {
-            Some("rtmp") => Some(vec![Rendition {
-                name: "1080p".into(),
-                width: 1920,
-                height: 1080,
-                bitrate: 4_000_000,
-            }]),
-            _ => presets::ladder("1080p"),
-        }
-    }
-
-    /// `encoder_settings = { file = "x.json" }`: EncoderSettings in the AWS JSON shape.
-    fn encoder_file(
-        &self,
-        n: &Node,
-        dest_ids: &BTreeSet<String>,
-        diags: &mut Diags,
-    ) -> Option<Json> {
-        let mut t = Table::new(n, "encoder_settings", diags)?;
-        let file = t.req("file", diags, spanned_string);
-        t.finish(&["file"], diags);
-        let (file, span) = file?;
-        let full = self.path.parent().unwrap_or(Path::new(".")).join(&file);
-        let text = match std::fs::read_to_string(&full) {
-            Ok(t) => t,
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    span,
-                    format!("cannot read `{}`: {e}", full.display()),
-                ));
-                return None;
-            }
-        };
-        let mut v: Json = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    span,
-                    format!(
-                        "`{}` line {} column {}: invalid JSON: {e}",
-                        full.display(),
-                        e.line(),
-                        e.column()
-                    ),
-                ));
-                return None;
-            }
-        };
-        if let Some(inner) = v.get("EncoderSettings") {
-            v = inner.clone();
-        }
-        let Some(obj) = v.as_object() else {
-            diags.push(Diagnostic::new(
-                span,
-                format!("`{}` must hold a JSON object", full.display()),
-            ));
-            return None;
-        };
-        let missing: Vec<&str> = [
-            "AudioDescriptions",
-            "OutputGroups",
-            "TimecodeConfig",
-            "VideoDescriptions",
-        ]
-        .into_iter()
-        .filter(|k| !obj.contains_key(*k))
-        .collect();
-        if !missing.is_empty() {
-            diags.push(
-                Diagnostic::new(
-                    span,
-                    format!(
-                        "`{}`: EncoderSettings lacks {}",
-                        full.display(),
-                        missing.join(", ")
-                    ),
-                )
-                .hint("use the shape `aws medialive describe-channel` prints (PascalCase members)"),
-            );
-            return None;
-        }
-        let mut refs = BTreeSet::new();
-        collect_refs(&v, &mut refs);
-        for r in refs.difference(dest_ids) {
-            diags.push(
-                Diagnostic::new(
-                    span,
-                    format!(
-                        "`{}` sends to destination `{r}`, which no output group declares",
-                        full.display()
-                    ),
-                )
-                .hint(format!(
-                    "the output groups' destination ids are: {}",
-                    dest_ids.iter().cloned().collect::<Vec<_>>().join(", ")
-                )),
-            );
-        }
-        Some(v)
-    }
-}
-
-struct GroupOut {
-    name: String,
-    destination: Json,
-    videos: Vec<Json>,
-    audios: Vec<Json>,
-    group: Json,
-    deps: Vec<Address>,
-}
-
-fn collect_refs(v: &Json, out: &mut BTreeSet<String>) {
-    match v {
-        Json::Object(m) => {
-            for (k, v) in m {
-                if k == "DestinationRefId" {
-                    if let Some(s) = v.as_str() {
-                        out.insert(s.to_string());
-                    }
-                } else {
-                    collect_refs(v, out);
-                }
-            }
-        }
-        Json::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
-        _ => {}
-    }
-}
-
-fn rendition(n: &Node, diags: &mut Diags) -> Option<Rendition> {
-    let mut t = Table::new(n, "rendition", diags)?;
-    let width = t.req("width", diags, even_in(64, 4096));
-    let height = t.req("height", diags, even_in(64, 2160));
-    let bitrate = t.req("bitrate", diags, int_in(100_000, 80_000_000));
-    // Only H.264 is generated; anything else is reported.
-    t.opt("codec", diags, one_of(&["h264"]));
-    let name = t.opt("name", diags, string);
-    t.finish(RENDITION_KEYS, diags);
-    let height = height?;
-    Some(Rendition {
-        name: name.unwrap_or_else(|| format!("{height}p")),
-        width: width?,
-        height,
-        bitrate: bitrate?,
-    })
-}
-
-fn even_in(min: i64, max: i64) -> impl Fn(&Node, &mut Diags) -> Option<i64> {
-    move |n, diags| {
-        let v = int_in(min, max)(n, diags)?;
-        if v % 2 == 0 {
-            Some(v)
-        } else {
-            diags.push(Diagnostic::new(
-                n.span,
-                format!("{v} must be even (H.264 frame sizes are)"),
-            ));
-            None
-        }
-    }
-}
-
 /// A MediaPackage id: letters, digits, `-` and `_`, at most 256 characters.
-fn mp_id(n: &Node, diags: &mut Diags) -> Option<String> {
+pub(crate) fn mp_id(n: &Node, diags: &mut Diags) -> Option<String> {
     let (s, span) = spanned_string(n, diags)?;
     if valid_label(&s) && s.len() <= 256 {
         Some(s)
@@ -1431,32 +434,6 @@ fn mp_id(n: &Node, diags: &mut Diags) -> Option<String> {
             format!("id `{s}` may hold only letters, digits, `-` and `_`"),
         ));
         None
-    }
-}
-
-/// `{ env = "NAME" }` or `{ ssm = "/path" }`; a literal string is refused.
-fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
-    if let Value::Str(_) = &n.value {
-        diags.push(
-            Diagnostic::new(n.span, "a stream key must not be written in the stack file")
-                .hint("use stream_key = { env = \"NAME\" } or { ssm = \"/parameter/name\" }"),
-        );
-        return None;
-    }
-    let mut t = Table::new(n, "stream_key", diags)?;
-    let env = t.opt("env", diags, string);
-    let ssm = t.opt("ssm", diags, string);
-    t.finish(&["env", "ssm"], diags);
-    match (env, ssm) {
-        (Some(e), None) => Some(json!({ "$secret": { "env": e } })),
-        (None, Some(s)) => Some(json!({ "$secret": { "ssm": s } })),
-        _ => {
-            diags.push(Diagnostic::new(
-                n.span,
-                "a stream key is one of { env = \"NAME\" } or { ssm = \"/path\" }",
-            ));
-            None
-        }
     }
 }
 

@@ -1,6 +1,15 @@
 //! `medialive_channel`: a MediaLive channel (a generated id), with a run state.
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{json, Value as Json};
+
 use super::{Kind, KindInfo, Reference, Unique};
+use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
+use crate::node::{array, boolean, int_in, one_of, spanned_string, string, Node, Table, Value};
+use crate::presets::{self, GroupKind, Rendition};
+use crate::{Address, Diagnostic, Resource};
 
 pub(super) const INFO: KindInfo = KindInfo {
     kind: Kind::MedialiveChannel,
@@ -32,10 +41,648 @@ pub(super) const INFO: KindInfo = KindInfo {
         member: "Name",
         what: "channel name",
     }),
-    user_written: true,
+    lower: Some(lower),
     // ListChannels lacks a channel's EncoderSettings: one DescribeChannel each.
     read_in_bulk: false,
     discovered_by_tags: true,
     run_state: true,
     detach_before_delete: false,
 };
+
+const CHANNEL_KEYS: &[&str] = &[
+    "name",
+    "class",
+    "role",
+    "running",
+    "log_level",
+    "input_specification",
+    "inputs",
+    "output_groups",
+    "encoder_settings",
+    "tags",
+    "depends_on",
+];
+const ATTACH_KEYS: &[&str] = &["input", "name", "source_end_behavior"];
+const GROUP_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "destination",
+    "url",
+    "backup_url",
+    "stream_key",
+    "ladder",
+    "renditions",
+    "video",
+];
+const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate", "codec"];
+
+/// `[medialive_channel.<label>]` into its resource (a [`super::Lower`]); derived from it, the
+/// SSM parameters holding the ingest passwords of the MediaPackage channels it sends HLS to.
+pub(super) fn lower(
+    ctx: &Ctx<'_, '_>,
+    d: &Decl<'_>,
+    t: &mut Table<'_>,
+    derived: &mut Derived,
+    diags: &mut Diags,
+) -> Option<Resource> {
+    let name = d.or_label(t.opt("name", diags, string));
+    let class = t
+        .opt("class", diags, one_of(&["standard", "single_pipeline"]))
+        .unwrap_or_else(|| "standard".into());
+    let standard = class == "standard";
+    let role = t.req("role", diags, |n, diags| {
+        ctx.reference(n, Kind::IamRole, diags)
+    });
+    let running = t.opt("running", diags, boolean).unwrap_or(true);
+    let log_level = t.opt(
+        "log_level",
+        diags,
+        one_of(&["error", "warning", "info", "debug", "disabled"]),
+    );
+    let input_spec = t.opt("input_specification", diags, |n, diags| {
+        let mut s = Table::new(n, "input_specification", diags)?;
+        let codec = s.opt("codec", diags, one_of(&["avc", "hevc", "mpeg2"]));
+        let res = s.opt("resolution", diags, one_of(&["sd", "hd", "uhd"]));
+        let max = s.opt("maximum_bitrate_mbps", diags, |n, diags| {
+            let v = int_in(10, 50)(n, diags)?;
+            if [10, 20, 50].contains(&v) {
+                Some(v)
+            } else {
+                diags.push(Diagnostic::new(
+                    n.span,
+                    "maximum_bitrate_mbps is 10, 20 or 50",
+                ));
+                None
+            }
+        });
+        s.finish(&["codec", "resolution", "maximum_bitrate_mbps"], diags);
+        Some(json!({
+            "Codec": codec.unwrap_or_else(|| "avc".into()).to_uppercase(),
+            "Resolution": res.unwrap_or_else(|| "hd".into()).to_uppercase(),
+            "MaximumBitrate": format!("MAX_{}_MBPS", max.unwrap_or(20)),
+        }))
+    });
+    let mut deps = ctx.depends_on(t, diags);
+
+    // Input attachments.
+    let mut attachments = Vec::new();
+    let inputs_node = t.req("inputs", diags, array);
+    for n in inputs_node.into_iter().flatten() {
+        let Some(mut a) = Table::new(n, format!("{}: input attachment", d.address), diags) else {
+            continue;
+        };
+        let input = a.req("input", diags, |n, diags| {
+            ctx.reference(n, Kind::MedialiveInput, diags)
+                .map(|x| (x, n.span))
+        });
+        let att_name = a.opt("name", diags, string);
+        let seb = a.opt("source_end_behavior", diags, one_of(&["loop", "continue"]));
+        a.finish(ATTACH_KEYS, diags);
+        let Some((input, span)) = input else { continue };
+        if standard && ctx.inputs.get(&input).is_some_and(|f| !f.standard) {
+            diags.push(
+                Diagnostic::new(
+                    span,
+                    format!("a STANDARD channel needs STANDARD inputs, but `{input}` has one source or destination"),
+                )
+                .hint("give the input two sources/destinations, or set class = \"single_pipeline\""),
+            );
+        }
+        let mut att = json!({
+            "InputId": out_ref(&input, "Id"),
+            "InputAttachmentName": att_name.unwrap_or_else(|| input.label.clone()),
+        });
+        if let Some(seb) = seb {
+            att["InputSettings"] = json!({ "SourceEndBehavior": seb.to_uppercase() });
+        }
+        attachments.push(att);
+        deps.push(input);
+    }
+    if inputs_node.as_ref().is_some_and(|v| v.is_empty()) {
+        diags.push(
+            Diagnostic::new(
+                t.span,
+                format!("{}: a channel needs at least one input", d.address),
+            )
+            .at_table_header(),
+        );
+    }
+
+    // Output groups.
+    let mut destinations = Vec::new();
+    let (mut videos, mut audios, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+    let mut group_names = BTreeSet::new();
+    let groups_node = t.req("output_groups", diags, array);
+    let escape = t.get("encoder_settings");
+    for n in groups_node.into_iter().flatten() {
+        let Some(mut g) = Table::new(n, format!("{}: output group", d.address), diags) else {
+            continue;
+        };
+        if escape.is_some() {
+            // The file's encoder settings would silently replace these.
+            if let Value::Table(entries) = &n.value {
+                for (k, _) in entries
+                    .iter()
+                    .filter(|(k, _)| ["ladder", "renditions", "video"].contains(&k.name.as_str()))
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            k.span,
+                            format!(
+                                "`{}` has no effect with `encoder_settings`: the file gives the channel's renditions",
+                                k.name
+                            ),
+                        )
+                        .hint("remove it, or remove `encoder_settings` to use it"),
+                    );
+                }
+            }
+        }
+        let Some(out) = output_group(ctx, d, &mut g, standard, derived, diags) else {
+            g.finish(GROUP_KEYS, diags);
+            continue;
+        };
+        g.finish(GROUP_KEYS, diags);
+        if !group_names.insert(out.name.clone()) {
+            diags.push(Diagnostic::new(
+                n.span,
+                format!("{}: two output groups are named `{}`", d.address, out.name),
+            ));
+        }
+        destinations.push(out.destination);
+        videos.extend(out.videos);
+        audios.extend(out.audios);
+        groups.push(out.group);
+        deps.extend(out.deps);
+    }
+    if groups_node.as_ref().is_some_and(|v| v.is_empty()) {
+        diags.push(
+            Diagnostic::new(
+                t.span,
+                format!("{}: a channel needs at least one output group", d.address),
+            )
+            .at_table_header(),
+        );
+    }
+    let dest_ids: BTreeSet<String> = destinations
+        .iter()
+        .filter_map(|d| d["Id"].as_str().map(String::from))
+        .collect();
+    let mut encoder = presets::encoder_settings(videos, audios, groups);
+    if let Some(file) = escape {
+        if let Some(e) = encoder_file(ctx, file, &dest_ids, diags) {
+            encoder = e;
+        }
+    }
+    let tags = t.opt("tags", diags, tag_map);
+    t.finish(CHANNEL_KEYS, diags);
+    let role = role?;
+    let spec = presets::object([
+        ("Name", json!(name)),
+        ("ChannelClass", json!(class.to_uppercase())),
+        ("RoleArn", out_ref(&role, "Arn")),
+        (
+            "LogLevel",
+            json!(log_level
+                .unwrap_or_else(|| "disabled".into())
+                .to_uppercase()),
+        ),
+        (
+            "InputSpecification",
+            input_spec.unwrap_or_else(
+                || json!({ "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" }),
+            ),
+        ),
+        ("InputAttachments", Json::Array(attachments)),
+        ("Destinations", Json::Array(destinations)),
+        ("EncoderSettings", encoder),
+        ("Tags", ctx.tags(&d.address, tags)),
+    ]);
+    deps.push(role);
+    Some(ctx.resource(d, spec, deps, Some(running)))
+}
+
+fn output_group(
+    ctx: &Ctx<'_, '_>,
+    d: &Decl<'_>,
+    g: &mut Table<'_>,
+    standard: bool,
+    derived: &mut Derived,
+    diags: &mut Diags,
+) -> Option<GroupOut> {
+    let name = g.req("name", diags, string);
+    let ty = g.req("type", diags, one_of(&["hls", "mediapackage", "rtmp"]));
+    let Some(ty) = ty else {
+        // Which keys belong depends on the type: none is reported unknown.
+        for k in GROUP_KEYS {
+            g.get(k);
+        }
+        return None;
+    };
+    let renditions = renditions(g, Some(ty.as_str()), diags);
+    let name = name?;
+    let dest_id = destination_id(&name);
+    let mut deps = Vec::new();
+    let pipelines = if standard { 2 } else { 1 };
+    let (kind, destination) = match ty.as_str() {
+        "hls" | "mediapackage" => {
+            for k in ["url", "backup_url", "stream_key"] {
+                if let Some(n) = g.get(k) {
+                    diags.push(Diagnostic::new(
+                        n.span,
+                        format!(
+                            "`{k}` belongs to rtmp groups; a {ty} group sends to `destination`"
+                        ),
+                    ));
+                }
+            }
+            let mp = g.req("destination", diags, |n, diags| {
+                ctx.reference(n, Kind::MediapackageChannel, diags)
+            })?;
+            deps.push(mp.clone());
+            if ty == "mediapackage" {
+                let id = ctx.mp_ids.get(&mp).cloned().unwrap_or_default();
+                (
+                    GroupKind::MediaPackage,
+                    json!({
+                        "Id": dest_id,
+                        "MediaPackageSettings": [{ "ChannelId": id }]
+                    }),
+                )
+            } else {
+                let mut settings = Vec::new();
+                for i in 0..pipelines {
+                    let param = ingest_parameter(ctx, &mp, i, derived);
+                    settings.push(json!({
+                        "Url": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Url")),
+                        "Username": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Username")),
+                        "PasswordParam": param.1,
+                    }));
+                    deps.push(param.0);
+                }
+                // Both parameters exist whatever the class, so a class change does not
+                // create or delete them.
+                for i in pipelines..2 {
+                    ingest_parameter(ctx, &mp, i, derived);
+                }
+                (
+                    GroupKind::Hls,
+                    json!({ "Id": dest_id, "Settings": settings }),
+                )
+            }
+        }
+        _ => {
+            if let Some(n) = g.get("destination") {
+                diags.push(Diagnostic::new(
+                    n.span,
+                    "an rtmp group sends to `url`, not `destination`",
+                ));
+            }
+            let url = g.req("url", diags, |n, diags| {
+                let (s, span) = spanned_string(n, diags)?;
+                if s.starts_with("rtmp://") || s.starts_with("rtmps://") {
+                    Some(s)
+                } else {
+                    diags.push(Diagnostic::new(
+                        span,
+                        format!("`{s}` is not an rtmp:// or rtmps:// URL"),
+                    ));
+                    None
+                }
+            });
+            let backup = g.opt("backup_url", diags, string);
+            let key = g.req("stream_key", diags, secret_ref);
+            if standard && backup.is_none() {
+                diags.push(
+                    Diagnostic::new(
+                        g.span,
+                        format!("{}: output group `{name}`: a STANDARD channel sends each output twice (one per pipeline)", d.address),
+                    )
+                    .hint("add `backup_url`, or set class = \"single_pipeline\"")
+                    .at_table_header(),
+                );
+            }
+            let (url, key) = (url?, key?);
+            let mut settings = vec![json!({ "Url": url, "StreamName": key })];
+            if standard {
+                settings.push(json!({ "Url": backup.unwrap_or_default(), "StreamName": key }));
+            }
+            (
+                GroupKind::Rtmp,
+                json!({ "Id": dest_id, "Settings": settings }),
+            )
+        }
+    };
+    let (videos, audios, group) =
+        presets::output_group(&name, &kind, &dest_id, &renditions?, standard);
+    Some(GroupOut {
+        name,
+        destination,
+        videos,
+        audios,
+        group,
+        deps,
+    })
+}
+
+/// The derived SSM parameter that holds ingest endpoint `i`'s password of `mp`:
+/// (its address, its name).
+fn ingest_parameter(
+    ctx: &Ctx<'_, '_>,
+    mp: &Address,
+    i: usize,
+    derived: &mut Derived,
+) -> (Address, String) {
+    let address = Address::new(Kind::SsmParameter, format!("{}-ingest-{}", mp.label, i + 1));
+    let name = format!("/livestack/{}/{}/ingest-{}", ctx.stack, mp.label, i + 1);
+    let location = (ctx.locate)(ctx.decl_span(mp));
+    derived.entry(address.clone()).or_insert_with(|| Resource {
+        address: address.clone(),
+        spec: json!({
+            "Name": name,
+            "Type": "SecureString",
+            "Value": { "$secret": {
+                "output": mp.to_string(),
+                "attr": format!("HlsIngest.IngestEndpoints.{i}.Password")
+            } },
+            "Description": format!("MediaPackage ingest password {} of {mp} (livestack)", i + 1),
+            "Tags": ctx.tags(&address, None),
+        }),
+        depends_on: vec![mp.clone()],
+        running: None,
+        location,
+    });
+    (address, name)
+}
+
+/// The video renditions of a group: `ladder`, `renditions` or `video`.
+fn renditions(g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<Vec<Rendition>> {
+    let ladder = g.get("ladder");
+    let explicit = g.get("renditions");
+    let video = g.get("video");
+    let given = [ladder, explicit, video]
+        .iter()
+        .filter(|x| x.is_some())
+        .count();
+    if given > 1 {
+        diags.push(
+            Diagnostic::new(g.span, "give one of `ladder`, `renditions` or `video`")
+                .at_table_header(),
+        );
+        return None;
+    }
+    let rtmp = ty == Some("rtmp");
+    let one_output = |n: &Node, count: usize, diags: &mut Diags| {
+        diags.push(
+            Diagnostic::new(
+                n.span,
+                format!("an rtmp output group carries exactly one output; this gives {count}"),
+            )
+            .hint("give the one rendition with `video = { width = ..., height = ..., bitrate = ... }`"),
+        );
+    };
+    if let Some(n) = ladder {
+        let names = presets::ladder_names();
+        let (s, span) = spanned_string(n, diags)?;
+        return match presets::ladder(&s) {
+            Some(l) if rtmp && l.len() > 1 => {
+                one_output(n, l.len(), diags);
+                None
+            }
+            Some(l) => Some(l),
+            None => {
+                let mut d = Diagnostic::new(span, format!("unknown ladder `{s}`"));
+                d = d.hint(format!("known ladders: {}", names.join(", ")));
+                diags.push(d);
+                None
+            }
+        };
+    }
+    if let Some(n) = explicit {
+        let items = array(n, diags)?;
+        if items.is_empty() {
+            diags.push(Diagnostic::new(n.span, "renditions must not be empty"));
+            return None;
+        }
+        if rtmp && items.len() > 1 {
+            one_output(n, items.len(), diags);
+            return None;
+        }
+        let out: Vec<Option<Rendition>> = items.iter().map(|i| rendition(i, diags)).collect();
+        let out: Option<Vec<Rendition>> = out.into_iter().collect();
+        if let Some(rs) = &out {
+            let mut seen = BTreeSet::new();
+            for (r, it) in rs.iter().zip(items) {
+                if !seen.insert(r.name.clone()) {
+                    diags.push(Diagnostic::new(
+                        it.span,
+                        format!("two renditions are named `{}`", r.name),
+                    ));
+                }
+            }
+        }
+        return out;
+    }
+    if let Some(n) = video {
+        return rendition(n, diags).map(|r| vec![r]);
+    }
+    match ty {
+        Some("rtmp") => Some(vec![Rendition {
+            name: "1080p".into(),
+            width: 1920,
+            height: 1080,
+            bitrate: 4_000_000,
+        }]),
+        _ => presets::ladder("1080p"),
+    }
+}
+
+/// `encoder_settings = { file = "x.json" }`: EncoderSettings in the AWS JSON shape.
+fn encoder_file(
+    ctx: &Ctx<'_, '_>,
+    n: &Node,
+    dest_ids: &BTreeSet<String>,
+    diags: &mut Diags,
+) -> Option<Json> {
+    let mut t = Table::new(n, "encoder_settings", diags)?;
+    let file = t.req("file", diags, spanned_string);
+    t.finish(&["file"], diags);
+    let (file, span) = file?;
+    let full = ctx.path.parent().unwrap_or(Path::new(".")).join(&file);
+    let text = match std::fs::read_to_string(&full) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                span,
+                format!("cannot read `{}`: {e}", full.display()),
+            ));
+            return None;
+        }
+    };
+    let mut v: Json = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(Diagnostic::new(
+                span,
+                format!(
+                    "`{}` line {} column {}: invalid JSON: {e}",
+                    full.display(),
+                    e.line(),
+                    e.column()
+                ),
+            ));
+            return None;
+        }
+    };
+    if let Some(inner) = v.get("EncoderSettings") {
+        v = inner.clone();
+    }
+    let Some(obj) = v.as_object() else {
+        diags.push(Diagnostic::new(
+            span,
+            format!("`{}` must hold a JSON object", full.display()),
+        ));
+        return None;
+    };
+    let missing: Vec<&str> = [
+        "AudioDescriptions",
+        "OutputGroups",
+        "TimecodeConfig",
+        "VideoDescriptions",
+    ]
+    .into_iter()
+    .filter(|k| !obj.contains_key(*k))
+    .collect();
+    if !missing.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                span,
+                format!(
+                    "`{}`: EncoderSettings lacks {}",
+                    full.display(),
+                    missing.join(", ")
+                ),
+            )
+            .hint("use the shape `aws medialive describe-channel` prints (PascalCase members)"),
+        );
+        return None;
+    }
+    let mut refs = BTreeSet::new();
+    collect_refs(&v, &mut refs);
+    for r in refs.difference(dest_ids) {
+        diags.push(
+            Diagnostic::new(
+                span,
+                format!(
+                    "`{}` sends to destination `{r}`, which no output group declares",
+                    full.display()
+                ),
+            )
+            .hint(format!(
+                "the output groups' destination ids are: {}",
+                dest_ids.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        );
+    }
+    Some(v)
+}
+
+struct GroupOut {
+    name: String,
+    destination: Json,
+    videos: Vec<Json>,
+    audios: Vec<Json>,
+    group: Json,
+    deps: Vec<Address>,
+}
+
+fn collect_refs(v: &Json, out: &mut BTreeSet<String>) {
+    match v {
+        Json::Object(m) => {
+            for (k, v) in m {
+                if k == "DestinationRefId" {
+                    if let Some(s) = v.as_str() {
+                        out.insert(s.to_string());
+                    }
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Json::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+fn rendition(n: &Node, diags: &mut Diags) -> Option<Rendition> {
+    let mut t = Table::new(n, "rendition", diags)?;
+    let width = t.req("width", diags, even_in(64, 4096));
+    let height = t.req("height", diags, even_in(64, 2160));
+    let bitrate = t.req("bitrate", diags, int_in(100_000, 80_000_000));
+    // Only H.264 is generated; anything else is reported.
+    t.opt("codec", diags, one_of(&["h264"]));
+    let name = t.opt("name", diags, string);
+    t.finish(RENDITION_KEYS, diags);
+    let height = height?;
+    Some(Rendition {
+        name: name.unwrap_or_else(|| format!("{height}p")),
+        width: width?,
+        height,
+        bitrate: bitrate?,
+    })
+}
+
+fn even_in(min: i64, max: i64) -> impl Fn(&Node, &mut Diags) -> Option<i64> {
+    move |n, diags| {
+        let v = int_in(min, max)(n, diags)?;
+        if v % 2 == 0 {
+            Some(v)
+        } else {
+            diags.push(Diagnostic::new(
+                n.span,
+                format!("{v} must be even (H.264 frame sizes are)"),
+            ));
+            None
+        }
+    }
+}
+
+/// `{ env = "NAME" }` or `{ ssm = "/path" }`; a literal string is refused.
+fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
+    if let Value::Str(_) = &n.value {
+        diags.push(
+            Diagnostic::new(n.span, "a stream key must not be written in the stack file")
+                .hint("use stream_key = { env = \"NAME\" } or { ssm = \"/parameter/name\" }"),
+        );
+        return None;
+    }
+    let mut t = Table::new(n, "stream_key", diags)?;
+    let env = t.opt("env", diags, string);
+    let ssm = t.opt("ssm", diags, string);
+    t.finish(&["env", "ssm"], diags);
+    match (env, ssm) {
+        (Some(e), None) => Some(json!({ "$secret": { "env": e } })),
+        (None, Some(s)) => Some(json!({ "$secret": { "ssm": s } })),
+        _ => {
+            diags.push(Diagnostic::new(
+                n.span,
+                "a stream key is one of { env = \"NAME\" } or { ssm = \"/path\" }",
+            ));
+            None
+        }
+    }
+}
+
+/// The destination id of an output group: its name, lower-cased, other characters as `-`.
+fn destination_id(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

@@ -1,8 +1,9 @@
 //! The resource kinds, one module each: what a kind is called, what identifies it, which of
 //! its members force a replacement, what an observed copy of it refers to, how the cloud
-//! reads it and what it waits for. The planner, the engine and `aws` read these tables
-//! instead of matching on [`Kind`]; adding a kind is a module here, a variant of [`Kind`] and
-//! a line of [`REGISTRY`] (plus its module in `aws` and in the sandbox).
+//! reads it and what it waits for, and how a stack file's `[kind.label]` table of it is
+//! lowered into its spec. The planner, the engine and `aws` read these tables instead of
+//! matching on [`Kind`], and so does `lower`; adding a kind is a module here, a variant of
+//! [`Kind`] and a line of [`REGISTRY`] (plus its module in `aws` and in the sandbox).
 
 mod iam_role;
 mod medialive_channel;
@@ -16,6 +17,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+
+use crate::lower::{Ctx, Decl, Derived, Diags};
+use crate::node::Table;
+use crate::Resource;
 
 /// The kinds of resource livestack manages, in the order a create runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,7 +74,7 @@ impl Kind {
 
     /// Whether users write this kind (ssm_parameter is derived).
     pub fn user_written(self) -> bool {
-        self.info().user_written
+        self.info().lower.is_some()
     }
 }
 
@@ -100,8 +105,9 @@ pub struct KindInfo {
     pub references: &'static [Reference],
     /// A member no two resources of the kind in one stack may share, and what messages call it.
     pub unique: Option<Unique>,
-    /// Users write it in stack files (an `ssm_parameter` is derived from a channel's).
-    pub user_written: bool,
+    /// How a stack file's `[kind.label]` table becomes its resource, if users write it (an
+    /// `ssm_parameter` is derived from a channel's).
+    pub(crate) lower: Option<Lower>,
     /// The cloud's List call returns it whole, so two or more are read in bulk.
     pub read_in_bulk: bool,
     /// Found by its ownership tags (IAM roles are not listed: they are looked up by name).
@@ -127,6 +133,12 @@ impl KindInfo {
             .collect()
     }
 }
+
+/// A kind's lowering: the `[kind.label]` table `t` declaring `d` into its resource (its spec
+/// in the AWS request shape, its dependencies), every problem pushed to `diags` (`None` when
+/// there is no resource to make), the resources derived from it added to `derived`.
+pub(crate) type Lower =
+    fn(&Ctx<'_, '_>, &Decl<'_>, &mut Table<'_>, &mut Derived, &mut Diags) -> Option<Resource>;
 
 /// A member of an observed spec that holds the id (or ARN) of a resource of `kind`.
 #[derive(Debug)]

@@ -12,7 +12,8 @@ pub(super) const INFO: KindInfo = KindInfo {
     forces_replacement: &["Name"],
     references: &[],
     unique: None,
-    user_written: false,
+    // Derived from a channel that sends HLS to MediaPackage (see `medialive_channel`).
+    lower: None,
     // GetParameters in tens, DescribeParameters in fifties.
     read_in_bulk: true,
     discovered_by_tags: true,
