@@ -100,12 +100,29 @@ impl Input {
     }
 }
 
+/// Encoding choices an HLS or MediaPackage group is generated with (appended to the group's
+/// table): none, a European 25 fps QVBR group with two audio languages, an H.265 one.
+pub const ENCODINGS: &[&str] = &[
+    "",
+    "\nframerate = 25\ngop_seconds = 1.92\nrate_control = \"qvbr\"\naudio = [{ language = \"eng\" }, { language = \"fra\" }]",
+    "\ncodec = \"h265\"\nframerate = \"29.97\"\nrate_control = \"qvbr\"\nprofile = \"main_10bit\"",
+];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Group {
-    /// HLS over WebDAV to a MediaPackage channel's ingest endpoints (label), with a ladder.
-    Hls { mp: String, ladder: String },
-    /// A MediaPackage output group (by channel id), with a ladder.
-    MediaPackage { mp: String, ladder: String },
+    /// HLS over WebDAV to a MediaPackage channel's ingest endpoints (label), with a ladder
+    /// and one of [`ENCODINGS`].
+    Hls {
+        mp: String,
+        ladder: String,
+        encoding: usize,
+    },
+    /// A MediaPackage output group (by channel id), with a ladder and one of [`ENCODINGS`].
+    MediaPackage {
+        mp: String,
+        ladder: String,
+        encoding: usize,
+    },
     /// RTMP to a URL with the stream key of an environment variable.
     Rtmp { key_env: String, width: u32 },
 }
@@ -475,15 +492,18 @@ impl Stack {
 
     fn new_group(&mut self, kind: u8, ladder: u8) -> Group {
         let ladders = livestack_model::ladder_names();
+        let encoding = ladder as usize / ladders.len() % ENCODINGS.len();
         let ladder = ladders[ladder as usize % ladders.len()].to_string();
         match (kind % 3, self.mp.first()) {
             (0, Some(m)) => Group::Hls {
                 mp: m.label.clone(),
                 ladder,
+                encoding,
             },
             (1, Some(m)) => Group::MediaPackage {
                 mp: m.label.clone(),
                 ladder,
+                encoding,
             },
             _ => Group::Rtmp {
                 key_env: KEY_ENVS[kind as usize % KEY_ENVS.len()].to_string(),
@@ -730,8 +750,14 @@ impl Stack {
                 };
                 let ladders = livestack_model::ladder_names();
                 let l = ladders[value as usize % ladders.len()].to_string();
+                let e = value as usize / ladders.len() % ENCODINGS.len();
                 match &mut self.channels[i].groups[g] {
-                    Group::Hls { ladder, .. } | Group::MediaPackage { ladder, .. } => *ladder = l,
+                    Group::Hls {
+                        ladder, encoding, ..
+                    }
+                    | Group::MediaPackage {
+                        ladder, encoding, ..
+                    } => (*ladder, *encoding) = (l, e),
                     Group::Rtmp { width, .. } => *width = if *width == 1280 { 1920 } else { 1280 },
                 }
             }
@@ -961,11 +987,19 @@ impl Stack {
             for (n, g) in c.groups.iter().enumerate() {
                 let _ = writeln!(s, "\n[[medialive_channel.{}.output_groups]]", c.label);
                 match g {
-                    Group::Hls { mp, ladder } => {
-                        let _ = writeln!(s, "name = \"hls{n}\"\ntype = \"hls\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"");
+                    Group::Hls {
+                        mp,
+                        ladder,
+                        encoding,
+                    } => {
+                        let _ = writeln!(s, "name = \"hls{n}\"\ntype = \"hls\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}", ENCODINGS[*encoding]);
                     }
-                    Group::MediaPackage { mp, ladder } => {
-                        let _ = writeln!(s, "name = \"mp{n}\"\ntype = \"mediapackage\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"");
+                    Group::MediaPackage {
+                        mp,
+                        ladder,
+                        encoding,
+                    } => {
+                        let _ = writeln!(s, "name = \"mp{n}\"\ntype = \"mediapackage\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}", ENCODINGS[*encoding]);
                     }
                     Group::Rtmp { key_env, width } => {
                         let height = width * 9 / 16;

@@ -36,6 +36,7 @@
 //!   `InputAttachments`, `Destinations`, `EncoderSettings`, `Tags`; plus the run state in
 //!   [`Resource::running`]. Outputs: `Id`, `Arn`, `State`.
 
+mod encoding;
 mod kinds;
 mod lower;
 mod node;

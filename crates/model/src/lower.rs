@@ -48,14 +48,16 @@ pub(crate) struct Ctx<'a, 'l> {
     decls: BTreeMap<Address, Span>,
     pub(crate) inputs: BTreeMap<Address, InputFacts>,
     pub(crate) mp_ids: BTreeMap<Address, String>,
+    /// The stack's `[ladder.<name>]` tables, by name.
+    pub(crate) ladders: BTreeMap<String, &'a Node>,
     pub(crate) locate: &'l dyn Fn(Span) -> Location,
 }
 
 const STACK_KEYS: &[&str] = &["name", "region", "tags"];
 
-pub(crate) fn lower(
-    path: &Path,
-    root: &Node,
+pub(crate) fn lower<'a>(
+    path: &'a Path,
+    root: &'a Node,
     locate: &dyn Fn(Span) -> Location,
 ) -> (Option<ValidatedStack>, Diags) {
     let mut diags = Diags::new();
@@ -109,7 +111,7 @@ pub(crate) fn lower(
         .iter()
         .filter(|k| k.user_written())
         .map(|k| k.as_str())
-        .chain(["stack", "moved"])
+        .chain(["stack", "moved", "ladder"])
         .collect();
     let mut decls = Vec::new();
     for kind in Kind::ALL.iter().filter(|k| k.user_written()) {
@@ -142,6 +144,24 @@ pub(crate) fn lower(
         }
     }
     let moved_node = top.get("moved");
+    // [ladder.<name>]: custom ABR ladders, used by name as the built-in ones are.
+    let mut ladders = BTreeMap::new();
+    if let Some(n) = top.get("ladder") {
+        match &n.value {
+            Value::Table(entries) => {
+                for (key, node) in entries {
+                    crate::kinds::medialive_channel::check_ladder(
+                        &key.name, key.span, node, &mut diags,
+                    );
+                    ladders.insert(key.name.clone(), node);
+                }
+            }
+            _ => diags.push(Diagnostic::new(
+                n.span,
+                "`ladder` must hold tables such as [ladder.my-ladder]",
+            )),
+        }
+    }
     top.finish(&kinds, &mut diags);
 
     let mut ctx = Ctx {
@@ -154,6 +174,7 @@ pub(crate) fn lower(
             .collect(),
         inputs: BTreeMap::new(),
         mp_ids: BTreeMap::new(),
+        ladders,
         locate,
     };
     // Facts other resources depend on, read before lowering anything.

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::encoding::{self, Audio, Video};
+
 /// One video rendition of an output group.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Rendition {
@@ -10,6 +12,8 @@ pub(crate) struct Rendition {
     pub width: i64,
     pub height: i64,
     pub bitrate: i64,
+    /// Codec, frame rate, GOP, rate control...
+    pub video: Video,
 }
 
 /// One rung of a ladder: (width, height, video bitrate in bit/s).
@@ -54,74 +58,25 @@ pub(crate) fn ladder(name: &str) -> Option<Vec<Rendition>> {
                 width,
                 height,
                 bitrate,
+                video: Video::default(),
             })
             .collect(),
     )
 }
 
-fn audio_bitrate(video_bitrate: i64) -> i64 {
-    if video_bitrate >= 2_000_000 {
-        128_000
-    } else {
-        96_000
-    }
-}
-
 pub(crate) fn video_description(name: &str, r: &Rendition) -> Value {
-    json!({
-        "Name": name,
-        "Width": r.width,
-        "Height": r.height,
-        "RespondToAfd": "NONE",
-        "ScalingBehavior": "DEFAULT",
-        "Sharpness": 50,
-        "CodecSettings": {
-            "H264Settings": {
-                "Bitrate": r.bitrate,
-                "RateControlMode": "CBR",
-                "Profile": "HIGH",
-                "Level": "H264_LEVEL_AUTO",
-                "AdaptiveQuantization": "HIGH",
-                "FramerateControl": "SPECIFIED",
-                "FramerateNumerator": 30,
-                "FramerateDenominator": 1,
-                "GopSize": 2.0,
-                "GopSizeUnits": "SECONDS",
-                "GopBReference": "ENABLED",
-                "GopNumBFrames": 2,
-                "ParControl": "SPECIFIED",
-                "ParNumerator": 1,
-                "ParDenominator": 1,
-                "ScanType": "PROGRESSIVE",
-                "SceneChangeDetect": "ENABLED",
-                "EntropyEncoding": "CABAC",
-                "ColorMetadata": "INSERT",
-                "AfdSignaling": "NONE",
-                "TimecodeInsertion": "DISABLED"
-            }
-        }
-    })
-}
-
-pub(crate) fn audio_description(name: &str, bitrate: i64) -> Value {
-    json!({
-        "Name": name,
-        "AudioSelectorName": "default",
-        "AudioTypeControl": "FOLLOW_INPUT",
-        "LanguageCodeControl": "FOLLOW_INPUT",
-        "CodecSettings": {
-            "AacSettings": {
-                "Bitrate": bitrate,
-                "CodingMode": "CODING_MODE_2_0",
-                "InputType": "NORMAL",
-                "Profile": "LC",
-                "RateControlMode": "CBR",
-                "RawFormat": "NONE",
-                "SampleRate": 48000,
-                "Spec": "MPEG4"
-            }
-        }
-    })
+    object([
+        ("Name", json!(name)),
+        ("Width", json!(r.width)),
+        ("Height", json!(r.height)),
+        ("RespondToAfd", json!("NONE")),
+        ("ScalingBehavior", json!("DEFAULT")),
+        ("Sharpness", json!(50)),
+        (
+            "CodecSettings",
+            encoding::codec_settings(&r.video, r.bitrate, r.height),
+        ),
+    ])
 }
 
 /// How an output group delivers.
@@ -137,21 +92,32 @@ pub(crate) enum GroupKind {
 
 /// The encoder settings pieces of one output group: (video descriptions, audio descriptions,
 /// output group). `destination` is the group's destination id.
+/// `audio`: the group's tracks, each rendition carrying all of them (none declared: one AAC
+/// stereo track, named as before tracks could be declared).
 pub(crate) fn output_group(
     group: &str,
     kind: &GroupKind,
     destination: &str,
     renditions: &[Rendition],
+    audio: Option<&[Audio]>,
     standard: bool,
 ) -> (Vec<Value>, Vec<Value>, Value) {
     let mut videos = Vec::new();
     let mut audios = Vec::new();
     let mut outputs = Vec::new();
+    let default = [encoding::default_audio()];
     for r in renditions {
         let v = format!("{group}_video_{}", r.name);
-        let a = format!("{group}_audio_{}", r.name);
         videos.push(video_description(&v, r));
-        audios.push(audio_description(&a, audio_bitrate(r.bitrate)));
+        let mut names = Vec::new();
+        for track in audio.unwrap_or(&default) {
+            let a = match audio {
+                Some(_) => format!("{group}_audio_{}_{}", r.name, track.name),
+                None => format!("{group}_audio_{}", r.name),
+            };
+            audios.push(encoding::audio_description(&a, track, r.bitrate));
+            names.push(json!(a));
+        }
         let settings = match kind {
             GroupKind::Hls => json!({
                 "HlsOutputSettings": {
@@ -189,7 +155,7 @@ pub(crate) fn output_group(
         outputs.push(object([
             ("OutputName", json!(format!("{group}_{}", r.name))),
             ("VideoDescriptionName", json!(v)),
-            ("AudioDescriptionNames", json!([a])),
+            ("AudioDescriptionNames", Value::Array(names)),
             ("CaptionDescriptionNames", json!([])),
             ("OutputSettings", settings),
         ]));

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value as Json};
 
 use super::{Kind, KindInfo, Reference, Unique};
+use crate::encoding::{self, Video};
 use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, boolean, int_in, one_of, spanned_string, string, Node, Table, Value};
 use crate::presets::{self, GroupKind, Rendition};
@@ -73,8 +74,19 @@ const GROUP_KEYS: &[&str] = &[
     "ladder",
     "renditions",
     "video",
+    "audio",
 ];
-const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate", "codec"];
+const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate"];
+
+/// The keys of an output group: its own, and the video choices for all of its renditions.
+fn group_keys() -> Vec<&'static str> {
+    [GROUP_KEYS, encoding::VIDEO_KEYS].concat()
+}
+
+/// The keys of a rendition: its own, and the video choices over its group's.
+fn rendition_keys() -> Vec<&'static str> {
+    [RENDITION_KEYS, encoding::VIDEO_KEYS].concat()
+}
 
 /// `[medialive_channel.<label>]` into its resource (a [`super::Lower`]); derived from it, the
 /// SSM parameters holding the ingest passwords of the MediaPackage channels it sends HLS to.
@@ -199,10 +211,10 @@ pub(super) fn lower(
             }
         }
         let Some(out) = output_group(ctx, d, &mut g, standard, derived, diags) else {
-            g.finish(GROUP_KEYS, diags);
+            g.finish(&group_keys(), diags);
             continue;
         };
-        g.finish(GROUP_KEYS, diags);
+        g.finish(&group_keys(), diags);
         if !group_names.insert(out.name.clone()) {
             diags.push(Diagnostic::new(
                 n.span,
@@ -274,12 +286,15 @@ fn output_group(
     let ty = g.req("type", diags, one_of(&["hls", "mediapackage", "rtmp"]));
     let Some(ty) = ty else {
         // Which keys belong depends on the type: none is reported unknown.
-        for k in GROUP_KEYS {
+        for k in group_keys() {
             g.get(k);
         }
         return None;
     };
-    let renditions = renditions(g, Some(ty.as_str()), diags);
+    let rtmp = ty == "rtmp";
+    let base = encoding::video(g, &Video::default(), rtmp, diags);
+    let audio = g.opt("audio", diags, |n, d| encoding::audio_tracks(n, rtmp, d));
+    let renditions = renditions(ctx, g, Some(ty.as_str()), &base, diags);
     let name = name?;
     let dest_id = destination_id(&name);
     let mut deps = Vec::new();
@@ -373,8 +388,14 @@ fn output_group(
             )
         }
     };
-    let (videos, audios, group) =
-        presets::output_group(&name, &kind, &dest_id, &renditions?, standard);
+    let (videos, audios, group) = presets::output_group(
+        &name,
+        &kind,
+        &dest_id,
+        &renditions?,
+        audio.as_deref(),
+        standard,
+    );
     Some(GroupOut {
         name,
         destination,
@@ -416,7 +437,15 @@ fn ingest_parameter(
 }
 
 /// The video renditions of a group: `ladder`, `renditions` or `video`.
-fn renditions(g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<Vec<Rendition>> {
+/// `base`: the group's video choices, which each rendition starts from; `ladder` names a
+/// `[ladder.<name>]` of the stack or a built-in ladder.
+fn renditions(
+    ctx: &Ctx<'_, '_>,
+    g: &mut Table<'_>,
+    ty: Option<&str>,
+    base: &Video,
+    diags: &mut Diags,
+) -> Option<Vec<Rendition>> {
     let ladder = g.get("ladder");
     let explicit = g.get("renditions");
     let video = g.get("video");
@@ -442,9 +471,26 @@ fn renditions(g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<
         );
     };
     if let Some(n) = ladder {
-        let names = presets::ladder_names();
+        let mut names: Vec<&str> = ctx.ladders.keys().map(String::as_str).collect();
+        names.extend(presets::ladder_names());
         let (s, span) = spanned_string(n, diags)?;
-        return match presets::ladder(&s) {
+        if let Some(custom) = ctx.ladders.get(&s) {
+            let items = custom_ladder(custom)?;
+            if rtmp && items.len() > 1 {
+                one_output(n, items.len(), diags);
+                return None;
+            }
+            return rendition_list(items, base, rtmp, diags);
+        }
+        let builtin = presets::ladder(&s).map(|l| {
+            l.into_iter()
+                .map(|r| Rendition {
+                    video: base.clone(),
+                    ..r
+                })
+                .collect::<Vec<_>>()
+        });
+        return match builtin {
             Some(l) if rtmp && l.len() > 1 => {
                 one_output(n, l.len(), diags);
                 None
@@ -468,23 +514,10 @@ fn renditions(g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<
             one_output(n, items.len(), diags);
             return None;
         }
-        let out: Vec<Option<Rendition>> = items.iter().map(|i| rendition(i, diags)).collect();
-        let out: Option<Vec<Rendition>> = out.into_iter().collect();
-        if let Some(rs) = &out {
-            let mut seen = BTreeSet::new();
-            for (r, it) in rs.iter().zip(items) {
-                if !seen.insert(r.name.clone()) {
-                    diags.push(Diagnostic::new(
-                        it.span,
-                        format!("two renditions are named `{}`", r.name),
-                    ));
-                }
-            }
-        }
-        return out;
+        return rendition_list(items, base, rtmp, diags);
     }
     if let Some(n) = video {
-        return rendition(n, diags).map(|r| vec![r]);
+        return rendition(n, base, rtmp, diags).map(|r| vec![r]);
     }
     match ty {
         Some("rtmp") => Some(vec![Rendition {
@@ -492,9 +525,98 @@ fn renditions(g: &mut Table<'_>, ty: Option<&str>, diags: &mut Diags) -> Option<
             width: 1920,
             height: 1080,
             bitrate: 4_000_000,
+            video: base.clone(),
         }]),
-        _ => presets::ladder("1080p"),
+        _ => presets::ladder("1080p").map(|l| {
+            l.into_iter()
+                .map(|r| Rendition {
+                    video: base.clone(),
+                    ..r
+                })
+                .collect()
+        }),
     }
+}
+
+/// The renditions of a `renditions = [...]` list (a group's, or a `[ladder.<name>]`'s), each
+/// named once.
+fn rendition_list(
+    items: &[Node],
+    base: &Video,
+    rtmp: bool,
+    diags: &mut Diags,
+) -> Option<Vec<Rendition>> {
+    let out: Vec<Option<Rendition>> = items
+        .iter()
+        .map(|i| rendition(i, base, rtmp, diags))
+        .collect();
+    let out: Option<Vec<Rendition>> = out.into_iter().collect();
+    if let Some(rs) = &out {
+        let mut seen = BTreeSet::new();
+        for (r, it) in rs.iter().zip(items) {
+            if !seen.insert(r.name.clone()) {
+                diags.push(Diagnostic::new(
+                    it.span,
+                    format!("two renditions are named `{}`", r.name),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The keys of a `[ladder.<name>]` table.
+pub(crate) const LADDER_KEYS: &[&str] = &["renditions"];
+
+/// A `[ladder.<name>]` of the stack: its renditions, if it has any (what is wrong with it is
+/// reported where it is declared, by [`check_ladder`]).
+fn custom_ladder(n: &Node) -> Option<&[Node]> {
+    let Value::Table(entries) = &n.value else {
+        return None;
+    };
+    match &entries
+        .iter()
+        .find(|(k, _)| k.name == "renditions")?
+        .1
+        .value
+    {
+        Value::Array(items) if !items.is_empty() => Some(items),
+        _ => None,
+    }
+}
+
+/// Checks a `[ladder.<name>]` where it is declared: a table of non-empty `renditions`, each a
+/// valid rendition, its name not a built-in ladder's.
+pub(crate) fn check_ladder(name: &str, key_span: crate::Span, n: &Node, diags: &mut Diags) {
+    if presets::ladder(name).is_some() {
+        diags.push(
+            Diagnostic::new(
+                key_span,
+                format!("`ladder.{name}`: `{name}` is a built-in ladder's name"),
+            )
+            .hint("give your ladder another name"),
+        );
+    }
+    let Some(mut t) = Table::new(n, format!("ladder.{name}"), diags) else {
+        return;
+    };
+    if let Some(items) = t.req("renditions", diags, array) {
+        if items.is_empty() {
+            diags.push(Diagnostic::new(
+                t.span,
+                format!("ladder.{name}: renditions must not be empty"),
+            ));
+        } else {
+            // What depends on the group it is used in (a `quality` needs QVBR there) is
+            // checked where it is used.
+            let lenient = Video {
+                rate: encoding::Rate::Qvbr { quality: None },
+                ..Video::default()
+            };
+            rendition_list(items, &lenient, false, diags);
+        }
+    }
+    t.finish(LADDER_KEYS, diags);
 }
 
 /// `encoder_settings = { file = "x.json" }`: EncoderSettings in the AWS JSON shape.
@@ -614,21 +736,21 @@ fn collect_refs(v: &Json, out: &mut BTreeSet<String>) {
     }
 }
 
-fn rendition(n: &Node, diags: &mut Diags) -> Option<Rendition> {
+fn rendition(n: &Node, base: &Video, rtmp: bool, diags: &mut Diags) -> Option<Rendition> {
     let mut t = Table::new(n, "rendition", diags)?;
     let width = t.req("width", diags, even_in(64, 4096));
     let height = t.req("height", diags, even_in(64, 2160));
     let bitrate = t.req("bitrate", diags, int_in(100_000, 80_000_000));
-    // Only H.264 is generated; anything else is reported.
-    t.opt("codec", diags, one_of(&["h264"]));
+    let video = encoding::video(&mut t, base, rtmp, diags);
     let name = t.opt("name", diags, string);
-    t.finish(RENDITION_KEYS, diags);
+    t.finish(&rendition_keys(), diags);
     let height = height?;
     Some(Rendition {
         name: name.unwrap_or_else(|| format!("{height}p")),
         width: width?,
         height,
         bitrate: bitrate?,
+        video,
     })
 }
 

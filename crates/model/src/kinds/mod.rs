@@ -6,7 +6,7 @@
 //! [`Kind`] and a line of [`REGISTRY`] (plus its module in `aws` and in the sandbox).
 
 mod iam_role;
-mod medialive_channel;
+pub(crate) mod medialive_channel;
 mod medialive_input;
 mod medialive_input_security_group;
 mod mediapackage_channel;
