@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
-use super::{Kind, KindInfo, Reference, Unique};
+use super::{Kind, KindInfo, Reference, TableKeys, Unique};
 use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, boolean, int_in, one_of, spanned_string, string, Node, Table, Value};
 use crate::presets::{self, GroupKind, Rendition};
@@ -42,6 +42,7 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "channel name",
     }),
     lower: Some(lower),
+    tables: TABLES,
     // ListChannels lacks a channel's EncoderSettings: one DescribeChannel each.
     read_in_bulk: false,
     discovered_by_tags: true,
@@ -62,6 +63,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "tags",
     "depends_on",
 ];
+const INPUT_SPEC_KEYS: &[&str] = &["codec", "resolution", "maximum_bitrate_mbps"];
 const ATTACH_KEYS: &[&str] = &["input", "name", "source_end_behavior"];
 const GROUP_KEYS: &[&str] = &[
     "name",
@@ -75,6 +77,44 @@ const GROUP_KEYS: &[&str] = &[
     "video",
 ];
 const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate", "codec"];
+const STREAM_KEY_KEYS: &[&str] = &["env", "ssm"];
+const ENCODER_FILE_KEYS: &[&str] = &["file"];
+
+/// The channel's tables and the keys of each (`KindInfo::tables`).
+const TABLES: &[TableKeys] = &[
+    TableKeys {
+        path: "medialive_channel.<label>",
+        keys: CHANNEL_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.input_specification",
+        keys: INPUT_SPEC_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[]",
+        keys: ATTACH_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[]",
+        keys: GROUP_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].renditions[]",
+        keys: RENDITION_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].video",
+        keys: RENDITION_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].stream_key",
+        keys: STREAM_KEY_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.encoder_settings",
+        keys: ENCODER_FILE_KEYS,
+    },
+];
 
 /// `[medialive_channel.<label>]` into its resource (a [`super::Lower`]); derived from it, the
 /// SSM parameters holding the ingest passwords of the MediaPackage channels it sends HLS to.
@@ -115,7 +155,7 @@ pub(super) fn lower(
                 None
             }
         });
-        s.finish(&["codec", "resolution", "maximum_bitrate_mbps"], diags);
+        s.finish(INPUT_SPEC_KEYS, diags);
         Some(json!({
             "Codec": codec.unwrap_or_else(|| "avc".into()).to_uppercase(),
             "Resolution": res.unwrap_or_else(|| "hd".into()).to_uppercase(),
@@ -506,7 +546,7 @@ fn encoder_file(
 ) -> Option<Json> {
     let mut t = Table::new(n, "encoder_settings", diags)?;
     let file = t.req("file", diags, spanned_string);
-    t.finish(&["file"], diags);
+    t.finish(ENCODER_FILE_KEYS, diags);
     let (file, span) = file?;
     let full = ctx.path.parent().unwrap_or(Path::new(".")).join(&file);
     let text = match std::fs::read_to_string(&full) {
@@ -659,7 +699,7 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
     let mut t = Table::new(n, "stream_key", diags)?;
     let env = t.opt("env", diags, string);
     let ssm = t.opt("ssm", diags, string);
-    t.finish(&["env", "ssm"], diags);
+    t.finish(STREAM_KEY_KEYS, diags);
     match (env, ssm) {
         (Some(e), None) => Some(json!({ "$secret": { "env": e } })),
         (None, Some(s)) => Some(json!({ "$secret": { "ssm": s } })),
