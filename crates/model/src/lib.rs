@@ -48,7 +48,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use kinds::{Kind, KindInfo, Reference, Unique};
+pub use kinds::{Kind, KindInfo, Reference, TableKeys, Unique};
+pub use lower::reference;
 pub use presets::{ladder_names, LADDERS};
 
 /// `kind.label`, the name of a resource in the stack and in the state.

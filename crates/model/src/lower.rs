@@ -10,8 +10,8 @@ use serde_json::{json, Value as Json};
 
 use crate::node::{self, array, spanned_string, string, Node, Table, Value};
 use crate::{
-    valid_label, Address, Diagnostic, Kind, Location, Resource, Span, ValidatedStack, ADDRESS_TAG,
-    STACK_TAG,
+    valid_label, Address, Diagnostic, Kind, Location, Resource, Span, TableKeys, ValidatedStack,
+    ADDRESS_TAG, STACK_TAG,
 };
 
 pub(crate) type Diags = Vec<Diagnostic>;
@@ -54,6 +54,34 @@ pub(crate) struct Ctx<'a, 'l> {
 }
 
 const STACK_KEYS: &[&str] = &["name", "region", "tags"];
+
+/// Every table a stack file may hold and the keys each accepts, in the order the README's
+/// stack file reference gives them: `[stack]`, each kind's tables (in create order, see
+/// [`KindInfo::tables`](crate::KindInfo::tables)), `[[moved]]`. Built from the lists the
+/// lowering checks each table against, so a key cannot be accepted without being listed here;
+/// the top level holds `stack`, `moved` and the kinds' names, the first segment of these paths.
+pub fn reference() -> Vec<TableKeys> {
+    let stack = TableKeys {
+        path: "stack",
+        keys: STACK_KEYS,
+    };
+    let moved = TableKeys {
+        path: "moved[]",
+        keys: MOVED_KEYS,
+    };
+    let kinds = Kind::ALL
+        .iter()
+        .flat_map(|k| k.info().tables.iter().copied());
+    std::iter::once(stack)
+        .chain(
+            crate::kinds::medialive_channel::LADDER_TABLES
+                .iter()
+                .copied(),
+        )
+        .chain(kinds)
+        .chain(std::iter::once(moved))
+        .collect()
+}
 
 pub(crate) fn lower<'a>(
     path: &'a Path,

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use super::{Kind, KindInfo, Unique};
+use super::{Kind, KindInfo, TableKeys, Unique};
 use crate::lower::{tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{one_of, string, strings, Node, Table, Value};
 use crate::{presets, Diagnostic, Resource};
@@ -20,6 +20,10 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "role name",
     }),
     lower: Some(lower),
+    tables: &[TableKeys {
+        path: "iam_role.<label>",
+        keys: ROLE_KEYS,
+    }],
     // ListRoles returns neither tags nor inline policies.
     read_in_bulk: false,
     // Listing every role of an account is slow: a role is looked up by its name.
@@ -27,6 +31,17 @@ pub(super) const INFO: KindInfo = KindInfo {
     run_state: false,
     detach_before_delete: false,
 };
+
+const ROLE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "preset",
+    "assume_role_policy",
+    "inline_policies",
+    "managed_policies",
+    "tags",
+    "depends_on",
+];
 
 /// `[iam_role.<label>]` into its resource (a [`super::Lower`]).
 pub(super) fn lower(
@@ -36,16 +51,6 @@ pub(super) fn lower(
     _derived: &mut Derived,
     diags: &mut Diags,
 ) -> Option<Resource> {
-    const KEYS: &[&str] = &[
-        "name",
-        "description",
-        "preset",
-        "assume_role_policy",
-        "inline_policies",
-        "managed_policies",
-        "tags",
-        "depends_on",
-    ];
     let name = d.or_label(t.opt("name", diags, string));
     let description = t.opt("description", diags, string);
     let preset = t.opt("preset", diags, one_of(&["medialive-access"]));
@@ -121,7 +126,7 @@ pub(super) fn lower(
     if let Some(desc) = description {
         spec["Description"] = json!(desc);
     }
-    t.finish(KEYS, diags);
+    t.finish(ROLE_KEYS, diags);
     Some(ctx.resource(d, spec, deps, None))
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde_json::{json, Value as Json};
 
-use super::{Kind, KindInfo, Reference, Unique};
-use crate::encoding::{self, Video};
+use super::{Kind, KindInfo, Reference, TableKeys, Unique};
+use crate::encoding::{self, Video, AUDIO_KEYS};
 use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, boolean, int_in, one_of, spanned_string, string, Node, Table, Value};
 use crate::presets::{self, GroupKind, Rendition};
@@ -43,6 +43,7 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "channel name",
     }),
     lower: Some(lower),
+    tables: TABLES,
     // ListChannels lacks a channel's EncoderSettings: one DescribeChannel each.
     read_in_bulk: false,
     discovered_by_tags: true,
@@ -63,6 +64,7 @@ const CHANNEL_KEYS: &[&str] = &[
     "tags",
     "depends_on",
 ];
+const INPUT_SPEC_KEYS: &[&str] = &["codec", "resolution", "maximum_bitrate_mbps"];
 const ATTACH_KEYS: &[&str] = &["input", "name", "source_end_behavior"];
 const GROUP_KEYS: &[&str] = &[
     "name",
@@ -75,18 +77,75 @@ const GROUP_KEYS: &[&str] = &[
     "renditions",
     "video",
     "audio",
+    // Video choices for every rendition of the group (encoding::VIDEO_KEYS).
+    "codec",
+    "framerate",
+    "gop_seconds",
+    "gop_closed",
+    "rate_control",
+    "quality",
+    "profile",
+    "level",
+    "scan_type",
 ];
-const RENDITION_KEYS: &[&str] = &["name", "width", "height", "bitrate"];
+const RENDITION_KEYS: &[&str] = &[
+    "name",
+    "width",
+    "height",
+    "bitrate",
+    // Video choices for this rendition, over its group's (encoding::VIDEO_KEYS).
+    "codec",
+    "framerate",
+    "gop_seconds",
+    "gop_closed",
+    "rate_control",
+    "quality",
+    "profile",
+    "level",
+    "scan_type",
+];
+const STREAM_KEY_KEYS: &[&str] = &["env", "ssm"];
+const ENCODER_FILE_KEYS: &[&str] = &["file"];
 
-/// The keys of an output group: its own, and the video choices for all of its renditions.
-fn group_keys() -> Vec<&'static str> {
-    [GROUP_KEYS, encoding::VIDEO_KEYS].concat()
-}
-
-/// The keys of a rendition: its own, and the video choices over its group's.
-fn rendition_keys() -> Vec<&'static str> {
-    [RENDITION_KEYS, encoding::VIDEO_KEYS].concat()
-}
+/// The channel's tables and the keys of each (`KindInfo::tables`).
+const TABLES: &[TableKeys] = &[
+    TableKeys {
+        path: "medialive_channel.<label>",
+        keys: CHANNEL_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.input_specification",
+        keys: INPUT_SPEC_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[]",
+        keys: ATTACH_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[]",
+        keys: GROUP_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].renditions[]",
+        keys: RENDITION_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].video",
+        keys: RENDITION_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].audio[]",
+        keys: AUDIO_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].stream_key",
+        keys: STREAM_KEY_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.encoder_settings",
+        keys: ENCODER_FILE_KEYS,
+    },
+];
 
 /// `[medialive_channel.<label>]` into its resource (a [`super::Lower`]); derived from it, the
 /// SSM parameters holding the ingest passwords of the MediaPackage channels it sends HLS to.
@@ -127,7 +186,7 @@ pub(super) fn lower(
                 None
             }
         });
-        s.finish(&["codec", "resolution", "maximum_bitrate_mbps"], diags);
+        s.finish(INPUT_SPEC_KEYS, diags);
         Some(json!({
             "Codec": codec.unwrap_or_else(|| "avc".into()).to_uppercase(),
             "Resolution": res.unwrap_or_else(|| "hd".into()).to_uppercase(),
@@ -211,10 +270,10 @@ pub(super) fn lower(
             }
         }
         let Some(out) = output_group(ctx, d, &mut g, standard, derived, diags) else {
-            g.finish(&group_keys(), diags);
+            g.finish(GROUP_KEYS, diags);
             continue;
         };
-        g.finish(&group_keys(), diags);
+        g.finish(GROUP_KEYS, diags);
         if !group_names.insert(out.name.clone()) {
             diags.push(Diagnostic::new(
                 n.span,
@@ -286,7 +345,7 @@ fn output_group(
     let ty = g.req("type", diags, one_of(&["hls", "mediapackage", "rtmp"]));
     let Some(ty) = ty else {
         // Which keys belong depends on the type: none is reported unknown.
-        for k in group_keys() {
+        for k in GROUP_KEYS {
             g.get(k);
         }
         return None;
@@ -568,6 +627,18 @@ fn rendition_list(
 /// The keys of a `[ladder.<name>]` table.
 pub(crate) const LADDER_KEYS: &[&str] = &["renditions"];
 
+/// The tables of a `[ladder.<name>]` (in the stack file's reference, after `[stack]`).
+pub(crate) const LADDER_TABLES: &[TableKeys] = &[
+    TableKeys {
+        path: "ladder.<name>",
+        keys: LADDER_KEYS,
+    },
+    TableKeys {
+        path: "ladder.<name>.renditions[]",
+        keys: RENDITION_KEYS,
+    },
+];
+
 /// A `[ladder.<name>]` of the stack: its renditions, if it has any (what is wrong with it is
 /// reported where it is declared, by [`check_ladder`]).
 fn custom_ladder(n: &Node) -> Option<&[Node]> {
@@ -628,7 +699,7 @@ fn encoder_file(
 ) -> Option<Json> {
     let mut t = Table::new(n, "encoder_settings", diags)?;
     let file = t.req("file", diags, spanned_string);
-    t.finish(&["file"], diags);
+    t.finish(ENCODER_FILE_KEYS, diags);
     let (file, span) = file?;
     let full = ctx.path.parent().unwrap_or(Path::new(".")).join(&file);
     let text = match std::fs::read_to_string(&full) {
@@ -743,7 +814,7 @@ fn rendition(n: &Node, base: &Video, rtmp: bool, diags: &mut Diags) -> Option<Re
     let bitrate = t.req("bitrate", diags, int_in(100_000, 80_000_000));
     let video = encoding::video(&mut t, base, rtmp, diags);
     let name = t.opt("name", diags, string);
-    t.finish(&rendition_keys(), diags);
+    t.finish(RENDITION_KEYS, diags);
     let height = height?;
     Some(Rendition {
         name: name.unwrap_or_else(|| format!("{height}p")),
@@ -781,7 +852,7 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
     let mut t = Table::new(n, "stream_key", diags)?;
     let env = t.opt("env", diags, string);
     let ssm = t.opt("ssm", diags, string);
-    t.finish(&["env", "ssm"], diags);
+    t.finish(STREAM_KEY_KEYS, diags);
     match (env, ssm) {
         (Some(e), None) => Some(json!({ "$secret": { "env": e } })),
         (None, Some(s)) => Some(json!({ "$secret": { "ssm": s } })),
@@ -807,4 +878,17 @@ fn destination_id(group: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_renditions_take_every_video_choice() {
+        for key in encoding::VIDEO_KEYS {
+            assert!(GROUP_KEYS.contains(key), "output groups lack `{key}`");
+            assert!(RENDITION_KEYS.contains(key), "renditions lack `{key}`");
+        }
+    }
 }

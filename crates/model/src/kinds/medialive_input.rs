@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Kind, KindInfo, Reference, Unique};
+use super::{Kind, KindInfo, Reference, TableKeys, Unique};
 use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, one_of, string, strings, Table};
 use crate::{Diagnostic, Resource};
@@ -24,6 +24,10 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "input name",
     }),
     lower: Some(lower),
+    tables: &[TableKeys {
+        path: "medialive_input.<label>",
+        keys: INPUT_KEYS,
+    }],
     read_in_bulk: true,
     discovered_by_tags: true,
     run_state: false,

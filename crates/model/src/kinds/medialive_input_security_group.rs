@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::{Kind, KindInfo};
+use super::{Kind, KindInfo, TableKeys};
 use crate::lower::{cidr, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, Table};
 use crate::{Diagnostic, Resource};
@@ -17,6 +17,10 @@ pub(super) const INFO: KindInfo = KindInfo {
     references: &[],
     unique: None,
     lower: Some(lower),
+    tables: &[TableKeys {
+        path: "medialive_input_security_group.<label>",
+        keys: SG_KEYS,
+    }],
     read_in_bulk: true,
     discovered_by_tags: true,
     run_state: false,

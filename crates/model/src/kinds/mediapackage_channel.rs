@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Kind, KindInfo, Unique};
+use super::{Kind, KindInfo, TableKeys, Unique};
 use crate::lower::{mp_id, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{string, Table};
 use crate::Resource;
@@ -20,6 +20,10 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "MediaPackage channel id",
     }),
     lower: Some(lower),
+    tables: &[TableKeys {
+        path: "mediapackage_channel.<label>",
+        keys: MP_CHANNEL_KEYS,
+    }],
     read_in_bulk: true,
     discovered_by_tags: true,
     run_state: false,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value as Json};
 
-use super::{Kind, KindInfo, Reference, Unique};
+use super::{Kind, KindInfo, Reference, TableKeys, Unique};
 use crate::lower::{cidr, mp_id, tag_map, Ctx, Decl, Derived, Diags};
 use crate::node::{array, int_in, one_of, spanned_string, string, Table};
 use crate::{Diagnostic, Resource};
@@ -24,6 +24,10 @@ pub(super) const INFO: KindInfo = KindInfo {
         what: "MediaPackage endpoint id",
     }),
     lower: Some(lower),
+    tables: &[TableKeys {
+        path: "mediapackage_endpoint.<label>",
+        keys: MP_ENDPOINT_KEYS,
+    }],
     read_in_bulk: true,
     discovered_by_tags: true,
     run_state: false,

@@ -108,6 +108,11 @@ pub struct KindInfo {
     /// How a stack file's `[kind.label]` table becomes its resource, if users write it (an
     /// `ssm_parameter` is derived from a channel's).
     pub(crate) lower: Option<Lower>,
+    /// The tables a stack file writes for it and the keys each accepts, its `[kind.label]`
+    /// table first; the lowering checks each table against these very lists, and
+    /// [`crate::reference`] (the README's stack file reference) lists them. Empty for a kind
+    /// users do not write.
+    pub tables: &'static [TableKeys],
     /// The cloud's List call returns it whole, so two or more are read in bulk.
     pub read_in_bulk: bool,
     /// Found by its ownership tags (IAM roles are not listed: they are looked up by name).
@@ -139,6 +144,17 @@ impl KindInfo {
 /// there is no resource to make), the resources derived from it added to `derived`.
 pub(crate) type Lower =
     fn(&Ctx<'_, '_>, &Decl<'_>, &mut Table<'_>, &mut Derived, &mut Diags) -> Option<Resource>;
+
+/// One table of the stack file and the keys it accepts (see [`crate::reference`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableKeys {
+    /// Where the table is, dotted from the top of the file; `<label>` stands for a resource's
+    /// label and `[]` for each element of an array: `medialive_channel.<label>.inputs[]` is each
+    /// `{ ... }` of a channel's `inputs = [...]`.
+    pub path: &'static str,
+    /// Every key the table accepts, as the lowering checks them (`Table::finish`).
+    pub keys: &'static [&'static str],
+}
 
 /// A member of an observed spec that holds the id (or ARN) of a resource of `kind`.
 #[derive(Debug)]

@@ -14,6 +14,7 @@ pub(super) const INFO: KindInfo = KindInfo {
     unique: None,
     // Derived from a channel that sends HLS to MediaPackage (see `medialive_channel`).
     lower: None,
+    tables: &[],
     // GetParameters in tens, DescribeParameters in fifties.
     read_in_bulk: true,
     discovered_by_tags: true,
