@@ -155,13 +155,7 @@ fn section_2_laptop_rtmp_full_life() {
 
     // What OBS needs, as the sandbox made it.
     let cloud = w.cloud();
-    let input = cloud["medialive"]["inputs"]
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .clone();
+    let input = first(&cloud["medialive"]["inputs"]);
     let urls: Vec<String> = input["destinations"]
         .as_array()
         .unwrap()
@@ -210,4 +204,90 @@ fn section_3_from_empty_full_life() {
     w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
     w.run(&["destroy", s3, "--auto-approve"]).expect(0);
     assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+}
+
+/// The European example (issue 10): input failover between the two RTMP contributions,
+/// selectors, WebVTT from teletext, SCTE-35 and a 50 fps QVBR ladder reach MediaLive as sent,
+/// and nothing is left to change after the apply.
+#[test]
+fn the_european_example_applies_with_failover_captions_and_ad_markers() {
+    let w = World::new("european");
+    let euro = example("european-broadcast.toml");
+    let euro = euro.to_str().unwrap();
+    let applied = w.run(&["apply", euro, "--auto-approve"]).expect(0);
+    assert_shows(&applied.stdout, &["Plan: 9 to create"]);
+    let (_, ch) = w.channel();
+    assert_eq!(ch["state"], "RUNNING");
+    let cloud = w.cloud();
+    let input_id = |name: &str| {
+        cloud["medialive"]["inputs"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, i)| i["name"] == name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no input {name}"))
+    };
+    let attachments = ch["input_attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2);
+    let failover = &attachments[0]["automaticInputFailoverSettings"];
+    assert_eq!(
+        failover["secondaryInputId"],
+        input_id("euro-news-backup").as_str(),
+        "{failover}"
+    );
+    assert_eq!(failover["inputPreference"], "PRIMARY_INPUT_PREFERRED");
+    assert_eq!(
+        attachments[0]["inputId"],
+        input_id("euro-news-main").as_str()
+    );
+    let settings = &attachments[0]["inputSettings"];
+    assert_eq!(settings["audioSelectors"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        settings["captionSelectors"][0]["selectorSettings"]["teletextSourceSettings"]["pageNumber"],
+        "888"
+    );
+    let encoder = &ch["encoder_settings"];
+    assert_eq!(
+        encoder["captionDescriptions"][0]["captionSelectorName"],
+        "teletext"
+    );
+    assert!(encoder["availConfiguration"]["availSettings"]["scte35SpliceInsert"].is_object());
+    let h264 = &encoder["videoDescriptions"][0]["codecSettings"]["h264Settings"];
+    assert_eq!(
+        (
+            &h264["rateControlMode"],
+            &h264["framerateNumerator"],
+            &h264["qvbrQualityLevel"]
+        ),
+        (&"QVBR".into(), &50.into(), &8.into()),
+        "{h264}"
+    );
+    // German and English on every video output.
+    for o in encoder["outputGroups"][0]["outputs"].as_array().unwrap() {
+        if o["videoDescriptionName"].is_string() {
+            assert_eq!(
+                o["audioDescriptionNames"].as_array().unwrap().len(),
+                2,
+                "{o}"
+            );
+        }
+    }
+    let endpoint = first(&cloud["mediapackage"]["origin_endpoints"]);
+    assert_eq!(
+        endpoint["package"]["adMarkers"], "SCTE35_ENHANCED",
+        "{endpoint}"
+    );
+    w.run(&["plan", euro, "--detailed-exitcode"]).expect(0);
+    w.run(&["destroy", euro, "--auto-approve"]).expect(0);
+    assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
+}
+
+/// The first resource of a kind the sandbox holds (by id).
+fn first(of_kind: &serde_json::Value) -> serde_json::Value {
+    of_kind
+        .as_object()
+        .and_then(|m| m.values().next())
+        .cloned()
+        .unwrap_or_else(|| panic!("none in {of_kind}"))
 }

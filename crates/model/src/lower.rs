@@ -37,6 +37,8 @@ impl Decl<'_> {
 pub(crate) struct InputFacts {
     /// 2 sources/destinations = STANDARD, 1 = SINGLE_PIPELINE.
     pub(crate) standard: bool,
+    /// Its `type` as written ("rtmp_push"), if it is a string.
+    pub(crate) ty: Option<String>,
 }
 
 /// What every kind's lowering may read: the file, the stack, what is declared, and the facts
@@ -214,19 +216,13 @@ pub(crate) fn lower<'a>(
                     d.address.clone(),
                     InputFacts {
                         standard: count >= 2,
+                        ty: string_member(d.node, "type"),
                     },
                 );
             }
             Kind::MediapackageChannel => {
-                if let Value::Table(entries) = &d.node.value {
-                    let id = entries
-                        .iter()
-                        .find(|(k, _)| k.name == "id")
-                        .and_then(|(_, v)| match &v.value {
-                            Value::Str(s) => Some(s.clone()),
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| d.address.label.clone());
+                if let Value::Table(_) = &d.node.value {
+                    let id = string_member(d.node, "id").unwrap_or_else(|| d.address.label.clone());
                     ctx.mp_ids.insert(d.address.clone(), id);
                 }
             }
@@ -296,6 +292,20 @@ fn place_derived(resources: Vec<Resource>, derived: Derived) -> Vec<Resource> {
     }
     out.extend(orphans);
     out
+}
+
+/// The string member `key` of table `n`, read before lowering.
+fn string_member(n: &Node, key: &str) -> Option<String> {
+    let Value::Table(entries) = &n.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.name == key)
+        .and_then(|(_, v)| match &v.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        })
 }
 
 fn input_pipeline_count(n: &Node) -> usize {

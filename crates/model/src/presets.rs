@@ -287,3 +287,87 @@ pub(crate) fn medialive_access_policy() -> Value {
         ]
     })
 }
+
+/// Where a caption description puts its captions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum CaptionFormat {
+    /// A WebVTT rendition of its own (HLS, MediaPackage).
+    Webvtt,
+    /// EIA-608/CEA-708 inside the video.
+    Embedded,
+    /// Drawn into the picture; `teletext` when the source is a teletext page.
+    BurnIn { teletext: bool },
+}
+
+/// A CaptionDescription: captions from `selector` of the input attachment, as `format`.
+pub(crate) fn caption_description(
+    name: &str,
+    selector: &str,
+    format: CaptionFormat,
+    language: Option<&str>,
+    label: Option<&str>,
+) -> Value {
+    let destination = match format {
+        CaptionFormat::Webvtt => json!({
+            "WebvttDestinationSettings": { "StyleControl": "NO_STYLE_DATA" }
+        }),
+        CaptionFormat::Embedded => json!({ "EmbeddedDestinationSettings": {} }),
+        CaptionFormat::BurnIn { teletext } => {
+            let mut s = json!({
+                "Alignment": "CENTERED",
+                "FontColor": "WHITE",
+                "FontSize": "auto",
+                "OutlineColor": "BLACK",
+                "OutlineSize": 2
+            });
+            if teletext {
+                s["TeletextGridControl"] = json!("FIXED");
+            }
+            json!({ "BurnInDestinationSettings": s })
+        }
+    };
+    let mut d = object([
+        ("Name", json!(name)),
+        ("CaptionSelectorName", json!(selector)),
+        ("DestinationSettings", destination),
+    ]);
+    if let Some(l) = language {
+        d["LanguageCode"] = json!(l);
+    }
+    if let Some(l) = label {
+        d["LanguageDescription"] = json!(l);
+    }
+    d
+}
+
+/// A captions-only output (a WebVTT rendition) of an HLS or MediaPackage group.
+pub(crate) fn caption_output(kind: &GroupKind, name: &str, modifier: &str) -> Value {
+    let settings = match kind {
+        GroupKind::MediaPackage => json!({ "MediaPackageOutputSettings": {} }),
+        _ => json!({
+            "HlsOutputSettings": {
+                "NameModifier": modifier,
+                "HlsSettings": { "StandardHlsSettings": { "M3u8Settings": {} } }
+            }
+        }),
+    };
+    object([
+        ("OutputName", json!(name)),
+        ("AudioDescriptionNames", json!([])),
+        ("CaptionDescriptionNames", json!([name])),
+        ("OutputSettings", settings),
+    ])
+}
+
+/// The channel's ad avail settings when SCTE-35 is passed through: splice inserts, their
+/// restriction flags followed (what the console sets for manifest decoration).
+pub(crate) fn avail_configuration() -> Value {
+    json!({
+        "AvailSettings": {
+            "Scte35SpliceInsert": {
+                "NoRegionalBlackoutFlag": "FOLLOW",
+                "WebDeliveryAllowedFlag": "FOLLOW"
+            }
+        }
+    })
+}

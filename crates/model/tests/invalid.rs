@@ -26,7 +26,12 @@ fn invalid_stack_files_report_every_problem_located() {
 #[test]
 fn the_examples_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    for name in ["s3-loop.toml", "laptop-rtmp.toml", "s3-loop-facebook.toml"] {
+    for name in [
+        "s3-loop.toml",
+        "laptop-rtmp.toml",
+        "s3-loop-facebook.toml",
+        "european-broadcast.toml",
+    ] {
         let stack = livestack_model::load(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
         assert!(!stack.resources.is_empty());
     }

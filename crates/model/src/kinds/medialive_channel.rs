@@ -1,6 +1,14 @@
 //! `medialive_channel`: a MediaLive channel (a generated id), with a run state.
 
-use std::collections::BTreeSet;
+mod attachment;
+mod group_options;
+
+use attachment::{
+    AUDIO_SELECTOR_KEYS, CAPTION_SELECTOR_KEYS, CONDITION_KEYS, FAILOVER_KEYS, INPUT_LOSS_KEYS,
+};
+use group_options::CAPTION_KEYS;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{json, Value as Json};
@@ -23,6 +31,10 @@ pub(super) const INFO: KindInfo = KindInfo {
     references: &[
         Reference {
             path: "InputAttachments[].InputId",
+            kind: Kind::MedialiveInput,
+        },
+        Reference {
+            path: "InputAttachments[].AutomaticInputFailoverSettings.SecondaryInputId",
             kind: Kind::MedialiveInput,
         },
         Reference {
@@ -61,11 +73,21 @@ const CHANNEL_KEYS: &[&str] = &[
     "inputs",
     "output_groups",
     "encoder_settings",
+    "input_loss",
     "tags",
     "depends_on",
 ];
 const INPUT_SPEC_KEYS: &[&str] = &["codec", "resolution", "maximum_bitrate_mbps"];
-const ATTACH_KEYS: &[&str] = &["input", "name", "source_end_behavior"];
+const ATTACH_KEYS: &[&str] = &[
+    "input",
+    "name",
+    "source_end_behavior",
+    "audio_selectors",
+    "caption_selectors",
+    "deblock",
+    "denoise",
+    "failover",
+];
 const GROUP_KEYS: &[&str] = &[
     "name",
     "type",
@@ -87,7 +109,17 @@ const GROUP_KEYS: &[&str] = &[
     "profile",
     "level",
     "scan_type",
+    // HLS, MediaPackage and caption options (group_options).
+    "captions",
+    "scte35",
+    "segment_seconds",
+    "manifest_window",
+    "program_date_time",
+    "program_date_time_period",
 ];
+/// The group keys that `encoder_settings` would silently override: those after the
+/// destination's in [`GROUP_KEYS`].
+const ENCODER_GROUP_KEYS: &[&str] = GROUP_KEYS.split_at(6).1;
 const RENDITION_KEYS: &[&str] = &[
     "name",
     "width",
@@ -122,8 +154,32 @@ const TABLES: &[TableKeys] = &[
         keys: ATTACH_KEYS,
     },
     TableKeys {
+        path: "medialive_channel.<label>.input_loss",
+        keys: INPUT_LOSS_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[].audio_selectors[]",
+        keys: AUDIO_SELECTOR_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[].caption_selectors[]",
+        keys: CAPTION_SELECTOR_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[].failover",
+        keys: FAILOVER_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.inputs[].failover.conditions[]",
+        keys: CONDITION_KEYS,
+    },
+    TableKeys {
         path: "medialive_channel.<label>.output_groups[]",
         keys: GROUP_KEYS,
+    },
+    TableKeys {
+        path: "medialive_channel.<label>.output_groups[].captions[]",
+        keys: CAPTION_KEYS,
     },
     TableKeys {
         path: "medialive_channel.<label>.output_groups[].renditions[]",
@@ -197,6 +253,7 @@ pub(super) fn lower(
 
     // Input attachments.
     let mut attachments = Vec::new();
+    let mut attached = Vec::new();
     let inputs_node = t.req("inputs", diags, array);
     for n in inputs_node.into_iter().flatten() {
         let Some(mut a) = Table::new(n, format!("{}: input attachment", d.address), diags) else {
@@ -208,6 +265,7 @@ pub(super) fn lower(
         });
         let att_name = a.opt("name", diags, string);
         let seb = a.opt("source_end_behavior", diags, one_of(&["loop", "continue"]));
+        let settings = attachment::read(&mut a, diags);
         a.finish(ATTACH_KEYS, diags);
         let Some((input, span)) = input else { continue };
         if standard && ctx.inputs.get(&input).is_some_and(|f| !f.standard) {
@@ -219,16 +277,49 @@ pub(super) fn lower(
                 .hint("give the input two sources/destinations, or set class = \"single_pipeline\""),
             );
         }
+        let att_name = att_name.unwrap_or_else(|| input.label.clone());
         let mut att = json!({
             "InputId": out_ref(&input, "Id"),
-            "InputAttachmentName": att_name.unwrap_or_else(|| input.label.clone()),
+            "InputAttachmentName": att_name,
         });
+        let mut input_settings = serde_json::Map::new();
         if let Some(seb) = seb {
-            att["InputSettings"] = json!({ "SourceEndBehavior": seb.to_uppercase() });
+            input_settings.insert("SourceEndBehavior".into(), json!(seb.to_uppercase()));
+        }
+        input_settings.extend(settings.input_settings.clone());
+        if !input_settings.is_empty() {
+            att["InputSettings"] = Json::Object(input_settings);
         }
         attachments.push(att);
-        deps.push(input);
+        deps.push(input.clone());
+        attached.push(attachment::Attached {
+            name: att_name,
+            input,
+            settings,
+        });
     }
+    let mut paired = BTreeSet::new();
+    for (i, att) in attachments.iter_mut().enumerate() {
+        if let Some(f) = attachment::failover(ctx, &attached, i, &mut paired, diags) {
+            att["AutomaticInputFailoverSettings"] = f;
+        }
+    }
+    // The caption selectors output groups may name: each attachment's, the first one's
+    // settings for a name declared twice.
+    let mut caption_selectors = BTreeMap::new();
+    for a in &attached {
+        for (name, sel) in &a.settings.caption_selectors {
+            caption_selectors
+                .entry(name.clone())
+                .or_insert_with(|| sel.clone());
+        }
+    }
+    // The audio selectors an output group's tracks may take from.
+    let audio_selectors: BTreeSet<&str> = attached
+        .iter()
+        .flat_map(|a| a.settings.audio_selectors.iter().map(String::as_str))
+        .collect();
+    let mut adds = group_options::ChannelAdds::default();
     if inputs_node.as_ref().is_some_and(|v| v.is_empty()) {
         diags.push(
             Diagnostic::new(
@@ -254,7 +345,7 @@ pub(super) fn lower(
             if let Value::Table(entries) = &n.value {
                 for (k, _) in entries
                     .iter()
-                    .filter(|(k, _)| ["ladder", "renditions", "video"].contains(&k.name.as_str()))
+                    .filter(|(k, _)| ENCODER_GROUP_KEYS.contains(&k.name.as_str()))
                 {
                     diags.push(
                         Diagnostic::new(
@@ -269,11 +360,40 @@ pub(super) fn lower(
                 }
             }
         }
-        let Some(out) = output_group(ctx, d, &mut g, standard, derived, diags) else {
+        let options = group_options::read(&mut g, diags);
+        let Some(mut out) = output_group(ctx, d, &mut g, standard, derived, diags) else {
             g.finish(GROUP_KEYS, diags);
             continue;
         };
         g.finish(GROUP_KEYS, diags);
+        let group_name = out.name.clone();
+        options.apply(&group_name, &mut out, &caption_selectors, &mut adds, diags);
+        // A track's selector must be an input attachment's (MediaLive refuses the channel
+        // otherwise); "default", the one nobody declared, takes the input's first audio.
+        let mut unknown: Vec<&str> = out
+            .audios
+            .iter()
+            .filter_map(|a| a["AudioSelectorName"].as_str())
+            .filter(|s| *s != "default" && !audio_selectors.contains(s))
+            .collect();
+        unknown.dedup();
+        for sel in unknown {
+            let at = g.get("audio").map_or(n.span, |a| a.span);
+            diags.push(
+                Diagnostic::new(
+                    at,
+                    format!("{}: output group `{group_name}`: an audio track takes selector `{sel}`, which no input attachment declares", d.address),
+                )
+                .hint(if audio_selectors.is_empty() {
+                    "declare it in the input attachment's `audio_selectors`".to_string()
+                } else {
+                    format!(
+                        "the attachments' audio selectors are: {}",
+                        audio_selectors.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                }),
+            );
+        }
         if !group_names.insert(out.name.clone()) {
             diags.push(Diagnostic::new(
                 n.span,
@@ -300,8 +420,28 @@ pub(super) fn lower(
         .filter_map(|d| d["Id"].as_str().map(String::from))
         .collect();
     let mut encoder = presets::encoder_settings(videos, audios, groups);
+    if !adds.caption_descriptions.is_empty() {
+        encoder["CaptionDescriptions"] = Json::Array(adds.caption_descriptions);
+    }
+    if adds.scte35 {
+        encoder["AvailConfiguration"] = presets::avail_configuration();
+    }
+    let input_loss = t.get("input_loss");
+    if let Some(behavior) = input_loss.and_then(|n| attachment::input_loss(n, diags)) {
+        encoder["GlobalConfiguration"] = json!({ "InputLossBehavior": behavior });
+    }
+    if let (Some(n), Some(_)) = (input_loss, escape) {
+        diags.push(
+            Diagnostic::new(
+                n.span,
+                "`input_loss` has no effect with `encoder_settings`: the file gives the channel's GlobalConfiguration",
+            )
+            .hint("remove it, or write InputLossBehavior in the file"),
+        );
+    }
     if let Some(file) = escape {
         if let Some(e) = encoder_file(ctx, file, &dest_ids, diags) {
+            check_caption_selectors(&e, &caption_selectors, file, diags);
             encoder = e;
         }
     }
@@ -778,6 +918,34 @@ fn encoder_file(
         );
     }
     Some(v)
+}
+
+/// Each caption description of an `encoder_settings` file names a caption selector the
+/// input attachments declare (MediaLive refuses the channel otherwise).
+fn check_caption_selectors(
+    encoder: &Json,
+    selectors: &BTreeMap<String, attachment::CaptionSelector>,
+    file: &Node,
+    diags: &mut Diags,
+) {
+    let descriptions = encoder["CaptionDescriptions"].as_array();
+    for c in descriptions.into_iter().flatten() {
+        let Some(sel) = c["CaptionSelectorName"].as_str() else {
+            continue;
+        };
+        if !selectors.contains_key(sel) {
+            diags.push(
+                Diagnostic::new(
+                    file.span,
+                    format!(
+                        "caption description `{}` of the encoder settings file names caption selector `{sel}`, which no input attachment declares",
+                        c["Name"].as_str().unwrap_or_default()
+                    ),
+                )
+                .hint("declare it in the attachment's caption_selectors"),
+            );
+        }
+    }
 }
 
 struct GroupOut {

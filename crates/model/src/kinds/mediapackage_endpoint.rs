@@ -46,6 +46,7 @@ const MP_ENDPOINT_KEYS: &[&str] = &[
     "time_delay_seconds",
     "whitelist",
     "origination",
+    "ad_markers",
     "tags",
     "depends_on",
 ];
@@ -93,11 +94,30 @@ pub(super) fn lower(
             .collect::<Option<Vec<_>>>()
     });
     let origination = t.opt("origination", diags, one_of(&["allow", "deny"]));
+    // What the HLS manifests say of the SCTE-35 markers a channel passes through.
+    let ad_markers = t.get("ad_markers").map(|n| {
+        (
+            n,
+            one_of(&["none", "passthrough", "scte35_enhanced", "daterange"])(n, diags),
+        )
+    });
     let tags = t.opt("tags", diags, tag_map);
     let mut deps = ctx.depends_on(t, diags);
     t.finish(MP_ENDPOINT_KEYS, diags);
     let channel = channel?;
-    let package = match packaging?.as_str() {
+    let packaging = packaging?;
+    let ad_markers = match ad_markers {
+        Some((n, _)) if !["hls", "cmaf"].contains(&packaging.as_str()) => {
+            diags.push(Diagnostic::new(
+                n.span,
+                format!("`ad_markers` belongs to hls and cmaf endpoints; a {packaging} endpoint has no HLS manifest"),
+            ));
+            None
+        }
+        Some((_, m)) => m.map(|m| m.to_uppercase()),
+        None => None,
+    };
+    let mut package = match packaging.as_str() {
         "hls" => json!({ "HlsPackage": {
             "SegmentDurationSeconds": segment, "PlaylistWindowSeconds": window } }),
         "dash" => json!({ "DashPackage": {
@@ -108,6 +128,12 @@ pub(super) fn lower(
         _ => json!({ "MssPackage": {
             "SegmentDurationSeconds": segment, "ManifestWindowSeconds": window } }),
     };
+    if let Some(m) = ad_markers {
+        match packaging.as_str() {
+            "hls" => package["HlsPackage"]["AdMarkers"] = json!(m),
+            _ => package["CmafPackage"]["HlsManifests"][0]["AdMarkers"] = json!(m),
+        }
+    }
     let mut spec = json!({
         "Id": id,
         "ChannelId": ctx.mp_ids.get(&channel).cloned().unwrap_or_default(),
