@@ -293,10 +293,16 @@ fn channel_digest(spec: &Json) -> Vec<String> {
         .flatten()
         .map(|a| {
             let name = a["InputAttachmentName"].as_str().unwrap_or("?");
-            match a["InputSettings"]["SourceEndBehavior"].as_str() {
+            let mut shown = match a["InputSettings"]["SourceEndBehavior"].as_str() {
                 Some("LOOP") => format!("{name} (looped)"),
                 _ => name.to_string(),
+            };
+            if a["AutomaticInputFailoverSettings"].is_object() {
+                // The secondary is named by its input's id, known after apply: the other
+                // attachments are the candidates; the stack file says which.
+                shown.push_str(" (automatic failover)");
             }
+            shown
         })
         .collect();
     lines.push(format!(
@@ -392,8 +398,24 @@ fn group_digest(spec: &Json, g: &Json) -> String {
             Some(rendition(v))
         })
         .collect();
+    let mut extras = String::new();
+    let audio = audio_digest(spec, g);
+    if !audio.is_empty() {
+        extras.push_str(&format!("; audio {}", audio.join(", ")));
+    }
+    let captions = caption_digest(spec, g);
+    if !captions.is_empty() {
+        extras.push_str(&format!("; captions {}", captions.join(", ")));
+    }
+    let hls = &g["OutputGroupSettings"]["HlsGroupSettings"];
+    let scte35 = hls["AdMarkers"].as_array().is_some_and(|m| !m.is_empty())
+        || spec["EncoderSettings"]["AvailConfiguration"].is_object()
+            && g["OutputGroupSettings"]["MediaPackageGroupSettings"].is_object();
+    if scte35 {
+        extras.push_str("; SCTE-35 passed through");
+    }
     format!(
-        "{name} ({kind}{to}; {})",
+        "{name} ({kind}{to}; {}{extras})",
         if renditions.is_empty() {
             "no video".to_string()
         } else {
@@ -402,11 +424,133 @@ fn group_digest(spec: &Json, g: &Json) -> String {
     )
 }
 
-/// `1280x720 3 Mbit/s`.
+/// The audio tracks of a group's first video output, when they are more than the one
+/// default AAC track: each by its language, else its name's last part; Dolby codecs named.
+fn audio_digest(spec: &Json, g: &Json) -> Vec<String> {
+    let es = &spec["EncoderSettings"];
+    let Some(output) = g["Outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["VideoDescriptionName"].is_string())
+    else {
+        return Vec::new();
+    };
+    let tracks: Vec<&Json> = output["AudioDescriptionNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            es["AudioDescriptions"]
+                .as_array()?
+                .iter()
+                .find(|a| &a["Name"] == n)
+        })
+        .collect();
+    let plain =
+        |a: &Json| a["LanguageCode"].is_null() && a["CodecSettings"]["AacSettings"].is_object();
+    if tracks.len() <= 1 && tracks.iter().all(|a| plain(a)) {
+        return Vec::new();
+    }
+    tracks
+        .iter()
+        .map(|a| {
+            let what = a["LanguageCode"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| {
+                    let n = a["Name"].as_str().unwrap_or("?");
+                    n.rsplit('_').next().unwrap_or(n).to_string()
+                });
+            let codec = a["CodecSettings"].as_object().and_then(|m| m.keys().next());
+            match codec.map(String::as_str) {
+                Some("Ac3Settings") => format!("{what} (Dolby Digital)"),
+                Some("Eac3Settings") => format!("{what} (Dolby Digital Plus)"),
+                Some("PassThroughSettings") => format!("{what} (passthrough)"),
+                _ => what,
+            }
+        })
+        .collect()
+}
+
+/// The captions a group's outputs carry: `WebVTT deu`, `embedded eng`, `burn-in`.
+fn caption_digest(spec: &Json, g: &Json) -> Vec<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for o in g["Outputs"].as_array().into_iter().flatten() {
+        for n in o["CaptionDescriptionNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = n.as_str() {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+    names
+        .iter()
+        .filter_map(|n| {
+            spec["EncoderSettings"]["CaptionDescriptions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["Name"] == *n)
+        })
+        .map(|c| {
+            let dest = c["DestinationSettings"]
+                .as_object()
+                .and_then(|m| m.keys().next());
+            let kind = match dest.map(String::as_str) {
+                Some("WebvttDestinationSettings") => "WebVTT",
+                Some("EmbeddedDestinationSettings") => "embedded",
+                Some("BurnInDestinationSettings") => "burn-in",
+                Some(other) => other.trim_end_matches("DestinationSettings"),
+                None => "?",
+            };
+            match c["LanguageCode"].as_str() {
+                Some(l) => format!("{kind} {l}"),
+                None => kind.to_string(),
+            }
+        })
+        // Embedded and burnt-in captions have one description per output: said once.
+        .fold(Vec::new(), |mut seen, c| {
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+            seen
+        })
+}
+
+/// `1280x720 3 Mbit/s`; what differs from H.264 at 30 fps with a constant bitrate is said:
+/// `1920x1080 H.265 50 fps QVBR up to 6 Mbit/s`.
 fn rendition(v: &Json) -> String {
-    let codec = v["CodecSettings"]
-        .as_object()
-        .and_then(|m| m.values().next());
+    let settings = v["CodecSettings"].as_object();
+    let codec = settings.and_then(|m| m.values().next());
+    let mut traits = String::new();
+    if settings.is_some_and(|m| m.contains_key("H265Settings")) {
+        traits.push_str(" H.265");
+    }
+    if let Some(c) = codec {
+        if c["FramerateControl"] == "INITIALIZE_FROM_SOURCE" {
+            traits.push_str(" source fps");
+        } else if let (Some(n), Some(d)) = (
+            c["FramerateNumerator"].as_f64(),
+            c["FramerateDenominator"].as_f64(),
+        ) {
+            let fps = n / d;
+            if (fps - 30.0).abs() > 1e-9 {
+                let shown = format!("{:.3}", fps);
+                let shown = shown.trim_end_matches('0').trim_end_matches('.');
+                traits.push_str(&format!(" {shown} fps"));
+            }
+        }
+        match c["RateControlMode"].as_str() {
+            Some("QVBR") => traits.push_str(" QVBR up to"),
+            Some("VBR") => traits.push_str(" VBR"),
+            _ => {}
+        }
+    }
     let bitrate = codec
         .and_then(|c| c["Bitrate"].as_f64().or_else(|| c["MaxBitrate"].as_f64()))
         .map(|b| {
@@ -418,6 +562,7 @@ fn rendition(v: &Json) -> String {
             }
         })
         .unwrap_or_default();
+    let bitrate = format!("{traits}{bitrate}");
     match (v["Width"].as_i64(), v["Height"].as_i64()) {
         (Some(w), Some(h)) => format!("{w}x{h}{bitrate}"),
         _ => format!("{}{bitrate}", v["Name"].as_str().unwrap_or("?")),
