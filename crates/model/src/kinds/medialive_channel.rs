@@ -867,6 +867,10 @@ fn encoder_file(
             return None;
         }
     };
+    // The REST shape SDKs, the CDK and the console's JSON view print (camelCase) is taken too.
+    if v.get("encoderSettings").is_some() || v.get("outputGroups").is_some() {
+        v = pascal_keys(v);
+    }
     if let Some(inner) = v.get("EncoderSettings") {
         v = inner.clone();
     }
@@ -899,6 +903,12 @@ fn encoder_file(
             .hint("use the shape `aws medialive describe-channel` prints (PascalCase members)"),
         );
         return None;
+    }
+    for problem in description_problems(&v) {
+        diags.push(
+            Diagnostic::new(span, format!("`{}`: {problem}", full.display()))
+                .hint("MediaLive refuses a channel whose descriptions and outputs do not match"),
+        );
     }
     let mut refs = BTreeSet::new();
     collect_refs(&v, &mut refs);
@@ -946,6 +956,73 @@ fn check_caption_selectors(
             );
         }
     }
+}
+
+/// Every object member name of `v` with its first letter upper-cased: MediaLive's REST JSON
+/// (`outputGroups`, `h264Settings`) in the shape `aws medialive describe-channel` prints.
+fn pascal_keys(v: Json) -> Json {
+    match v {
+        Json::Object(m) => Json::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let mut c = k.chars();
+                    let k = match c.next() {
+                        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                        None => k,
+                    };
+                    (k, pascal_keys(v))
+                })
+                .collect(),
+        ),
+        Json::Array(a) => Json::Array(a.into_iter().map(pascal_keys).collect()),
+        other => other,
+    }
+}
+
+/// What MediaLive refuses in EncoderSettings: an output naming a video, audio or caption
+/// description that does not exist, and a description no output uses.
+fn description_problems(es: &Json) -> Vec<String> {
+    let kinds = [
+        ("VideoDescriptions", "VideoDescriptionName", "video"),
+        ("AudioDescriptions", "AudioDescriptionNames", "audio"),
+        ("CaptionDescriptions", "CaptionDescriptionNames", "caption"),
+    ];
+    let outputs: Vec<&Json> = es["OutputGroups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["Outputs"].as_array().into_iter().flatten())
+        .collect();
+    let mut out = Vec::new();
+    for (list, member, what) in kinds {
+        let declared: BTreeSet<&str> = es[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["Name"].as_str())
+            .collect();
+        let mut used = BTreeSet::new();
+        for o in &outputs {
+            let names: Vec<&str> = match &o[member] {
+                Json::String(s) => vec![s.as_str()],
+                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
+                _ => Vec::new(),
+            };
+            for n in names {
+                used.insert(n);
+                if !declared.contains(n) {
+                    out.push(format!(
+                        "output `{}` names {what} description `{n}`, which {list} does not hold",
+                        o["OutputName"].as_str().unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        for n in declared.difference(&used) {
+            out.push(format!("{what} description `{n}` is used by no output"));
+        }
+    }
+    out
 }
 
 struct GroupOut {
