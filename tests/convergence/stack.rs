@@ -101,9 +101,11 @@ impl Input {
 }
 
 /// Encoding choices an HLS or MediaPackage group is generated with (appended to the group's
-/// table): none, a European 25 fps QVBR group with two audio languages, an H.265 one.
+/// table): none, a European 25 fps QVBR group with two audio languages, an H.265 one, SCTE-35
+/// passed through.
 pub const ENCODINGS: &[&str] = &[
     "",
+    "\nscte35 = \"passthrough\"",
     "\nframerate = 25\ngop_seconds = 1.92\nrate_control = \"qvbr\"\naudio = [{ language = \"eng\" }, { language = \"fra\" }]",
     "\ncodec = \"h265\"\nframerate = \"29.97\"\nrate_control = \"qvbr\"\nprofile = \"main_10bit\"",
 ];
