@@ -10,3 +10,4 @@ mod pty;
 mod safety;
 mod scale;
 mod secrets_and_faults;
+mod show;
