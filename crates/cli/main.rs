@@ -90,6 +90,8 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
+    /// Print the JSON Schema of stack files, for editors (taplo, Even Better TOML).
+    Schema,
     /// Inspect the state file.
     State {
         #[command(subcommand)]
@@ -431,6 +433,13 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Show { file, json, state } => {
             saved::show(&file, json, state, color)?;
+            Ok(0)
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&livestack_model::schema())?
+            );
             Ok(0)
         }
         Command::State {

@@ -225,6 +225,19 @@ impl Ctx<'_> {
         let v = self.run(&["validate", file]);
         self.check_run("validate", &v, 0)?;
         let stack = livestack_model::parse(&path, text).map_err(|e| e.to_string())?;
+        // What `validate` accepts, the editors' schema accepts too (`livestack schema`).
+        let json =
+            serde_json::to_value(toml::from_str::<toml::Value>(text).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        let refused: Vec<String> = schema()
+            .iter_errors(&json)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        if !refused.is_empty() {
+            return Err(format!(
+                "the schema refuses a stack validate accepts: {refused:?}"
+            ));
+        }
 
         // Each running channel by id, with the address the plan knows it by: the state's
         // (a `[[moved]]` rename leaves the old address in the tag), else its tag's.
@@ -483,4 +496,12 @@ fn check_references(cloud: &Json) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The stack file's JSON Schema, compiled once for the whole suite.
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        jsonschema::draft202012::new(&livestack_model::schema()).expect("a valid JSON Schema")
+    })
 }

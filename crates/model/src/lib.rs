@@ -41,6 +41,7 @@ mod kinds;
 mod lower;
 mod node;
 mod presets;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +52,7 @@ use serde::{Deserialize, Serialize};
 pub use kinds::{Kind, KindInfo, Reference, TableKeys, Unique};
 pub use lower::reference;
 pub use presets::{ladder_names, LADDERS};
+pub use schema::schema;
 
 /// `kind.label`, the name of a resource in the stack and in the state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
