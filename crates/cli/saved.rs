@@ -60,6 +60,20 @@ pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
     }
 }
 
+/// The `-target` addresses a saved plan was made with (none for a whole plan).
+pub fn saved_targets(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the saved plan", path.display()))?;
+    let saved: Json = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
+    Ok(saved["plan"]["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect())
+}
+
 /// The saved plan, if the state and the cloud are as they were when it was made.
 pub fn check_saved_plan(
     path: &Path,
