@@ -406,14 +406,19 @@ async fn run(cli: Cli) -> Result<u8> {
                     target.state.get_or_insert(saved.state);
                 }
             }
-            // A saved plan made with -target is checked against a plan with the same targets.
-            let targets = match &plan_file {
-                Some(f) if only.targets.is_empty() => saved::saved_targets(f)?,
+            // A saved plan is checked against a plan of its mode (`plan --destroy --out`) and
+            // targets (`plan -target --out`).
+            let (mode, targets) = match &plan_file {
+                Some(f) if only.targets.is_empty() => saved::saved_intent(f)?,
                 Some(_) => bail!("-target: a saved plan carries its own targets; give none"),
-                None => only.targets,
+                None => (Mode::Apply, only.targets),
+            };
+            let operation = match mode {
+                Mode::Apply => "apply",
+                Mode::Destroy => "destroy",
             };
             let (mut signals, mut session, plan, observed) =
-                open_and_plan(&target, "apply", Mode::Apply, &targets).await?;
+                open_and_plan(&target, operation, mode, &targets).await?;
             let plan = match plan_file {
                 Some(f) => saved::check_saved_plan(&f, &plan, &session, &observed)?,
                 None => plan,
@@ -440,7 +445,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     chans.join(", ")
                 );
             }
-            confirm(auto_approve, "apply", &mut signals).await?;
+            confirm(auto_approve, operation, &mut signals).await?;
             run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use livestack_model::Kind;
-use livestack_plan::{Hasher, Observed, Plan};
+use livestack_plan::{Hasher, Mode, Observed, Plan};
 use serde_json::{json, Value as Json};
 
 use crate::Session;
@@ -60,18 +60,21 @@ pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
     }
 }
 
-/// The `-target` addresses a saved plan was made with (none for a whole plan).
-pub fn saved_targets(path: &Path) -> Result<Vec<String>> {
+/// The mode (a destroy plan from `plan --destroy --out`) and the `-target` addresses (none for
+/// a whole plan) a saved plan was made with.
+pub fn saved_intent(path: &Path) -> Result<(Mode, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read the saved plan", path.display()))?;
     let saved: Json = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
-    Ok(saved["plan"]["targets"]
+    let mode = serde_json::from_value(saved["plan"]["mode"].clone()).unwrap_or(Mode::Apply);
+    let targets = saved["plan"]["targets"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|t| t.as_str().map(String::from))
-        .collect())
+        .collect();
+    Ok((mode, targets))
 }
 
 /// The saved plan, if the state and the cloud are as they were when it was made.

@@ -513,6 +513,14 @@ fn golden_graphs() {
         assert_eq!((n, e), (nodes, edges), "{name}.dot: nodes and edges");
         let m_edges = mermaid.lines().filter(|l| l.contains(" --> ")).count();
         assert_eq!(m_edges, edges, "{name}.mmd: edges");
+        if name == "section1" {
+            let readme = std::fs::read_to_string(root.join("../../README.md")).unwrap();
+            assert!(
+                readme.contains(&format!("```mermaid\n{mermaid}```\n")),
+                "README.md's section 1 graph is not `livestack graph examples/s3-loop.toml \
+                 --format mermaid`:\n{mermaid}"
+            );
+        }
     }
 }
 
