@@ -140,6 +140,7 @@ fn dot(g: &Graph) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", dot_quote(&g.title));
     let _ = writeln!(out, "  rankdir=LR;");
+    let _ = writeln!(out, "  fontname=\"Helvetica\";");
     let _ = writeln!(out, "  node [shape=box, fontname=\"Helvetica\"];");
     let node = |out: &mut String, indent: &str, i: usize| {
         let _ = writeln!(out, "{indent}n{i} [label={}];", dot_quote(&g.nodes[i]));
@@ -218,7 +219,7 @@ mod tests {
         };
         assert_eq!(
             dot(&g),
-            "digraph \"a \\\"b\\\" \\\\ c\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  \
+            "digraph \"a \\\"b\\\" \\\\ c\" {\n  rankdir=LR;\n  fontname=\"Helvetica\";\n  node [shape=box, fontname=\"Helvetica\"];\n  \
              n0 [label=\"x \\\"y\\\" #1 <b> & \\\\n\"];\n  subgraph cluster_0 {\n    label=\"wave 1\";\n    \
              n1 [label=\"plain\"];\n  }\n  n0 -> n1;\n}\n"
         );
