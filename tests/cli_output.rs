@@ -195,3 +195,27 @@ fn plain_progress_lines_v_logs_and_no_secret_at_vv() {
     );
     assert_no_secret(&destroy, &secrets);
 }
+
+/// A stack file that cannot be read: one line naming the file and the cause, once.
+#[test]
+fn an_unreadable_stack_file_is_one_line_naming_it_and_its_cause_once() {
+    for command in ["validate", "plan", "show"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_livestack"))
+            .args([command, "no-such-stack.toml"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{command}: {stderr}");
+        assert!(
+            lines[0].contains("no-such-stack.toml"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(
+            lines[0].matches("No such file or directory").count(),
+            1,
+            "{command}: {stderr}"
+        );
+    }
+}

@@ -96,6 +96,17 @@ enum Command {
         #[arg(long)]
         plan: bool,
     },
+    /// A plan saved by `plan --out` as `plan` printed it, or what the state holds for a stack
+    /// file, with its outputs (no AWS call).
+    Show {
+        /// A saved plan or a stack file (told apart by their content).
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// The state file of a stack (default state/<stack>.json).
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
     /// Inspect the state file.
     State {
         #[command(subcommand)]
@@ -379,7 +390,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
-                saved::save_plan(&out, &plan, &session, &observed)?;
+                saved::save_plan(&out, &plan, &session, &observed, full)?;
                 eprintln!(
                     "saved the plan to {}; apply it with `livestack apply {}`",
                     out.display(),
@@ -485,6 +496,10 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Outputs { target, json } => {
             let session = Session::open(&target, "outputs").await?;
             saved::outputs(&session, json).await?;
+            Ok(0)
+        }
+        Command::Show { file, json, state } => {
+            saved::show(&file, json, state, color)?;
             Ok(0)
         }
         Command::State {

@@ -1,9 +1,8 @@
-//! Saved plans (`plan --out`, `apply FILE.plan`) and `livestack outputs`.
+//! Saved plans (`plan --out`, `apply FILE.plan`), `livestack show` and `livestack outputs`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use livestack_model::Kind;
 use livestack_plan::{Hasher, Mode, Observed, Plan};
 use serde_json::{json, Value as Json};
 
@@ -13,7 +12,15 @@ fn fingerprint(observed: &Observed) -> String {
     Hasher::new(b"livestack-fingerprint").hash(&serde_json::to_string(observed).unwrap_or_default())
 }
 
-pub fn save_plan(path: &Path, plan: &Plan, s: &Session, observed: &Observed) -> Result<()> {
+/// Saves the plan with what `apply FILE` checks before it runs it, and how `plan` showed it
+/// (`full`) for `livestack show FILE`.
+pub fn save_plan(
+    path: &Path,
+    plan: &Plan,
+    s: &Session,
+    observed: &Observed,
+    full: bool,
+) -> Result<()> {
     let saved = json!({
         "livestack_saved_plan": 1,
         "stack": s.desired.name,
@@ -23,6 +30,7 @@ pub fn save_plan(path: &Path, plan: &Plan, s: &Session, observed: &Observed) -> 
         "lineage": s.state.lineage,
         "serial": s.state.serial,
         "fingerprint": fingerprint(observed),
+        "full": full,
         "plan": plan,
     });
     std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n")
@@ -35,26 +43,55 @@ pub struct SavedPlanFiles {
     pub state: std::path::PathBuf,
 }
 
-/// `Some` when `path` is a saved plan rather than a stack file (a TOML file never starts with
-/// `{`).
-pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+/// Whether a file's text is a saved plan rather than a stack file: a saved plan is JSON (a
+/// TOML file never starts with `{`) and names its format; a damaged one still names it.
+fn is_saved_plan(text: &str) -> bool {
+    text.trim_start().starts_with('{') || text.contains("\"livestack_saved_plan\"")
+}
+
+/// The saved plan in `path`, `None` when it is not one (a stack file: its loader reports what
+/// is wrong with it); an error naming the file when it is a damaged plan or another JSON file.
+fn read_saved_plan(path: &Path) -> Result<Option<Json>> {
+    let Ok(bytes) = std::fs::read(path) else {
         return Ok(None); // the stack loader reports it
     };
-    if !text.trim_start().starts_with('{') {
+    let text = String::from_utf8_lossy(&bytes);
+    if !is_saved_plan(&text) {
         return Ok(None);
     }
-    let saved: Json = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
-    match (saved["stack_file"].as_str(), saved["state_file"].as_str()) {
-        (Some(stack), Some(state)) if saved["livestack_saved_plan"] == 1 => {
-            Ok(Some(SavedPlanFiles {
-                stack: stack.into(),
-                state: state.into(),
-            }))
-        }
-        _ => bail!(
+    let saved: Json = match serde_json::from_str(&text) {
+        Ok(saved) => saved,
+        Err(e) => bail!(
+            "{}: corrupt saved plan ({e}); make it again with `livestack plan STACK --out FILE`",
+            path.display()
+        ),
+    };
+    match &saved["livestack_saved_plan"] {
+        Json::Null => bail!(
             "{}: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)",
+            path.display()
+        ),
+        v if *v == json!(1) => Ok(Some(saved)),
+        v => bail!(
+            "{}: a saved plan of format {v}, newer than this livestack reads (1)",
+            path.display()
+        ),
+    }
+}
+
+/// `Some` when `path` is a saved plan rather than a stack file.
+pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
+    let Some(saved) = read_saved_plan(path)? else {
+        return Ok(None);
+    };
+    match (saved["stack_file"].as_str(), saved["state_file"].as_str()) {
+        (Some(stack), Some(state)) => Ok(Some(SavedPlanFiles {
+            stack: stack.into(),
+            state: state.into(),
+        })),
+        _ => bail!(
+            "{}: corrupt saved plan (no stack or state file named); make it again with \
+             `livestack plan STACK --out FILE`",
             path.display()
         ),
     }
@@ -63,10 +100,9 @@ pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
 /// The mode (a destroy plan from `plan --destroy --out`) and the `-target` addresses (none for
 /// a whole plan) a saved plan was made with.
 pub fn saved_intent(path: &Path) -> Result<(Mode, Vec<String>)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read the saved plan", path.display()))?;
-    let saved: Json = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
+    let Some(saved) = read_saved_plan(path)? else {
+        bail!("{}: not a saved livestack plan", path.display());
+    };
     let mode = serde_json::from_value(saved["plan"]["mode"].clone()).unwrap_or(Mode::Apply);
     let targets = saved["plan"]["targets"]
         .as_array()
@@ -123,71 +159,88 @@ pub fn check_saved_plan(
     Ok(plan)
 }
 
-/// `livestack outputs`.
+/// `livestack outputs`: the state's outputs, each channel's state read from the cloud.
 pub async fn outputs(s: &Session, as_json: bool) -> Result<()> {
-    let mut out = json!({ "inputs": [], "endpoints": [], "channels": [] });
-    for (a, r) in &s.state.prior.resources {
-        match a.kind {
-            Kind::MedialiveInput => {
-                for d in r.outputs["Destinations"].as_array().into_iter().flatten() {
-                    let url = d["Url"].as_str().unwrap_or_default();
-                    let (server, key) = match url.rsplit_once('/') {
-                        Some((server, key)) => (format!("{server}/"), key.to_string()),
-                        None => (url.to_string(), String::new()),
-                    };
-                    out["inputs"].as_array_mut().unwrap().push(json!({ "address": a.to_string(), "url": url, "obs_server": server, "obs_stream_key": key }));
-                }
-            }
-            Kind::MediapackageEndpoint => {
-                out["endpoints"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({ "address": a.to_string(), "playback_url": r.outputs["Url"] }));
-            }
-            Kind::MedialiveChannel => {
-                let state = match s.cloud.read(a, &r.id, &s.state.hasher()).await {
-                    Ok(Some(o)) => o.status.unwrap_or_else(|| "UNKNOWN".into()),
-                    Ok(None) => "GONE".into(),
-                    Err(e) => format!("unknown ({e})"),
-                };
-                out["channels"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({ "address": a.to_string(), "id": r.id, "state": state }));
-            }
-            _ => {}
-        }
+    let prior = &s.state.prior;
+    let mut out = livestack_state::show::outputs(prior);
+    for c in out["channels"].as_array_mut().into_iter().flatten() {
+        let Some((a, r)) = prior
+            .resources
+            .iter()
+            .find(|(a, _)| c["address"] == json!(a.to_string()))
+        else {
+            continue;
+        };
+        c["state"] = json!(match s.cloud.read(a, &r.id, &s.state.hasher()).await {
+            Ok(Some(o)) => o.status.unwrap_or_else(|| "UNKNOWN".into()),
+            Ok(None) => "GONE".into(),
+            Err(e) => format!("unknown ({e})"),
+        });
     }
     if as_json {
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
-    if s.state.prior.resources.is_empty() {
+    } else if prior.resources.is_empty() {
         println!("Nothing applied yet for stack `{}`.", s.desired.name);
+    } else {
+        print!("{}", livestack_state::show::render_outputs(&out, ""));
+    }
+    Ok(())
+}
+
+/// `livestack show FILE`: a saved plan as `plan` printed it, or what the state holds for a
+/// stack file (no AWS call either way). Which one is decided by the file's content.
+pub fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: bool) -> Result<()> {
+    if let Some(saved) = read_saved_plan(file)? {
+        if state.is_some() {
+            bail!(
+                "{}: a saved plan is shown as it was made; --state is for a stack file",
+                file.display()
+            );
+        }
+        let plan: Plan = match serde_json::from_value(saved["plan"].clone()) {
+            Ok(plan) => plan,
+            Err(e) => bail!(
+                "{}: corrupt saved plan (its plan: {e}); make it again with `livestack plan \
+                 STACK --out FILE`",
+                file.display()
+            ),
+        };
+        if as_json {
+            println!("{}", livestack_plan::render_json(&plan));
+        } else {
+            let full = saved["full"].as_bool().unwrap_or(false);
+            let options = livestack_plan::TextOptions { color, full };
+            print!("{}", livestack_plan::render_text_with(&plan, options));
+        }
         return Ok(());
     }
-    for i in out["inputs"].as_array().unwrap() {
-        println!(
-            "{}  OBS Server: {}  Stream key: {}",
-            i["address"].as_str().unwrap(),
-            i["obs_server"].as_str().unwrap(),
-            i["obs_stream_key"].as_str().unwrap()
-        );
-    }
-    for e in out["endpoints"].as_array().unwrap() {
-        println!(
-            "{}  playback URL: {}",
-            e["address"].as_str().unwrap(),
-            e["playback_url"].as_str().unwrap_or("?")
-        );
-    }
-    for c in out["channels"].as_array().unwrap() {
-        println!(
-            "{}  channel {}: {}",
-            c["address"].as_str().unwrap(),
-            c["id"].as_str().unwrap(),
-            c["state"].as_str().unwrap()
-        );
+    let desired = match livestack_model::load(file) {
+        Ok(d) => d,
+        // A `.plan` file that is not JSON: say what it should have been.
+        Err(e) if file.is_file() && file.extension().is_none_or(|x| x != "toml") => bail!(
+            "{}: neither a saved plan (`livestack plan STACK --out FILE`) nor a stack file: {e}",
+            file.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let path = state.unwrap_or_else(|| crate::default_state_path(&desired));
+    let Some(st) = livestack_state::load(&path, &desired.name)? else {
+        if as_json {
+            println!("null");
+        } else {
+            println!(
+                "No state for stack \"{}\" ({} does not exist): nothing applied yet.",
+                desired.name,
+                path.display()
+            );
+        }
+        return Ok(());
+    };
+    if as_json {
+        let shown = livestack_state::show::render_json(&st, &path);
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        print!("{}", livestack_state::show::render_text(&st, &path));
     }
     Ok(())
 }

@@ -281,6 +281,20 @@ impl World {
         }
     }
 
+    /// The ingest passwords the sandbox generated for section 1's MediaPackage channel
+    /// (`imday-mp-channel`): secrets that nothing livestack shows may hold.
+    pub fn ingest_passwords(&self) -> Vec<String> {
+        let passwords: Vec<String> = self.cloud()["mediapackage"]["channels"]["imday-mp-channel"]
+            ["ingest_endpoints"]
+            .as_array()
+            .expect("the MediaPackage channel's ingest endpoints")
+            .iter()
+            .map(|e| e["password"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(passwords.len(), 2);
+        passwords
+    }
+
     /// The only live MediaLive channel: (id, the stored channel).
     pub fn channel(&self) -> (String, Json) {
         let c = self.cloud();

@@ -11,3 +11,4 @@ mod pty;
 mod safety;
 mod scale;
 mod secrets_and_faults;
+mod show;

@@ -147,7 +147,14 @@ impl Intercept for ReportRetries {
                 seconds(self.policy.attempt_timeout())
             )
         } else if let Some(c) = e.as_connector_error() {
-            if c.is_timeout() {
+            let no_answer = std::error::Error::source(c)
+                .is_some_and(|s| s.downcast_ref::<crate::pace::NoAnswer>().is_some());
+            if no_answer {
+                format!(
+                    "no answer within {}",
+                    seconds(self.policy.attempt_timeout())
+                )
+            } else if c.is_timeout() {
                 format!(
                     "no connection within {}",
                     seconds(self.policy.connect_timeout())

@@ -93,10 +93,11 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
             Duration::from_secs(5)
         });
     // A hung connection fails the attempt (and is retried) instead of hanging the apply, and
-    // the call gives up when its budget is spent.
+    // the call gives up when its budget is spent. The attempt's limit is applied by the pacing
+    // HTTP client once the attempt is let through (`pace::PacedClient`), so that waiting for a
+    // slot is not mistaken for a server that does not answer.
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(policy.connect_timeout())
-        .operation_attempt_timeout(policy.attempt_timeout())
         .operation_timeout(policy.budget)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -148,6 +149,7 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
                     http.clone(),
                     pacer.clone(),
                     $service,
+                    policy.attempt_timeout(),
                 ));
             if let Some(p) = partition($service) {
                 b = b.retry_partition($sdk::config::retry::RetryPartition::new(p));

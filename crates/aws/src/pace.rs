@@ -15,7 +15,9 @@
 //! The gate sits in the HTTP client ([`PacedClient`]): the SDK calls it for every attempt, and it
 //! knows the family from the request (the service it was built for, the operation from the
 //! `X-Amz-Target` header or the query `Action`). The interceptor [`LearnPace`] tells the gate
-//! what each answer was (the body of a 400 is only read by then).
+//! what each answer was (the body of a 400 is only read by then). The attempt's own time limit
+//! starts once the call is let through: a call that waits its turn behind a hundred others of
+//! a large apply has not gone unanswered (the whole call's budget still counts the wait).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -27,9 +29,13 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use tokio::time::Instant;
@@ -105,6 +111,10 @@ struct Gate {
     rate: Option<f64>,
     /// When the next paced call may be sent.
     next: Instant,
+    /// When the next retry may be sent: retries go before the calls waiting for their first
+    /// attempt (a throttled call is not sent to the back of the queue), each pushing the
+    /// queue back by one interval so that the pace holds.
+    retry_next: Instant,
     /// When the calls of the last [`WINDOW`] were (or will be) sent.
     sent: VecDeque<Instant>,
     /// When the pace was last cut.
@@ -118,20 +128,30 @@ impl Gate {
         Gate {
             rate: None,
             next: now,
+            retry_next: now,
             sent: VecDeque::new(),
             cut_at: None,
             rose_at: now,
         }
     }
 
-    /// Takes the next slot: when this call may be sent.
-    fn slot(&mut self, now: Instant) -> Instant {
+    /// Takes the next slot: when this call may be sent (a `retry` before the calls queued for
+    /// their first attempt).
+    fn slot(&mut self, now: Instant, retry: bool) -> Instant {
         let at = match self.rate {
             None => now,
             Some(rate) => {
-                let at = self.next.max(now);
-                self.next = at + Duration::from_secs_f64(1.0 / rate);
-                at
+                let interval = Duration::from_secs_f64(1.0 / rate);
+                if retry {
+                    let at = self.retry_next.max(now);
+                    self.retry_next = at + interval;
+                    self.next = self.next.max(now) + interval;
+                    at
+                } else {
+                    let at = self.next.max(now);
+                    self.next = at + interval;
+                    at
+                }
             }
         };
         while self.sent.front().is_some_and(|&t| t + WINDOW < now) {
@@ -190,9 +210,10 @@ impl Pacer {
         f(gates.entry(family).or_insert_with(|| Gate::new(now)), now)
     }
 
-    /// Waits for the family's next slot; returns when the call was let through.
-    pub async fn admit(&self, family: Family) -> Instant {
-        let at = self.with_gate(family, |g, now| g.slot(now));
+    /// Waits for the family's next slot (a `retry`'s before those of first attempts); returns
+    /// when the call was let through.
+    pub async fn admit(&self, family: Family, retry: bool) -> Instant {
+        let at = self.with_gate(family, |g, now| g.slot(now, retry));
         tokio::time::sleep_until(at).await;
         at
     }
@@ -251,17 +272,37 @@ pub(crate) struct PacedClient {
     pacer: Arc<Pacer>,
     /// The SDK's name of the service whose client this is.
     service: &'static str,
+    /// How long one attempt may take once it is let through.
+    attempt_timeout: Duration,
 }
 
 impl PacedClient {
-    pub(crate) fn new(inner: SharedHttpClient, pacer: Arc<Pacer>, service: &'static str) -> Self {
+    pub(crate) fn new(
+        inner: SharedHttpClient,
+        pacer: Arc<Pacer>,
+        service: &'static str,
+        attempt_timeout: Duration,
+    ) -> Self {
         PacedClient {
             inner,
             pacer,
             service,
+            attempt_timeout,
         }
     }
 }
+
+/// An attempt that got no answer within its time once it was sent.
+#[derive(Debug)]
+pub(crate) struct NoAnswer(pub(crate) Duration);
+
+impl fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no answer within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for NoAnswer {}
 
 impl HttpClient for PacedClient {
     fn http_connector(
@@ -273,6 +314,7 @@ impl HttpClient for PacedClient {
             inner: self.inner.http_connector(settings, components),
             pacer: self.pacer.clone(),
             service: self.service,
+            attempt_timeout: self.attempt_timeout,
         })
     }
 }
@@ -282,15 +324,22 @@ struct PacedConnector {
     inner: SharedHttpConnector,
     pacer: Arc<Pacer>,
     service: &'static str,
+    attempt_timeout: Duration,
 }
 
 impl HttpConnector for PacedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let family = Family::of(self.service, &operation(&request));
-        let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
+        let (inner, pacer, limit) = (self.inner.clone(), self.pacer.clone(), self.attempt_timeout);
+        let retry = request.extension::<IsRetry>().is_some();
         HttpConnectorFuture::new(async move {
-            let at = pacer.admit(family).await;
-            let mut response = inner.call(request).await?;
+            let at = pacer.admit(family, retry).await;
+            let mut response = match tokio::time::timeout(limit, inner.call(request)).await {
+                Ok(answer) => answer?,
+                Err(_) => {
+                    return Err(ConnectorError::timeout(Box::new(NoAnswer(limit))));
+                }
+            };
             response.add_extension(Sent { family, at });
             Ok(response)
         })
@@ -312,8 +361,12 @@ fn operation(request: &HttpRequest) -> String {
         .to_string()
 }
 
-/// The interceptor that tells the [`Pacer`] what each answer was: a throttle cuts the family's
-/// pace, any other answer lets it rise.
+/// Marks a request that is a retry of a call (its second attempt or later).
+#[derive(Debug, Clone, Copy)]
+struct IsRetry;
+
+/// The interceptor that tells the [`Pacer`] what each answer was (a throttle cuts the family's
+/// pace, any other answer lets it rise), and marks retries for the connector.
 #[derive(Debug)]
 pub(crate) struct LearnPace {
     pub(crate) pacer: Arc<Pacer>,
@@ -322,6 +375,21 @@ pub(crate) struct LearnPace {
 impl Intercept for LearnPace {
     fn name(&self) -> &'static str {
         "livestack::LearnPace"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() >= 2)
+        {
+            context.request_mut().add_extension(IsRetry);
+        }
+        Ok(())
     }
 
     fn read_after_attempt(
@@ -403,7 +471,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
         for _ in 0..100 {
-            assert_eq!(g.slot(t0), t0);
+            assert_eq!(g.slot(t0, false), t0);
         }
     }
 
@@ -413,13 +481,13 @@ mod tests {
         let mut g = Gate::new(t0);
         // 40 calls in 200 ms, then one of them is throttled.
         for i in 0..40 {
-            g.slot(at(t0, i * 5));
+            g.slot(at(t0, i * 5), false);
         }
         g.throttled(at(t0, 195), at(t0, 250));
         assert_eq!(g.rate, Some(30.0));
         // The next slots are a thirtieth of a second apart.
-        let first = g.slot(at(t0, 250));
-        let second = g.slot(at(t0, 250));
+        let first = g.slot(at(t0, 250), false);
+        let second = g.slot(at(t0, 250), false);
         assert!(first >= at(t0, 250));
         let gap = second - first;
         assert!(
@@ -433,7 +501,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
         for i in 0..20 {
-            g.slot(at(t0, i * 10));
+            g.slot(at(t0, i * 10), false);
         }
         g.throttled(at(t0, 100), at(t0, 200));
         let once = g.rate;
@@ -448,7 +516,7 @@ mod tests {
     fn the_pace_never_falls_below_the_floor_and_rises_while_calls_succeed() {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
-        g.slot(t0);
+        g.slot(t0, false);
         g.throttled(t0, at(t0, 10));
         assert_eq!(g.rate, Some(MIN_RATE));
         g.answered(at(t0, 1010));
@@ -477,7 +545,7 @@ mod tests {
                 .min_by_key(|(_, t)| **t)
                 .unwrap();
             now = free;
-            let sent = g.slot(now);
+            let sent = g.slot(now, false);
             if sent > refilled {
                 tokens = (tokens + (sent - refilled).as_secs_f64() * rate).min(burst);
                 refilled = sent;

@@ -955,21 +955,10 @@ async fn a_bulk_read_shows_each_resource_exactly_as_its_read() {
 /// from then on (the calls wait for their slot) instead of each call retrying into the quota.
 #[tokio::test]
 async fn a_throttled_family_is_paced_and_every_call_goes_through() {
-    let sb = start(Config {
-        port: 0,
-        speed: 2000.0,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let sb = sandbox().await;
     let c = clients(&sb).await;
     let h = hasher();
-    let mut ids = Vec::new();
-    for i in 0..100 {
-        let a = Address::new(Kind::MedialiveInputSecurityGroup, format!("g{i}"));
-        let spec = json!({"WhitelistRules": [{"Cidr": "10.0.0.0/8"}], "Tags": {}});
-        ids.push((a.clone(), c.create(&a, &spec, "").await.unwrap().0));
-    }
+    let ids = security_groups(&c, "g", 100).await;
     assert!(c.paces().is_empty(), "nothing throttled, nothing paced");
     // MediaLive at 20 calls a second, bursts of 5; 20 reads in flight at a time.
     sb.set_faults(livestack_sandbox::Faults {
@@ -1018,4 +1007,81 @@ async fn a_throttled_family_is_paced_and_every_call_goes_through() {
         "only MediaLive met throttles: {paces:?}"
     );
     sb.shutdown().await;
+}
+
+/// A call waiting for its family's slot has not gone unanswered: with more calls queued than
+/// the pace lets through within one attempt's time limit, every call still goes through, and
+/// no attempt is reported as unanswered (the wait counts against the whole call's budget only).
+#[tokio::test]
+async fn waiting_for_a_slot_is_not_an_unanswered_attempt() {
+    let sb = sandbox().await;
+    let retries = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = retries.clone();
+    let policy = livestack_aws::CallPolicy {
+        // Each attempt may take 5 s once sent; 40 calls at about 4 a second take 10 s.
+        budget: Duration::from_secs(20),
+        on_retry: Some(std::sync::Arc::new(move |r: &livestack_aws::Retry| {
+            seen.lock().unwrap().push(r.to_string())
+        })),
+    };
+    assert_eq!(policy.attempt_timeout(), Duration::from_secs(5));
+    let c = livestack_aws::connect_with(
+        &Target {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(sb.endpoint_url()),
+            dummy_credentials: true,
+        },
+        &policy,
+    )
+    .await
+    .unwrap()
+    .with_hasher(hasher());
+    let ids = security_groups(&c, "q", 40).await;
+    // MediaLive at 4 calls a second, bursts of 4: once paced, the 40 reads sent at once queue
+    // for about 10 s, twice an attempt's limit.
+    sb.set_faults(livestack_sandbox::Faults {
+        rate_limits: vec![livestack_sandbox::RateLimit {
+            service: "medialive".into(),
+            operations: vec![],
+            rate: 4.0,
+            burst: 4,
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let h = hasher();
+    let mut reads = tokio::task::JoinSet::new();
+    for (a, id) in ids.clone() {
+        let (c, h) = (c.clone(), h.clone());
+        reads.spawn(async move { c.read(&a, &id, &h).await });
+    }
+    let t0 = std::time::Instant::now();
+    while let Some(r) = reads.join_next().await {
+        let r = r.unwrap();
+        assert!(
+            r.as_ref().is_ok_and(|o| o.is_some()),
+            "every read goes through: {r:?}; paces {:?}",
+            c.paces()
+        );
+    }
+    // The queue was longer than an attempt's limit (else this test shows nothing).
+    assert!(t0.elapsed() > Duration::from_secs(5), "{:?}", t0.elapsed());
+    let retries = retries.lock().unwrap().clone();
+    assert!(
+        retries.iter().all(|r| !r.contains("no answer")),
+        "{retries:#?}"
+    );
+    assert!(!c.paces().is_empty(), "MediaLive was paced");
+    sb.shutdown().await;
+}
+
+/// `n` input security groups, made one after the other: (address, id).
+async fn security_groups(c: &Clients, prefix: &str, n: usize) -> Vec<(Address, String)> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let a = Address::new(Kind::MedialiveInputSecurityGroup, format!("{prefix}{i}"));
+        let spec = json!({"WhitelistRules": [{"Cidr": "10.0.0.0/8"}], "Tags": {}});
+        ids.push((a.clone(), c.create(&a, &spec, "").await.unwrap().0));
+    }
+    ids
 }

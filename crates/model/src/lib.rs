@@ -221,11 +221,12 @@ impl Diagnostic {
 /// Every problem of a stack file, each located; or a file that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: cannot read stack file: {source}", path.display())]
+    /// The cause is in the message, and not given as the error's source: a caller that prints
+    /// the chain of causes (as anyhow's `{:#}` does) would print it twice.
+    #[error("{}: cannot read stack file: {cause}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not UTF-8 text.
     #[error("{}: not a stack file: {reason}", path.display())]
@@ -261,9 +262,9 @@ fn render(ds: &[LocatedDiagnostic]) -> String {
 
 /// Reads and validates a stack file.
 pub fn load(path: &Path) -> Result<ValidatedStack, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    let bytes = std::fs::read(path).map_err(|cause| Error::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let not_text = |reason: String| Error::NotText {
         path: path.to_path_buf(),

@@ -10,6 +10,7 @@
 //! by a crash.
 
 mod journal;
+pub mod show;
 
 pub use journal::{journal_path, Journal};
 
