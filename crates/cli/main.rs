@@ -49,6 +49,11 @@ enum Command {
         /// Show new and removed objects whole, not one line of their key members.
         #[arg(long)]
         full: bool,
+        /// The plan `destroy` would run, without destroying anything.
+        #[arg(long, conflicts_with = "targets")]
+        destroy: bool,
+        #[command(flatten)]
+        only: Only,
     },
     /// Converge the cloud to the stack (or apply a saved plan).
     Apply {
@@ -64,6 +69,8 @@ enum Command {
         /// giving the saved plan in place of the stack file).
         #[arg(long, value_name = "FILE")]
         plan_file: Option<PathBuf>,
+        #[command(flatten)]
+        only: Only,
     },
     /// Delete everything the stack owns, in the order AWS requires.
     Destroy {
@@ -78,6 +85,16 @@ enum Command {
         target: TargetArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// The stack's dependency graph, or with --plan the plan's steps by wave (DOT or Mermaid).
+    Graph {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, default_value = "dot", value_parser = ["dot", "mermaid"])]
+        format: String,
+        /// The steps of the plan against the cloud (refreshed), grouped by wave.
+        #[arg(long)]
+        plan: bool,
     },
     /// A plan saved by `plan --out` as `plan` printed it, or what the state holds for a stack
     /// file, with its outputs (no AWS call).
@@ -158,6 +175,24 @@ enum SandboxCommand {
         #[arg(long, default_value_t = 20.0)]
         speed: f64,
     },
+}
+
+/// `-target`: a partial plan.
+#[derive(Args, Clone)]
+struct Only {
+    /// Plan only this resource and what it needs (repeatable; also `-target ADDRESS`): the
+    /// plan is partial.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    targets: Vec<String>,
+}
+
+/// Terraform's spelling `-target ADDRESS` / `-target=ADDRESS`, read as `--target`.
+fn terraform_args() -> impl Iterator<Item = std::ffi::OsString> {
+    std::env::args_os().map(|a| match a.to_str() {
+        Some("-target") => "--target".into(),
+        Some(s) if s.starts_with("-target=") => format!("-{s}").into(),
+        _ => a,
+    })
 }
 
 #[derive(Args, Clone)]
@@ -274,7 +309,7 @@ fn lock_error(
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(terraform_args());
     progress::init_logs(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -344,9 +379,12 @@ async fn run(cli: Cli) -> Result<u8> {
             out,
             detailed_exitcode,
             full,
+            destroy,
+            only,
         } => {
             let session = Session::open(&target, "plan").await?;
-            let (plan, observed) = session.plan(Mode::Apply).await?;
+            let mode = if destroy { Mode::Destroy } else { Mode::Apply };
+            let (plan, observed) = session.plan_targets(mode, &only.targets).await?;
             if json {
                 println!("{}", livestack_plan::render_json(&plan));
             } else {
@@ -372,6 +410,7 @@ async fn run(cli: Cli) -> Result<u8> {
             auto_approve,
             no_interrupt,
             mut plan_file,
+            only,
         } => {
             // `livestack apply FILE.plan`: the saved plan names its stack and state files.
             if plan_file.is_none() {
@@ -380,8 +419,19 @@ async fn run(cli: Cli) -> Result<u8> {
                     target.state.get_or_insert(saved.state);
                 }
             }
+            // A saved plan is checked against a plan of its mode (`plan --destroy --out`) and
+            // targets (`plan -target --out`).
+            let (mode, targets) = match &plan_file {
+                Some(f) if only.targets.is_empty() => saved::saved_intent(f)?,
+                Some(_) => bail!("-target: a saved plan carries its own targets; give none"),
+                None => (Mode::Apply, only.targets),
+            };
+            let operation = match mode {
+                Mode::Apply => "apply",
+                Mode::Destroy => "destroy",
+            };
             let (mut signals, mut session, plan, observed) =
-                open_and_plan(&target, "apply", Mode::Apply).await?;
+                open_and_plan(&target, operation, mode, &targets).await?;
             let plan = match plan_file {
                 Some(f) => saved::check_saved_plan(&f, &plan, &session, &observed)?,
                 None => plan,
@@ -408,7 +458,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     chans.join(", ")
                 );
             }
-            confirm(auto_approve, "apply", &mut signals).await?;
+            confirm(auto_approve, operation, &mut signals).await?;
             run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
@@ -417,13 +467,32 @@ async fn run(cli: Cli) -> Result<u8> {
             auto_approve,
         } => {
             let (mut signals, mut session, plan, observed) =
-                open_and_plan(&target, "destroy", Mode::Destroy).await?;
+                open_and_plan(&target, "destroy", Mode::Destroy, &[]).await?;
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 return Ok(0);
             }
             confirm(auto_approve, "destroy", &mut signals).await?;
             run_steps(&mut session, &plan, &observed, &mut signals).await?;
+            Ok(0)
+        }
+        Command::Graph {
+            target,
+            format,
+            plan,
+        } => {
+            let format = match format.as_str() {
+                "mermaid" => livestack_plan::GraphFormat::Mermaid,
+                _ => livestack_plan::GraphFormat::Dot,
+            };
+            if plan {
+                let session = Session::open(&target, "plan").await?;
+                let (plan, _) = session.plan(Mode::Apply).await?;
+                print!("{}", livestack_plan::plan_graph(&plan, format));
+            } else {
+                let stack = livestack_model::load(&target.stack)?;
+                print!("{}", livestack_plan::stack_graph(&stack, format));
+            }
             Ok(0)
         }
         Command::Outputs { target, json } => {
@@ -594,13 +663,16 @@ async fn open_and_plan(
     target: &TargetArgs,
     operation: &str,
     mode: Mode,
+    targets: &[String],
 ) -> Result<(signals::Signals, Session, Plan, livestack_plan::Observed)> {
     let mut signals = signals::Signals::install().context("installing signal handlers")?;
     let stopped = format!("{operation} stopped while planning");
     let session = signals
         .guard(&stopped, Session::open(target, operation))
         .await?;
-    let (plan, observed) = signals.guard(&stopped, session.plan(mode)).await?;
+    let (plan, observed) = signals
+        .guard(&stopped, session.plan_targets(mode, targets))
+        .await?;
     Ok((signals, session, plan, observed))
 }
 
@@ -801,7 +873,15 @@ impl Session {
     }
 
     async fn plan(&self, mode: Mode) -> Result<(Plan, livestack_plan::Observed)> {
-        Ok(self.engine.plan(mode).await?)
+        self.plan_targets(mode, &[]).await
+    }
+
+    async fn plan_targets(
+        &self,
+        mode: Mode,
+        targets: &[String],
+    ) -> Result<(Plan, livestack_plan::Observed)> {
+        Ok(self.engine.plan_targets(mode, targets).await?)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use livestack_plan::{Hasher, Observed, Plan};
+use livestack_plan::{Hasher, Mode, Observed, Plan};
 use serde_json::{json, Value as Json};
 
 use crate::Session;
@@ -95,6 +95,22 @@ pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
             path.display()
         ),
     }
+}
+
+/// The mode (a destroy plan from `plan --destroy --out`) and the `-target` addresses (none for
+/// a whole plan) a saved plan was made with.
+pub fn saved_intent(path: &Path) -> Result<(Mode, Vec<String>)> {
+    let Some(saved) = read_saved_plan(path)? else {
+        bail!("{}: not a saved livestack plan", path.display());
+    };
+    let mode = serde_json::from_value(saved["plan"]["mode"].clone()).unwrap_or(Mode::Apply);
+    let targets = saved["plan"]["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    Ok((mode, targets))
 }
 
 /// The saved plan, if the state and the cloud are as they were when it was made.

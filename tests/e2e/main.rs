@@ -5,6 +5,7 @@ mod day2;
 mod exits;
 mod harness;
 mod lifecycle;
+mod partial;
 mod promises;
 mod pty;
 mod safety;

@@ -45,8 +45,26 @@ impl<C: Cloud> Engine<C> {
 
     /// Refresh, then the plan from the stack, the state and what refresh found.
     pub async fn plan(&self, mode: Mode) -> Result<(Plan, Observed), Error> {
+        self.plan_targets(mode, &[]).await
+    }
+
+    /// [`Engine::plan`], cut down to the `targets` (`kind.label`) and what they need when
+    /// there are any (`-target`: [`livestack_plan::restrict`]). An unknown target is refused
+    /// before the cloud is read.
+    pub async fn plan_targets(
+        &self,
+        mode: Mode,
+        targets: &[String],
+    ) -> Result<(Plan, Observed), Error> {
+        if !targets.is_empty() {
+            livestack_plan::needed(&self.desired, targets)?;
+        }
         let observed = self.refresh(mode).await?;
         let plan = livestack_plan::plan(&self.desired, &self.state.prior, &observed, mode)?;
+        let plan = match targets {
+            [] => plan,
+            t => livestack_plan::restrict(plan, &self.desired, t)?,
+        };
         Ok((plan, observed))
     }
 

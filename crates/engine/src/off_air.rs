@@ -109,6 +109,8 @@ mod tests {
             adopted: Vec::new(),
             moved: Vec::new(),
             forgotten: Vec::new(),
+            targets: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

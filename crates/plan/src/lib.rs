@@ -6,9 +6,11 @@
 //! it is given and never re-derives them from the stack file.
 
 mod diff;
+mod graph;
 mod observed;
 mod render;
 mod secret;
+mod target;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -18,9 +20,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 pub use diff::FieldChange;
+pub use graph::{plan_graph, stack_graph, GraphFormat};
 pub use observed::{Observed, ObservedResource};
 pub use render::{plural, render_json, render_text, render_text_with, summary_line, TextOptions};
 pub use secret::{secret_key, Hasher};
+pub use target::{needed, partial_warning, restrict};
 
 /// The JSON plan's format version.
 pub const FORMAT_VERSION: u32 = 1;
@@ -196,6 +200,13 @@ pub struct Plan {
     /// state, with no AWS call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forgotten: Vec<Address>,
+    /// The `-target` addresses a partial plan was cut down to ([`restrict`]); empty for a
+    /// whole plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// What the reader must know before relying on the plan (a partial plan says so).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A state entry renamed by a `[[moved]]` entry.
@@ -255,6 +266,24 @@ pub enum Error {
     /// Steps that would wait for each other (a planner bug: reported, never run).
     #[error("the plan's steps wait for each other: {}; nothing was changed (please report this plan)", .0.join(", "))]
     StepCycle(Vec<String>),
+    /// A `-target` address the stack does not declare.
+    #[error("-target {target}: the stack declares no such resource{}", close_list(.close))]
+    UnknownTarget { target: String, close: Vec<Address> },
+    /// A targeted step must wait for a step of a resource left out of the targets.
+    #[error("-target: {step} must wait for {waits_for}, which the targets leave out; add -target {address} or plan without -target")]
+    TargetNeeds {
+        step: String,
+        waits_for: String,
+        address: Address,
+    },
+}
+
+fn close_list(close: &[Address]) -> String {
+    if close.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = close.iter().map(|a| a.to_string()).collect();
+    format!("; did you mean one of: {}", names.join(", "))
 }
 
 /// Makes the plan. `desired` is ignored in [`Mode::Destroy`].
@@ -1599,25 +1628,7 @@ impl Builder<'_> {
             }
         }
         let mut changes: Vec<Change> = self.changes.into_values().collect();
-        // Changes listed in the order their first step runs; no-ops last.
-        changes.sort_by_key(|c| {
-            (
-                c.steps.first().copied().unwrap_or(usize::MAX),
-                c.address.clone(),
-            )
-        });
-        let mut summary = Summary::default();
-        for c in &changes {
-            match c.action {
-                Action::Create => summary.create += 1,
-                Action::Update => summary.update += 1,
-                Action::Replace => summary.replace += 1,
-                Action::Delete => summary.delete += 1,
-                // An old copy of a resource that stays.
-                Action::NoOp if !c.steps.is_empty() => summary.delete += 1,
-                Action::NoOp => {}
-            }
-        }
+        let mut summary = order_and_count(&mut changes);
         summary.interrupted = self.interrupted.len();
         Ok(Plan {
             format_version: FORMAT_VERSION,
@@ -1629,8 +1640,34 @@ impl Builder<'_> {
             adopted: Vec::new(),
             moved: Vec::new(),
             forgotten: Vec::new(),
+            targets: Vec::new(),
+            warnings: Vec::new(),
         })
     }
+}
+
+/// Lists the changes in the order their first step runs (no-ops last) and counts them for
+/// the summary (`interrupted` left at 0).
+fn order_and_count(changes: &mut [Change]) -> Summary {
+    changes.sort_by_key(|c| {
+        (
+            c.steps.first().copied().unwrap_or(usize::MAX),
+            c.address.clone(),
+        )
+    });
+    let mut summary = Summary::default();
+    for c in changes.iter() {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Update => summary.update += 1,
+            Action::Replace => summary.replace += 1,
+            Action::Delete => summary.delete += 1,
+            // An old copy of a resource that stays.
+            Action::NoOp if !c.steps.is_empty() => summary.delete += 1,
+            Action::NoOp => {}
+        }
+    }
+    summary
 }
 
 impl Change {

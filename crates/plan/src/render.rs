@@ -40,6 +40,9 @@ pub fn render_text_with(plan: &Plan, options: TextOptions) -> String {
         Mode::Destroy => "destroy",
     };
     let _ = writeln!(out, "livestack {verb} plan for stack \"{}\"", plan.stack);
+    for w in &plan.warnings {
+        let _ = writeln!(out, "\n{}: {w}", paint("1;33", "Warning"));
+    }
     if !plan.adopted.is_empty() {
         let _ = writeln!(
             out,

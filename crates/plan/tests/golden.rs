@@ -3,6 +3,7 @@
 //! A case's `case.toml` names the stack to plan (`stack`), optionally a stack that was applied
 //! before (`applied`: its state and cloud are simulated as livestack would have left them),
 //! out-of-band changes to that cloud (`[[drift]]`), a lost state (`lost_state`), and the mode.
+//! `targets` cuts the plan down as `-target` does.
 //! The expected plan is in `expected.txt` and `expected.json`; refresh them with
 //! `UPDATE_EXPECT=1 cargo test -p livestack-plan --test golden` and review the diff.
 
@@ -28,6 +29,10 @@ struct Case {
     lost_state: bool,
     #[serde(default)]
     drift: Vec<Drift>,
+    /// `-target` addresses: the plan is cut down to them and what they need; a refusal is
+    /// expected as `error: ...` in `expected.txt` (and no `expected.json`).
+    #[serde(default)]
+    targets: Vec<String>,
 }
 
 /// An out-of-band change: set `path` (dotted; `status` for the lifecycle state) of the
@@ -316,6 +321,19 @@ fn run(dir: &Path) -> Result<(), String> {
     collect_secrets(&stack, &mut secrets);
     observed.secrets = secrets;
     let p = plan(&stack, &prior, &observed, mode).map_err(|e| format!("no plan: {e}"))?;
+    let p = match case.targets.as_slice() {
+        [] => p,
+        t => match livestack_plan::restrict(p, &stack, t) {
+            Ok(p) => p,
+            Err(e) => {
+                expect_file![dir.join("expected.txt")].assert_eq(&format!("error: {e}\n"));
+                return match dir.join("expected.json").exists() {
+                    true => Err("a refused plan has no expected.json".into()),
+                    false => Ok(()),
+                };
+            }
+        },
+    };
     expect_file![dir.join("expected.txt")].assert_eq(&render_text(&p, false));
     expect_file![dir.join("expected.json")].assert_eq(&(render_json(&p) + "\n"));
     Ok(())
@@ -429,4 +447,100 @@ mod harness_errors {
             "medialive_input.imday-hls: drift path \"Sorces.0.Url\": no member \"Sorces\""
         );
     }
+}
+
+/// `livestack graph` of the workshop's sections 1 and 3 (the stack's graph) and of their plans
+/// (section 1 from nothing, section 1 -> 3), in DOT and Mermaid, against `tests/graphs/`; the
+/// DOT parses as DOT, with a node per resource or step and an edge per dependency.
+#[test]
+fn golden_graphs() {
+    use livestack_plan::{plan_graph, stack_graph, GraphFormat};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let examples = "../../examples";
+    let section1 = load(root, &format!("{examples}/s3-loop.toml")).unwrap();
+    let section3 = load(root, &format!("{examples}/s3-loop-facebook.toml")).unwrap();
+    let planned = |stack: &ValidatedStack, applied: Option<&ValidatedStack>| {
+        let (prior, mut observed) = applied.map(simulate).unwrap_or_default();
+        let mut secrets = BTreeMap::new();
+        collect_secrets(stack, &mut secrets);
+        observed.secrets = secrets;
+        plan(stack, &prior, &observed, Mode::Apply).unwrap()
+    };
+    let plan1 = planned(&section1, None);
+    let plan3 = planned(&section3, Some(&section1));
+    let edges = |s: &ValidatedStack| {
+        s.resources
+            .iter()
+            .map(|r| r.depends_on.len())
+            .sum::<usize>()
+    };
+    let plan_edges = |p: &livestack_plan::Plan| p.steps.iter().map(|s| s.after.len()).sum();
+    let cases = [
+        (
+            "section1",
+            stack_graph(&section1, GraphFormat::Dot),
+            stack_graph(&section1, GraphFormat::Mermaid),
+            section1.resources.len(),
+            edges(&section1),
+        ),
+        (
+            "section3",
+            stack_graph(&section3, GraphFormat::Dot),
+            stack_graph(&section3, GraphFormat::Mermaid),
+            section3.resources.len(),
+            edges(&section3),
+        ),
+        (
+            "section1-plan",
+            plan_graph(&plan1, GraphFormat::Dot),
+            plan_graph(&plan1, GraphFormat::Mermaid),
+            plan1.steps.len(),
+            plan_edges(&plan1),
+        ),
+        (
+            "section1-to-section3-plan",
+            plan_graph(&plan3, GraphFormat::Dot),
+            plan_graph(&plan3, GraphFormat::Mermaid),
+            plan3.steps.len(),
+            plan_edges(&plan3),
+        ),
+    ];
+    for (name, dot, mermaid, nodes, edges) in cases {
+        let dir = root.join("tests/graphs");
+        expect_file![dir.join(format!("{name}.dot"))].assert_eq(&dot);
+        expect_file![dir.join(format!("{name}.mmd"))].assert_eq(&mermaid);
+        let (n, e) = dot_counts(&dot).unwrap_or_else(|err| panic!("{name}.dot: {err}"));
+        assert_eq!((n, e), (nodes, edges), "{name}.dot: nodes and edges");
+        let m_edges = mermaid.lines().filter(|l| l.contains(" --> ")).count();
+        assert_eq!(m_edges, edges, "{name}.mmd: edges");
+        if name == "section1" {
+            let readme = std::fs::read_to_string(root.join("../../README.md")).unwrap();
+            assert!(
+                readme.contains(&format!("```mermaid\n{mermaid}```\n")),
+                "README.md's section 1 graph is not `livestack graph examples/s3-loop.toml \
+                 --format mermaid`:\n{mermaid}"
+            );
+        }
+    }
+}
+
+/// The nodes and edges of a DOT graph, as a DOT parser reads it.
+fn dot_counts(dot: &str) -> Result<(usize, usize), String> {
+    use graphviz_rust::dot_structures::{Graph, Stmt, Subgraph};
+    fn walk(stmts: &[Stmt], n: &mut usize, e: &mut usize) {
+        for s in stmts {
+            match s {
+                Stmt::Node(_) => *n += 1,
+                Stmt::Edge(_) => *e += 1,
+                Stmt::Subgraph(Subgraph { stmts, .. }) => walk(stmts, n, e),
+                _ => {}
+            }
+        }
+    }
+    let (mut n, mut e) = (0, 0);
+    match graphviz_rust::parse(dot)? {
+        Graph::DiGraph { stmts, .. } => walk(&stmts, &mut n, &mut e),
+        Graph::Graph { .. } => return Err("an undirected graph".into()),
+    }
+    Ok((n, e))
 }

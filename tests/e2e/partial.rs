@@ -1,0 +1,193 @@
+//! Plans that change less than the stack asks: `plan --destroy` (what `destroy` would do,
+//! nothing destroyed) and `-target` (one resource and what it needs), and `graph`.
+
+use crate::harness::{assert_shows, section_1_inventory, state_addresses, Inventory, World};
+use crate::safety::s1;
+
+#[test]
+fn plan_destroy_shows_the_destroy_plan_and_destroys_nothing() {
+    let w = World::new("plan-destroy");
+    let s1 = s1();
+    // Nothing to destroy yet: exit 0 even with --detailed-exitcode.
+    let empty = w
+        .run(&["plan", &s1, "--destroy", "--detailed-exitcode"])
+        .expect(0);
+    assert_shows(&empty.stdout, &["livestack destroy plan", "No changes"]);
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+    let before = w.requests().len();
+
+    let text = w.run(&["plan", &s1, "--destroy"]).expect(0);
+    assert_shows(
+        &text.stdout,
+        &[
+            "livestack destroy plan for stack \"imday\"",
+            "- medialive_channel.imday  will be deleted",
+            "stop          medialive_channel.imday",
+            "0 to create, 0 to update, 0 to replace, 7 to delete; 1 running channel interrupted.",
+        ],
+    );
+    w.run(&["plan", &s1, "--destroy", "--detailed-exitcode"])
+        .expect(2);
+    let json = w.run(&["plan", &s1, "--destroy", "--json"]).expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan --json");
+    assert_eq!(plan["mode"], "destroy");
+    assert_eq!(plan["summary"]["delete"], 7);
+    let saved = w.dir.join("destroy.plan");
+    w.run(&["plan", &s1, "--destroy", "--out", saved.to_str().unwrap()])
+        .expect(0);
+
+    // Nothing was destroyed: no call but reads, the same cloud, the same state.
+    assert_eq!(w.mutations_since(before), vec![]);
+    assert_eq!(w.inventory(), section_1_inventory());
+    assert_eq!(state_addresses(&w.state().0).len(), 7);
+
+    // The saved destroy plan is applied as a destroy.
+    let applied = w
+        .run(&["apply", saved.to_str().unwrap(), "--auto-approve"])
+        .expect(0);
+    assert_shows(&applied.stdout, &["livestack destroy plan"]);
+    assert!(w.inventory().is_empty(), "{:?}", w.inventory());
+    w.run(&["plan", &s1, "--destroy", "--detailed-exitcode"])
+        .expect(0);
+}
+
+#[test]
+fn apply_target_creates_only_the_target_and_what_it_needs() {
+    let w = World::new("apply-target");
+    let s1 = s1();
+    let warning =
+        "Warning: the plan is partial: only mediapackage_endpoint.imday-hls and what it needs";
+
+    // An address the stack does not declare: refused, with the close ones, before any call.
+    let before = w.requests().len();
+    let refused = w
+        .run(&["plan", &s1, "-target", "medialive_channel.imdy"])
+        .expect(1);
+    assert_shows(
+        &refused.stderr,
+        &["-target medialive_channel.imdy: the stack declares no such resource; did you mean one of: medialive_channel.imday"],
+    );
+    assert_eq!(
+        w.requests().len(),
+        before,
+        "refused before reading the cloud"
+    );
+
+    let plan = w
+        .run(&["plan", &s1, "-target", "mediapackage_endpoint.imday-hls"])
+        .expect(0);
+    assert_shows(
+        &plan.stdout,
+        &[
+            warning,
+            "run a plan without -target before relying on it",
+            "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete",
+        ],
+    );
+    let json = w
+        .run(&[
+            "plan",
+            &s1,
+            "--json",
+            "--target=mediapackage_endpoint.imday-hls",
+        ])
+        .expect(0);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("plan --json");
+    assert_eq!(
+        json["targets"],
+        serde_json::json!(["mediapackage_endpoint.imday-hls"])
+    );
+    assert!(json["warnings"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("the plan is partial"));
+
+    let applied = w
+        .run(&[
+            "apply",
+            &s1,
+            "-target=mediapackage_endpoint.imday-hls",
+            "--auto-approve",
+        ])
+        .expect(0);
+    assert_shows(&applied.stdout, &[warning]);
+    assert_eq!(
+        w.inventory(),
+        Inventory {
+            mp_channels: vec!["imday-mp-channel".into()],
+            mp_endpoints: vec!["imday-mp-hlsendpoint".into()],
+            ..Inventory::default()
+        }
+    );
+    assert_eq!(
+        state_addresses(&w.state().0),
+        [
+            "mediapackage_channel.imday-mp",
+            "mediapackage_endpoint.imday-hls"
+        ]
+    );
+
+    // A saved plan made with -target records it, and is applied as it was made.
+    let saved = w.dir.join("input.plan");
+    w.run(&[
+        "plan",
+        &s1,
+        "-target",
+        "medialive_input.imday-hls",
+        "--out",
+        saved.to_str().unwrap(),
+    ])
+    .expect(0);
+    w.run(&["apply", saved.to_str().unwrap(), "--auto-approve"])
+        .expect(0);
+    assert_eq!(w.inventory().inputs, ["imday-hls-input"]);
+    assert!(w.inventory().channels.is_empty());
+
+    // A whole apply creates the rest; then nothing is left to do.
+    let rest = w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    assert!(!rest.stdout.contains("partial"), "{}", rest.stdout);
+    assert_shows(&rest.stdout, &["Plan: 4 to create"]);
+    assert_eq!(w.inventory(), section_1_inventory());
+    w.run(&["plan", &s1, "--detailed-exitcode"]).expect(0);
+}
+
+#[test]
+fn graph_prints_the_stack_and_the_plan() {
+    let w = World::new("graph");
+    let s1 = s1();
+    // The stack's graph needs no cloud.
+    let dot = w.run_bare(&["graph", &s1], &[]).expect(0);
+    assert_shows(
+        &dot.stdout,
+        &[
+            "digraph \"stack imday\" {",
+            "[label=\"medialive_channel.imday\"]",
+        ],
+    );
+    let plan = w
+        .run_bare(
+            &[
+                "graph",
+                &s1,
+                "--plan",
+                "--format",
+                "mermaid",
+                "--sandbox-url",
+                &w.sandbox.endpoint_url(),
+                "--state",
+                w.state_path().to_str().unwrap(),
+            ],
+            &[],
+        )
+        .expect(0);
+    assert_shows(
+        &plan.stdout,
+        &[
+            "flowchart LR",
+            "subgraph g0[\"wave 1\"]",
+            "[\"8 start medialive_channel.imday\"]",
+        ],
+    );
+    assert!(w.inventory().is_empty(), "graph --plan changes nothing");
+}
