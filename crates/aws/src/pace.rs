@@ -29,13 +29,10 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextMut, FinalizerInterceptorContextRef,
-};
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use tokio::time::Instant;
@@ -111,10 +108,6 @@ struct Gate {
     rate: Option<f64>,
     /// When the next paced call may be sent.
     next: Instant,
-    /// When the next retry may be sent: retries go before the calls waiting for their first
-    /// attempt (a throttled call is not sent to the back of the queue), each pushing the
-    /// queue back by one interval so that the pace holds.
-    retry_next: Instant,
     /// When the calls of the last [`WINDOW`] were (or will be) sent.
     sent: VecDeque<Instant>,
     /// When the pace was last cut.
@@ -128,30 +121,20 @@ impl Gate {
         Gate {
             rate: None,
             next: now,
-            retry_next: now,
             sent: VecDeque::new(),
             cut_at: None,
             rose_at: now,
         }
     }
 
-    /// Takes the next slot: when this call may be sent (a `retry` before the calls queued for
-    /// their first attempt).
-    fn slot(&mut self, now: Instant, retry: bool) -> Instant {
+    /// Takes the next slot: when this call may be sent.
+    fn slot(&mut self, now: Instant) -> Instant {
         let at = match self.rate {
             None => now,
             Some(rate) => {
-                let interval = Duration::from_secs_f64(1.0 / rate);
-                if retry {
-                    let at = self.retry_next.max(now);
-                    self.retry_next = at + interval;
-                    self.next = self.next.max(now) + interval;
-                    at
-                } else {
-                    let at = self.next.max(now);
-                    self.next = at + interval;
-                    at
-                }
+                let at = self.next.max(now);
+                self.next = at + Duration::from_secs_f64(1.0 / rate);
+                at
             }
         };
         while self.sent.front().is_some_and(|&t| t + WINDOW < now) {
@@ -161,9 +144,11 @@ impl Gate {
         at
     }
 
-    /// A call sent at `sent` was throttled: cut the pace, once per round trip.
-    fn throttled(&mut self, sent: Instant, now: Instant) {
-        if self.cut_at.is_some_and(|cut| sent < cut) {
+    /// A call given its slot at `granted` was throttled: cut the pace, once per round trip
+    /// (a call whose slot was given before the last cut was paced at the rate that cut
+    /// corrected, even if it was sent after it).
+    fn throttled(&mut self, granted: Instant, now: Instant) {
+        if self.cut_at.is_some_and(|cut| granted < cut) {
             return;
         }
         let window_start = now.checked_sub(WINDOW).unwrap_or(now);
@@ -210,16 +195,15 @@ impl Pacer {
         f(gates.entry(family).or_insert_with(|| Gate::new(now)), now)
     }
 
-    /// Waits for the family's next slot (a `retry`'s before those of first attempts); returns
-    /// when the call was let through.
-    pub async fn admit(&self, family: Family, retry: bool) -> Instant {
-        let at = self.with_gate(family, |g, now| g.slot(now, retry));
+    /// Waits for the family's next slot; returns when the slot was given.
+    pub async fn admit(&self, family: Family) -> Instant {
+        let (at, granted) = self.with_gate(family, |g, now| (g.slot(now), now));
         tokio::time::sleep_until(at).await;
-        at
+        granted
     }
 
-    fn throttled(&self, family: Family, sent: Instant) {
-        self.with_gate(family, |g, now| g.throttled(sent, now));
+    fn throttled(&self, family: Family, granted: Instant) {
+        self.with_gate(family, |g, now| g.throttled(granted, now));
     }
 
     fn answered(&self, family: Family) {
@@ -257,11 +241,11 @@ pub(crate) fn default_http_client() -> Result<SharedHttpClient, crate::Error> {
         })
 }
 
-/// Which family a sent request was in and when it was let through, on its response.
+/// Which family a sent request was in and when its slot was given, on its response.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
     family: Family,
-    at: Instant,
+    granted: Instant,
 }
 
 /// An HTTP client that paces each request through the [`Pacer`] before the inner client sends
@@ -331,16 +315,15 @@ impl HttpConnector for PacedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let family = Family::of(self.service, &operation(&request));
         let (inner, pacer, limit) = (self.inner.clone(), self.pacer.clone(), self.attempt_timeout);
-        let retry = request.extension::<IsRetry>().is_some();
         HttpConnectorFuture::new(async move {
-            let at = pacer.admit(family, retry).await;
+            let granted = pacer.admit(family).await;
             let mut response = match tokio::time::timeout(limit, inner.call(request)).await {
                 Ok(answer) => answer?,
                 Err(_) => {
                     return Err(ConnectorError::timeout(Box::new(NoAnswer(limit))));
                 }
             };
-            response.add_extension(Sent { family, at });
+            response.add_extension(Sent { family, granted });
             Ok(response)
         })
     }
@@ -361,12 +344,8 @@ fn operation(request: &HttpRequest) -> String {
         .to_string()
 }
 
-/// Marks a request that is a retry of a call (its second attempt or later).
-#[derive(Debug, Clone, Copy)]
-struct IsRetry;
-
-/// The interceptor that tells the [`Pacer`] what each answer was (a throttle cuts the family's
-/// pace, any other answer lets it rise), and marks retries for the connector.
+/// The interceptor that tells the [`Pacer`] what each answer was: a throttle cuts the family's
+/// pace, any other answer lets it rise.
 #[derive(Debug)]
 pub(crate) struct LearnPace {
     pub(crate) pacer: Arc<Pacer>,
@@ -375,21 +354,6 @@ pub(crate) struct LearnPace {
 impl Intercept for LearnPace {
     fn name(&self) -> &'static str {
         "livestack::LearnPace"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if cfg
-            .load::<RequestAttempts>()
-            .is_some_and(|a| a.attempts() >= 2)
-        {
-            context.request_mut().add_extension(IsRetry);
-        }
-        Ok(())
     }
 
     fn read_after_attempt(
@@ -407,7 +371,7 @@ impl Intercept for LearnPace {
         let status = response.status().as_u16();
         let body = response.body().bytes().unwrap_or_default();
         if is_throttle(status, body) {
-            self.pacer.throttled(sent.family, sent.at);
+            self.pacer.throttled(sent.family, sent.granted);
         } else if status < 500 {
             self.pacer.answered(sent.family);
         }
@@ -471,7 +435,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
         for _ in 0..100 {
-            assert_eq!(g.slot(t0, false), t0);
+            assert_eq!(g.slot(t0), t0);
         }
     }
 
@@ -481,13 +445,13 @@ mod tests {
         let mut g = Gate::new(t0);
         // 40 calls in 200 ms, then one of them is throttled.
         for i in 0..40 {
-            g.slot(at(t0, i * 5), false);
+            g.slot(at(t0, i * 5));
         }
         g.throttled(at(t0, 195), at(t0, 250));
         assert_eq!(g.rate, Some(30.0));
         // The next slots are a thirtieth of a second apart.
-        let first = g.slot(at(t0, 250), false);
-        let second = g.slot(at(t0, 250), false);
+        let first = g.slot(at(t0, 250));
+        let second = g.slot(at(t0, 250));
         assert!(first >= at(t0, 250));
         let gap = second - first;
         assert!(
@@ -501,7 +465,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
         for i in 0..20 {
-            g.slot(at(t0, i * 10), false);
+            g.slot(at(t0, i * 10));
         }
         g.throttled(at(t0, 100), at(t0, 200));
         let once = g.rate;
@@ -513,10 +477,25 @@ mod tests {
     }
 
     #[test]
+    fn a_call_given_its_slot_before_a_cut_does_not_cut_again_when_sent_after_it() {
+        let t0 = Instant::now();
+        let mut g = Gate::new(t0);
+        for i in 0..20 {
+            g.slot(at(t0, i * 10));
+        }
+        // Throttled at 200 ms: the pace is cut then.
+        g.throttled(at(t0, 150), at(t0, 200));
+        let once = g.rate;
+        // A call whose slot was given at 190 ms (at the old pace) is answered 429 later.
+        g.throttled(at(t0, 190), at(t0, 400));
+        assert_eq!(g.rate, once);
+    }
+
+    #[test]
     fn the_pace_never_falls_below_the_floor_and_rises_while_calls_succeed() {
         let t0 = Instant::now();
         let mut g = Gate::new(t0);
-        g.slot(t0, false);
+        g.slot(t0);
         g.throttled(t0, at(t0, 10));
         assert_eq!(g.rate, Some(MIN_RATE));
         g.answered(at(t0, 1010));
@@ -545,7 +524,7 @@ mod tests {
                 .min_by_key(|(_, t)| **t)
                 .unwrap();
             now = free;
-            let sent = g.slot(now, false);
+            let sent = g.slot(now);
             if sent > refilled {
                 tokens = (tokens + (sent - refilled).as_secs_f64() * rate).min(burst);
                 refilled = sent;
