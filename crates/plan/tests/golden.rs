@@ -544,3 +544,35 @@ fn dot_counts(dot: &str) -> Result<(usize, usize), String> {
     }
     Ok((n, e))
 }
+
+/// The picture of workshop section 1's graph in the README (`examples/s3-loop.graph.svg`,
+/// rendered with `livestack graph examples/s3-loop.toml | dot -Tsvg`) shows the stack as it is:
+/// a node per resource, labelled with its address, and an arrow per dependency. Re-render it
+/// when this fails (Graphviz is not needed to run the tests, only to make the picture).
+#[test]
+fn the_readme_picture_of_section_1_shows_its_resources_and_dependencies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let section1 = load(root, "../../examples/s3-loop.toml").unwrap();
+    let svg = std::fs::read_to_string(root.join("../../examples/s3-loop.graph.svg")).unwrap();
+    let nodes = svg.matches("class=\"node\"").count();
+    let edges = svg.matches("class=\"edge\"").count();
+    assert_eq!(nodes, section1.resources.len(), "nodes in the picture");
+    let dependencies: usize = section1.resources.iter().map(|r| r.depends_on.len()).sum();
+    assert_eq!(edges, dependencies, "arrows in the picture");
+    for r in &section1.resources {
+        assert!(
+            // SVG writes `-` as `&#45;`.
+            svg.contains(&format!(
+                ">{}</text>",
+                r.address.to_string().replace('-', "&#45;")
+            )),
+            "{} is not in the picture",
+            r.address
+        );
+    }
+    let readme = std::fs::read_to_string(root.join("../../README.md")).unwrap();
+    assert!(
+        readme.contains("(examples/s3-loop.graph.svg)"),
+        "the README shows it"
+    );
+}
