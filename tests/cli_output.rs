@@ -219,3 +219,23 @@ fn an_unreadable_stack_file_is_one_line_naming_it_and_its_cause_once() {
         );
     }
 }
+
+/// A region AWS does not have, given on the command line: one line, before anything is
+/// locked or called.
+#[test]
+fn a_region_aws_does_not_have_is_refused_in_one_line() {
+    for region in ["eu-west1", "mars-north-1", ""] {
+        let out = Command::new(env!("CARGO_BIN_EXE_livestack"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["plan", "examples/s3-loop.toml", "--region", region])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{region}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: --region `{region}`: ")),
+            "{stderr}"
+        );
+    }
+}

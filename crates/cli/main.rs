@@ -781,6 +781,16 @@ impl std::ops::DerefMut for Session {
 
 impl Session {
     async fn open(t: &TargetArgs, operation: &str) -> Result<Session> {
+        if let Some(why) = t
+            .region
+            .as_deref()
+            .and_then(livestack_model::region_problem)
+        {
+            anyhow::bail!(
+                "--region `{}`: {why}; an AWS region such as us-east-1, eu-west-1",
+                t.region.as_deref().unwrap_or_default()
+            );
+        }
         let desired = livestack_model::load(&t.stack)?;
         let default_state = default_state_path(&desired);
         let state_path = t.state.clone().unwrap_or_else(|| default_state.clone());

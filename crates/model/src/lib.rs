@@ -77,6 +77,46 @@ impl Address {
     }
 }
 
+/// What is wrong with `region` as an AWS region name, if anything: AWS's partitions name
+/// regions `<area>[-gov|-iso...]-<direction>-<number>` (`us-east-1`, `us-gov-west-1`,
+/// `eu-central-2`, `cn-northwest-1`), the area one AWS uses.
+pub fn region_problem(region: &str) -> Option<&'static str> {
+    const AREAS: &[&str] = &["af", "ap", "ca", "cn", "eu", "il", "me", "mx", "sa", "us"];
+    const DIRECTIONS: &[&str] = &[
+        "central",
+        "north",
+        "south",
+        "east",
+        "west",
+        "northeast",
+        "northwest",
+        "southeast",
+        "southwest",
+    ];
+    if region.is_empty() {
+        return Some("empty");
+    }
+    let parts: Vec<&str> = region.split('-').collect();
+    let (area, rest) = parts.split_first()?;
+    if !AREAS.contains(area) {
+        return Some("no AWS region starts so");
+    }
+    let rest = match rest.first() {
+        Some(&"gov") | Some(&"isob") | Some(&"iso") | Some(&"isof") | Some(&"isoe") => &rest[1..],
+        _ => rest,
+    };
+    match rest {
+        [direction, number]
+            if DIRECTIONS.contains(direction)
+                && !number.is_empty()
+                && number.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            None
+        }
+        _ => Some("not an AWS region name (area-direction-number)"),
+    }
+}
+
 /// Labels: letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn valid_label(label: &str) -> bool {
     !label.is_empty()
@@ -366,5 +406,35 @@ impl<'t> LineIndex<'t> {
             }
         }
         self.location(path, offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_problem;
+
+    #[test]
+    fn regions_follow_aws_partition_names() {
+        for ok in [
+            "us-east-1",
+            "eu-west-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "eu-central-2",
+            "il-central-1",
+        ] {
+            assert_eq!(region_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "eu-west1",
+            "mars-north-1",
+            "us-east",
+            "US-EAST-1",
+            "eu-up-1",
+        ] {
+            assert!(region_problem(bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -127,7 +127,18 @@ pub(crate) fn lower<'a>(
                         None
                     }
                 });
-                region = t.opt("region", &mut diags, string);
+                region = t.opt("region", &mut diags, |n, d| {
+                    let (s, span) = spanned_string(n, d)?;
+                    match crate::region_problem(&s) {
+                        None => Some(s),
+                        Some(why) => {
+                            d.push(Diagnostic::new(span, format!("region `{s}`: {why}")).hint(
+                                "an AWS region such as us-east-1, eu-west-1, ap-southeast-2",
+                            ));
+                            None
+                        }
+                    }
+                });
                 if let Some(tags) = t.opt("tags", &mut diags, tag_map) {
                     stack_tags = tags;
                 }
