@@ -15,19 +15,40 @@ use crate::harness::*;
 /// input and the channel sending HLS to MediaPackage, started. The SSM parameters are given the
 /// names livestack derives for stack `imday` (its MediaPackage channel labelled by its id), as
 /// import keeps ingest passwords in livestack's derived parameters.
-fn console_section_1(w: &World) -> String {
-    let c = w.clients();
-    let mk = |kind: Kind, spec: Json| {
-        let a = Address::new(kind, "console");
-        let (id, _) = w
-            .block_on(c.create(&a, &spec, &format!("console-{kind}")))
-            .unwrap_or_else(|e| panic!("creating {kind}: {e:?}"));
-        id
-    };
-    let role = mk(
+/// Creates a resource from its spec (no livestack tags unless `spec` has them), as the
+/// console or a script would; its id.
+fn make(w: &World, c: &livestack_aws::Clients, kind: Kind, spec: Json) -> String {
+    let a = Address::new(kind, "console");
+    let token = format!(
+        "console-{kind}-{}",
+        spec["Name"].as_str().unwrap_or_default()
+    );
+    let (id, _) = w
+        .block_on(c.create(&a, &spec, &token))
+        .unwrap_or_else(|e| panic!("creating {kind}: {e:?}"));
+    id
+}
+
+/// The EncoderSettings livestack makes for the channel of `example`.
+fn encoder_settings_of(example_file: &str) -> Json {
+    let stack = livestack_model::load(&example(example_file)).expect("the example loads");
+    stack
+        .resources
+        .iter()
+        .find(|r| r.address.kind == Kind::MedialiveChannel)
+        .expect("a channel")
+        .spec["EncoderSettings"]
+        .clone()
+}
+
+/// The console's MediaLiveAccessRole.
+fn console_role(w: &World, c: &livestack_aws::Clients, name: &str) -> String {
+    make(
+        w,
+        c,
         Kind::IamRole,
         json!({
-            "RoleName": "MediaLiveAccessRole",
+            "RoleName": name,
             "Path": "/",
             "AssumeRolePolicyDocument": {
                 "Version": "2012-10-17",
@@ -41,7 +62,34 @@ fn console_section_1(w: &World) -> String {
             },
             "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess"]
         }),
-    );
+    )
+}
+
+/// Starts channel `id` and waits until it is RUNNING.
+fn start(w: &World, c: &livestack_aws::Clients, id: &str) {
+    w.block_on(async {
+        c.wait_channel(
+            id,
+            livestack_aws::ChannelWait::Idle,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel IDLE");
+        c.start_channel(id).await.expect("StartChannel");
+        c.wait_channel(
+            id,
+            livestack_aws::ChannelWait::Running,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel RUNNING");
+    });
+}
+
+fn console_section_1(w: &World) -> String {
+    let c = w.clients();
+    let mk = |kind: Kind, spec: Json| make(w, &c, kind, spec);
+    let role = console_role(w, &c, "MediaLiveAccessRole");
     assert_eq!(role, "MediaLiveAccessRole");
     mk(
         Kind::MediapackageChannel,
@@ -84,13 +132,7 @@ fn console_section_1(w: &World) -> String {
     );
     // The console's HLS template's encoder settings (livestack's 1080p ladder here), sending
     // to the console's destination `destination1`.
-    let example = livestack_model::load(&example("s3-loop.toml")).expect("s3-loop.toml");
-    let encoder = example
-        .resources
-        .iter()
-        .find(|r| r.address.kind == Kind::MedialiveChannel)
-        .expect("a channel")
-        .spec["EncoderSettings"]
+    let encoder = encoder_settings_of("s3-loop.toml")
         .to_string()
         .replace("\"tn2224\"", "\"destination1\"");
     let channel = mk(
@@ -176,18 +218,10 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     assert!(w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
     w.run_bare(&["validate", "imday.toml"], &[]).expect(0);
 
-    // The first plan adopts all seven and only adds the ownership tags.
-    let plan = plan_json(&w, "imday.toml");
-    let mut adopted: Vec<&str> = plan["adopted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
-    adopted.sort();
-    assert_eq!(
-        adopted,
-        [
+    adopt_and_apply(
+        &w,
+        "imday.toml",
+        &[
             "iam_role.MediaLiveAccessRole",
             "medialive_channel.imday",
             "medialive_input.imday-hls-input",
@@ -196,17 +230,34 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
             "ssm_parameter.imday-mp-channel-ingest-1",
             "ssm_parameter.imday-mp-channel-ingest-2",
         ],
-        "{plan:#}\n{toml}"
+        &channel,
     );
+}
+
+/// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
+/// tags; its apply neither stops nor updates the channel (RUNNING throughout), and the next
+/// plan is empty.
+#[track_caller]
+fn adopt_and_apply(w: &World, stack: &str, adopted: &[&str], channel: &str) {
+    let toml = std::fs::read_to_string(w.dir.join(stack)).unwrap();
+    let plan = plan_json(w, stack);
+    let mut found: Vec<&str> = plan["adopted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    found.sort();
+    assert_eq!(found, adopted, "{plan:#}\n{toml}");
     let steps = plan["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 7, "{plan:#}\n{toml}");
+    assert_eq!(steps.len(), adopted.len(), "{plan:#}\n{toml}");
     for s in steps {
         assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
         assert!(s["interrupts"].is_null() || s["interrupts"] == false, "{s}");
     }
 
     let before = w.requests().len();
-    w.run(&["apply", "imday.toml", "--auto-approve"]).expect(0);
+    w.run(&["apply", stack, "--auto-approve"]).expect(0);
     let calls: Vec<String> = w.requests()[before..]
         .iter()
         .map(|r| r.operation.clone())
@@ -217,9 +268,128 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
             .any(|c| c == "StopChannel" || c == "UpdateChannel"),
         "the channel was stopped or updated: {calls:?}"
     );
-    let (id, ch) = w.channel();
-    assert_eq!(id, channel);
+    let ch = &w.cloud()["medialive"]["channels"][channel];
     assert_eq!(ch["state"], "RUNNING");
-    w.run(&["plan", "imday.toml", "--detailed-exitcode"])
+    w.run(&["plan", stack, "--detailed-exitcode"]).expect(0);
+}
+
+/// Workshop section 2 as the console builds it: an input security group open to all, an RTMP
+/// push input with destinations imday/a and imday/b, a MediaPackage channel and endpoint, and a
+/// running channel with a MediaPackage output group. Beside it a channel (and its input) that
+/// stack `other` owns: listed, not imported.
+#[test]
+fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
+    let w = World::new("import-s2");
+    let c = w.clients();
+    let mk = |kind: Kind, spec: Json| make(&w, &c, kind, spec);
+    console_role(&w, &c, "MediaLiveAccessRole-live");
+    mk(
+        Kind::MediapackageChannel,
+        json!({ "Id": "imday-live-channel" }),
+    );
+    mk(
+        Kind::MediapackageEndpoint,
+        json!({
+            "Id": "imday-live-hlsendpoint",
+            "ChannelId": "imday-live-channel",
+            "ManifestName": "index",
+            "Origination": "ALLOW",
+            "HlsPackage": { "SegmentDurationSeconds": 6, "PlaylistWindowSeconds": 60 }
+        }),
+    );
+    let sg = mk(
+        Kind::MedialiveInputSecurityGroup,
+        json!({ "WhitelistRules": [{ "Cidr": "0.0.0.0/0" }] }),
+    );
+    let input = mk(
+        Kind::MedialiveInput,
+        json!({
+            "Name": "live-camera",
+            "Type": "RTMP_PUSH",
+            "Destinations": [{ "StreamName": "imday/a" }, { "StreamName": "imday/b" }],
+            "InputSecurityGroups": [sg],
+        }),
+    );
+    let channel_spec = |name: &str, input: &str| {
+        json!({
+            "Name": name,
+            "ChannelClass": "STANDARD",
+            "RoleArn": "arn:aws:iam::123456789012:role/MediaLiveAccessRole-live",
+            "LogLevel": "DISABLED",
+            "InputSpecification": { "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" },
+            "InputAttachments": [{ "InputId": input, "InputAttachmentName": "live-camera" }],
+            "Destinations": [{ "Id": "mediapackage", "MediaPackageSettings": [{ "ChannelId": "imday-live-channel" }] }],
+            "EncoderSettings": encoder_settings_of("laptop-rtmp.toml"),
+        })
+    };
+    let channel = mk(Kind::MedialiveChannel, channel_spec("imday-live", &input));
+    start(&w, &c, &channel);
+    // Another stack's channel, with its own input.
+    let owned = json!({ "livestack:stack": "other", "livestack:address": "medialive_channel.x" });
+    let other_input = mk(
+        Kind::MedialiveInput,
+        json!({
+            "Name": "other-camera",
+            "Type": "RTMP_PUSH",
+            "Destinations": [{ "StreamName": "other/a" }, { "StreamName": "other/b" }],
+            "InputSecurityGroups": [sg],
+            "Tags": { "livestack:stack": "other", "livestack:address": "medialive_input.x" },
+        }),
+    );
+    let mut other = channel_spec("other-live", &other_input);
+    other["Tags"] = owned;
+    let other = mk(Kind::MedialiveChannel, other);
+
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+    let before = w.requests().len();
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--all",
+                "-o",
+                "live.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
         .expect(0);
+    assert!(w.mutations_since(before).is_empty());
+    assert_shows(
+        &run.stderr,
+        &[
+            &format!("medialive_channel {other} is owned by stack `other` (its livestack tags); not imported"),
+            "imported 6 resources into live.toml",
+        ],
+    );
+    let toml = std::fs::read_to_string(w.dir.join("live.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "type = \"rtmp_push\"",
+            "destinations = [\"imday/a\", \"imday/b\"]",
+            &format!("security_groups = [\"medialive_input_security_group.sg-{sg}\"]"),
+            "whitelist = [\"0.0.0.0/0\"]",
+            "type = \"mediapackage\"",
+            "destination = \"mediapackage_channel.imday-live-channel\"",
+        ],
+    );
+    assert!(!toml.contains("other"), "{toml}");
+    adopt_and_apply(
+        &w,
+        "live.toml",
+        &[
+            "iam_role.MediaLiveAccessRole-live",
+            "medialive_channel.imday-live",
+            "medialive_input.live-camera",
+            &format!("medialive_input_security_group.sg-{sg}"),
+            "mediapackage_channel.imday-live-channel",
+            "mediapackage_endpoint.imday-live-hlsendpoint",
+        ],
+        &channel,
+    );
 }
