@@ -86,7 +86,9 @@ fn start(w: &World, c: &livestack_aws::Clients, id: &str) {
     });
 }
 
-fn console_section_1(w: &World) -> String {
+/// Section 1, or with `facebook` section 3: the channel SINGLE_PIPELINE with an RTMP group
+/// `facebook` whose stream key is `key`.
+fn console_section(w: &World, facebook: Option<&str>) -> String {
     let c = w.clients();
     let mk = |kind: Kind, spec: Json| make(w, &c, kind, spec);
     let role = console_role(w, &c, "MediaLiveAccessRole");
@@ -108,6 +110,7 @@ fn console_section_1(w: &World) -> String {
     let passwords = w.ingest_passwords();
     let mp = w.cloud()["mediapackage"]["channels"]["imday-mp-channel"]["ingest_endpoints"].clone();
     let mut settings = Vec::new();
+    let pipelines = if facebook.is_some() { 1 } else { 2 };
     for (i, password) in passwords.iter().enumerate() {
         let name = format!("/livestack/imday/imday-mp-channel/ingest-{}", i + 1);
         mk(
@@ -119,6 +122,9 @@ fn console_section_1(w: &World) -> String {
                 "Description": format!("MediaPackage ingest password {} of mediapackage_channel.imday-mp-channel (livestack)", i + 1),
             }),
         );
+        if i >= pipelines {
+            continue;
+        }
         settings.push(json!({
             "Url": mp[i]["url"],
             "Username": mp[i]["username"],
@@ -132,19 +138,31 @@ fn console_section_1(w: &World) -> String {
     );
     // The console's HLS template's encoder settings (livestack's 1080p ladder here), sending
     // to the console's destination `destination1`.
-    let encoder = encoder_settings_of("s3-loop.toml")
+    let example = if facebook.is_some() {
+        "s3-loop-facebook.toml"
+    } else {
+        "s3-loop.toml"
+    };
+    let encoder = encoder_settings_of(example)
         .to_string()
         .replace("\"tn2224\"", "\"destination1\"");
+    let mut destinations = vec![json!({ "Id": "destination1", "Settings": settings })];
+    if let Some(key) = facebook {
+        destinations.push(json!({
+            "Id": "facebook",
+            "Settings": [{ "Url": "rtmps://live-api-s.facebook.com:443/rtmp/", "StreamName": key }]
+        }));
+    }
     let channel = mk(
         Kind::MedialiveChannel,
         json!({
             "Name": "imday",
-            "ChannelClass": "STANDARD",
+            "ChannelClass": if facebook.is_some() { "SINGLE_PIPELINE" } else { "STANDARD" },
             "RoleArn": "arn:aws:iam::123456789012:role/MediaLiveAccessRole",
             "LogLevel": "DISABLED",
             "InputSpecification": { "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" },
             "InputAttachments": [{ "InputId": input, "InputAttachmentName": "imday-hls-input", "InputSettings": { "SourceEndBehavior": "LOOP" } }],
-            "Destinations": [{ "Id": "destination1", "Settings": settings }],
+            "Destinations": destinations,
             "EncoderSettings": serde_json::from_str::<Json>(&encoder).unwrap(),
         }),
     );
@@ -168,10 +186,21 @@ fn console_section_1(w: &World) -> String {
     channel
 }
 
+/// What the import of section 1 (and 3) records, as the first plan adopts it.
+const SECTION_1_ADOPTED: &[&str] = &[
+    "iam_role.MediaLiveAccessRole",
+    "medialive_channel.imday",
+    "medialive_input.imday-hls-input",
+    "mediapackage_channel.imday-mp-channel",
+    "mediapackage_endpoint.imday-mp-hlsendpoint",
+    "ssm_parameter.imday-mp-channel-ingest-1",
+    "ssm_parameter.imday-mp-channel-ingest-2",
+];
+
 #[test]
 fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     let w = World::new("import-s1");
-    let channel = console_section_1(&w);
+    let channel = console_section(&w, None);
     let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
 
@@ -218,20 +247,7 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     assert!(w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
     w.run_bare(&["validate", "imday.toml"], &[]).expect(0);
 
-    adopt_and_apply(
-        &w,
-        "imday.toml",
-        &[
-            "iam_role.MediaLiveAccessRole",
-            "medialive_channel.imday",
-            "medialive_input.imday-hls-input",
-            "mediapackage_channel.imday-mp-channel",
-            "mediapackage_endpoint.imday-mp-hlsendpoint",
-            "ssm_parameter.imday-mp-channel-ingest-1",
-            "ssm_parameter.imday-mp-channel-ingest-2",
-        ],
-        &channel,
-    );
+    adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
 }
 
 /// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
@@ -392,4 +408,52 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
         ],
         &channel,
     );
+}
+
+/// Workshop section 3 as the console builds it: section 1's channel SINGLE_PIPELINE with an
+/// RTMP group to Facebook. The stream key is never written: the file names the variable, and
+/// with it set the first plan still only adopts.
+#[test]
+fn import_section_3_rtmp_output_stream_key_from_the_environment() {
+    let key = "FB-1234-secret-stream-key";
+    let mut w = World::new("import-s3");
+    let channel = console_section(&w, Some(key));
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--channel",
+                &channel,
+                "-o",
+                "imday.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    assert_shows(&run.stderr, &["set IMDAY_FACEBOOK_STREAM_KEY"]);
+    assert!(!run.all().contains(key), "the stream key was printed");
+    let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "class = \"single_pipeline\"",
+            "type = \"rtmp\"",
+            "url = \"rtmps://live-api-s.facebook.com:443/rtmp/\"",
+            "# The stream key is never written here: set IMDAY_FACEBOOK_STREAM_KEY",
+            "stream_key = { env = \"IMDAY_FACEBOOK_STREAM_KEY\" }",
+        ],
+    );
+    let written = std::fs::read_dir(&w.dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!written.contains(key), "the stream key was written");
+    w.env.push(("IMDAY_FACEBOOK_STREAM_KEY".into(), key.into()));
+    adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
 }

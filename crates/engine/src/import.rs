@@ -176,6 +176,17 @@ pub async fn read_account<C: Cloud>(
         .of(Kind::MediapackageChannel)
         .map(|o| o.id.clone())
         .collect();
+    // livestack's derived ingest password parameters of each (both, whatever the class).
+    for mp in &mps {
+        for i in 1..=2 {
+            let name = format!("/livestack/{stack}/{}/ingest-{i}", label_of(mp));
+            if !seen_param(&account, &name) {
+                if let Some(o) = read(Kind::SsmParameter, name).await? {
+                    take(&mut account, Kind::SsmParameter, o);
+                }
+            }
+        }
+    }
     if !mps.is_empty() {
         for e in list(Kind::MediapackageEndpoint).await? {
             if e.spec["ChannelId"]
@@ -187,6 +198,10 @@ pub async fn read_account<C: Cloud>(
         }
     }
     Ok(account)
+}
+
+fn seen_param(account: &Account, name: &str) -> bool {
+    account.of(Kind::SsmParameter).any(|o| o.id == name)
 }
 
 /// A MediaPackage channel's ingest endpoints: (URL, username).
