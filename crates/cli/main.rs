@@ -109,6 +109,10 @@ enum Command {
     },
     /// Print the JSON Schema of stack files, for editors (taplo, Even Better TOML).
     Schema,
+    /// Write a stack file for channels that already exist (built in the console or by a
+    /// script), with what they use, and the state recording their ids; never writes to the
+    /// cloud.
+    Import(ImportArgs),
     /// Inspect the state file.
     State {
         #[command(subcommand)]
@@ -193,6 +197,45 @@ fn terraform_args() -> impl Iterator<Item = std::ffi::OsString> {
         Some(s) if s.starts_with("-target=") => format!("-{s}").into(),
         _ => a,
     })
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A MediaLive channel to import, by name or id (repeatable).
+    #[arg(long = "channel", value_name = "NAME|ID")]
+    channels: Vec<String>,
+    /// Import every MediaLive channel of the region.
+    #[arg(long)]
+    all: bool,
+    /// The stack file to write (default <stack>.toml); encoder settings go beside it.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The stack's name (default: the stack file's name without .toml, else `imported`).
+    #[arg(long, value_name = "NAME")]
+    stack: Option<String>,
+    /// Print the stack file and the files beside it instead of writing them (no state either).
+    #[arg(long)]
+    dry_run: bool,
+    /// The state file to write (default state/<stack>.json).
+    #[arg(long, value_name = "PATH")]
+    state: Option<PathBuf>,
+    /// Read the embedded sandbox (its cloud in state/<stack>.sandbox.json).
+    #[arg(long)]
+    sandbox: bool,
+    /// Read a sandbox already serving at URL, with dummy credentials.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sandbox", "endpoint_url"])]
+    sandbox_url: Option<String>,
+    /// Send every AWS call to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL", conflicts_with = "sandbox")]
+    endpoint_url: Option<String>,
+    /// The region to read (default: the AWS configuration's); written in the stack file.
+    #[arg(long)]
+    region: Option<String>,
+    /// Give up on an AWS call after this many seconds, its retries included.
+    #[arg(long, value_name = "SECONDS", env = "LIVESTACK_CALL_TIMEOUT",
+          default_value_t = livestack_aws::DEFAULT_BUDGET.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    call_timeout: u64,
 }
 
 #[derive(Args, Clone)]
@@ -360,6 +403,7 @@ fn report(e: &anyhow::Error) -> u8 {
 async fn run(cli: Cli) -> Result<u8> {
     let color = progress::color(&std::io::stdout());
     match cli.command {
+        Command::Import(args) => import(args).await,
         Command::Validate { files } => {
             let mut failed = false;
             for f in files {
@@ -743,6 +787,156 @@ async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals)
         bail!("{what} cancelled; nothing was changed");
     }
     Ok(())
+}
+
+/// `livestack import`: reads the account (never writes to it), writes the stack file, the
+/// encoder settings beside it and the state recording the ids found.
+async fn import(a: ImportArgs) -> Result<u8> {
+    if a.channels.is_empty() && !a.all {
+        bail!("import: name the channels to import with --channel NAME|ID (repeatable), or give --all");
+    }
+    let stack = match (&a.stack, &a.out) {
+        (Some(s), _) => s.clone(),
+        (None, Some(o)) => o
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "imported".into()),
+        (None, None) => "imported".into(),
+    };
+    if stack.is_empty()
+        || stack.len() > 64
+        || !stack
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("import: `{stack}` is no stack name (letters, digits, `-`, `_`; at most 64): give --stack NAME");
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{stack}.toml")));
+    let state_path = a
+        .state
+        .clone()
+        .unwrap_or_else(|| Path::new("state").join(format!("{stack}.json")));
+    if !a.dry_run {
+        if out.exists() {
+            bail!(
+                "import: {} exists; give another -o FILE (import never overwrites a stack file)",
+                out.display()
+            );
+        }
+        if livestack_state::load(&state_path, &stack)?
+            .is_some_and(|s| !s.prior.resources.is_empty())
+        {
+            bail!("import: the state {} already holds resources; import into a new stack (--stack NAME) or another --state", state_path.display());
+        }
+    }
+    let mut sandbox = None;
+    let target = if a.sandbox {
+        let running = livestack_sandbox::start(livestack_sandbox::Config {
+            port: 0,
+            data: Some(state_path.with_file_name(format!("{stack}.sandbox.json"))),
+            region: a.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            ..Default::default()
+        })
+        .await
+        .context("starting the embedded sandbox")?;
+        let url = running.endpoint_url();
+        sandbox = Some(running);
+        livestack_aws::Target {
+            region: a.region.clone(),
+            endpoint_url: Some(url),
+            dummy_credentials: true,
+        }
+    } else {
+        livestack_aws::Target {
+            region: a.region.clone(),
+            endpoint_url: a.sandbox_url.clone().or(a.endpoint_url.clone()),
+            dummy_credentials: a.sandbox_url.is_some(),
+        }
+    };
+    let policy = livestack_aws::CallPolicy {
+        budget: std::time::Duration::from_secs(a.call_timeout),
+        on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
+            progress::warning(&r.to_string())
+        })),
+    };
+    let mut state = State::new(&stack);
+    let clients = livestack_aws::connect_with(&target, &policy)
+        .await?
+        .with_hasher(state.hasher());
+    let region = a.region.clone().or_else(|| clients.region());
+    let account = livestack_engine::import::read_account(
+        &clients,
+        &state.hasher(),
+        &stack,
+        &a.channels,
+        a.all,
+    )
+    .await?;
+    drop(sandbox);
+    for line in &account.owned_elsewhere {
+        eprintln!("import: {line}");
+    }
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| stack.clone());
+    let file = livestack_engine::import::stack_file(&account, &stack, region.as_deref(), &stem);
+    if a.dry_run {
+        print!("{}", file.toml);
+        for (name, text) in &file.files {
+            println!("\n# --- {name}");
+            print!("{text}");
+        }
+    } else {
+        let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        for (name, text) in &file.files {
+            let p = dir.map_or_else(|| PathBuf::from(name), |d| d.join(name));
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        }
+        std::fs::write(&out, &file.toml).with_context(|| format!("writing {}", out.display()))?;
+        // The file must be one livestack reads; nothing is recorded otherwise.
+        livestack_model::load(&out).map_err(|e| {
+            anyhow::anyhow!(
+                "import: the stack file written does not validate (a bug of import):\n{e}"
+            )
+        })?;
+        let lock = livestack_state::Lock::acquire(&state_path, "import")?;
+        let mut state_now = lock.load(&stack)?.unwrap_or(state);
+        if !state_now.prior.resources.is_empty() {
+            bail!(
+                "import: the state {} already holds resources",
+                state_path.display()
+            );
+        }
+        for (address, entry) in &file.entries {
+            state_now
+                .prior
+                .resources
+                .insert(address.clone(), entry.clone());
+        }
+        state = state_now;
+        livestack_state::save(&state_path, &mut state)?;
+        drop(lock);
+    }
+    for n in &file.notes {
+        eprintln!("note: {n}");
+    }
+    if !a.dry_run {
+        eprintln!(
+            "imported {} resources into {} (encoder settings beside it); {} records their ids: `livestack plan {}` adopts them and adds livestack's ownership tags",
+            file.entries.len(),
+            out.display(),
+            state_path.display(),
+            out.display()
+        );
+    }
+    Ok(0)
 }
 
 fn default_state_path(stack: &ValidatedStack) -> PathBuf {

@@ -4,6 +4,7 @@
 mod day2;
 mod exits;
 mod harness;
+mod import;
 mod lifecycle;
 mod partial;
 mod promises;

@@ -46,6 +46,14 @@ impl Cloud for Clients {
         Clients::read_many(self, kind, ids, hasher).await
     }
 
+    async fn list_all(
+        &self,
+        kind: Kind,
+        hasher: &Hasher,
+    ) -> Result<Option<Vec<ObservedResource>>, Error> {
+        Clients::list_all(self, kind, hasher).await
+    }
+
     async fn discover(
         &self,
         stack: &str,

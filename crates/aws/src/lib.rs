@@ -212,6 +212,17 @@ impl Clients {
         kinds::dispatch!(kind, k => k.read_many(self, ids, hasher).await)
     }
 
+    /// Every resource of `kind` in the account (MediaLive channels, MediaPackage endpoints),
+    /// each as [`read`](Self::read) shows it; `None` for a kind not listed whole. For
+    /// `livestack import`, which reads what no stack owns yet.
+    pub async fn list_all(
+        &self,
+        kind: Kind,
+        hasher: &Hasher,
+    ) -> Result<Option<Vec<ObservedResource>>, Error> {
+        kinds::dispatch!(kind, k => k.list_all(self, hasher).await)
+    }
+
     /// Every resource tagged `livestack:stack=<stack>`: its `livestack:address` tag and its
     /// id. IAM roles are not listed (listing every role of an account is slow): probe them by
     /// name with [`read`](Self::read). Ids in `known` (read already, tags and all) may be

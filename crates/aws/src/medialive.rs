@@ -40,9 +40,11 @@ pub(crate) async fn reconcile_tags(
     Ok(())
 }
 
-pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, String)>, Error> {
-    let mut out = Vec::new();
-    let channels = c
+/// Every channel not DELETED, as ListChannels summarizes it.
+async fn channel_summaries(
+    c: &Client,
+) -> Result<Vec<aws_sdk_medialive::types::ChannelSummary>, Error> {
+    let channels: Vec<aws_sdk_medialive::types::ChannelSummary> = c
         .list_channels()
         .into_paginator()
         .items()
@@ -50,10 +52,24 @@ pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, St
         .try_collect()
         .await
         .map_err(|e| error::sdk("ListChannels", "medialive channels", e, &[]))?;
-    for ch in channels {
-        if ch.state().is_some_and(|s| s.as_str() == "DELETED") {
-            continue;
-        }
+    Ok(channels
+        .into_iter()
+        .filter(|ch| ch.state().is_none_or(|s| s.as_str() != "DELETED"))
+        .collect())
+}
+
+/// The ids of every channel not DELETED.
+pub(crate) async fn channel_ids(c: &Client) -> Result<Vec<String>, Error> {
+    Ok(channel_summaries(c)
+        .await?
+        .iter()
+        .filter_map(|ch| ch.id().map(String::from))
+        .collect())
+}
+
+pub(crate) async fn discover(c: &Client, stack: &str) -> Result<Vec<(Address, String)>, Error> {
+    let mut out = Vec::new();
+    for ch in channel_summaries(c).await? {
         if let (Some(a), Some(id)) = (
             tags::owned(ch.tags(), stack, Kind::MedialiveChannel),
             ch.id(),

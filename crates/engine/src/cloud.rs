@@ -110,6 +110,18 @@ pub trait Cloud: Clone + Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    /// Every resource of `kind` in the account, whoever owns it, each as
+    /// [`read`](Self::read) would return it; `None` for a kind the cloud does not list whole
+    /// (`livestack import` finds those through what refers to them).
+    fn list_all(
+        &self,
+        kind: Kind,
+        hasher: &Hasher,
+    ) -> impl Future<Output = Result<Option<Vec<ObservedResource>>, Self::Error>> + Send {
+        let _ = (kind, hasher);
+        async { Ok(None) }
+    }
+
     /// Every resource tagged as `stack`'s: its address tag and its id. Those whose id is in
     /// `known` (read already, tags and all) may be left out, so that no tag is read twice.
     fn discover(

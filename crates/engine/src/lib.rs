@@ -11,6 +11,7 @@ mod cloud;
 mod error;
 mod events;
 mod exec;
+pub mod import;
 mod off_air;
 mod refresh;
 

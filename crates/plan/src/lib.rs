@@ -355,15 +355,20 @@ pub fn plan(
     b.edit_inputs_apart_from_their_channels();
     b.mark_interruptions();
     let mut plan = b.finish(&desired.name, mode)?;
-    // Found in the cloud but not under this id in the state: a lost state, or a stale id.
+    // Found in the cloud but not under this id in the state (a lost state, or a stale id), or
+    // recorded there with no spec applied yet (`livestack import`).
     plan.adopted = wanted
         .iter()
         .map(|r| &r.address)
         .filter(|a| {
-            observed
-                .resources
-                .get(*a)
-                .is_some_and(|o| prior.resources.get(*a).is_none_or(|p| p.id != o.id))
+            observed.resources.get(*a).is_some_and(|o| {
+                // A null last-applied spec: recorded by `livestack import`, or by an
+                // adoption whose apply did not finish; adopted still.
+                prior
+                    .resources
+                    .get(*a)
+                    .is_none_or(|p| p.id != o.id || p.applied.is_null())
+            })
         })
         .cloned()
         .collect();

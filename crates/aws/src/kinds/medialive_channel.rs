@@ -71,6 +71,23 @@ impl Calls for MedialiveChannel {
         })
     }
 
+    /// ListChannels lacks the encoder settings: each channel listed is described.
+    async fn list_all(&self, c: &Clients, h: &Hasher) -> super::Listed {
+        let ids = crate::medialive::channel_ids(&c.ml).await?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(o) = self
+                .read(c, &format!("medialive channel {id}"), &id, h)
+                .await?
+            {
+                if o.status.as_deref() != Some("DELETING") {
+                    out.push(o);
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     async fn create(&self, c: &Clients, res: &str, spec: &Json, token: &str) -> Made {
         let (c, h) = (&c.ml, c.hasher.as_ref());
         let secrets = stream_names(spec.get("Destinations"));

@@ -31,6 +31,10 @@ impl Calls for MediapackageChannel {
         Ok(only(ids, list_channels(&c.mp).await?))
     }
 
+    async fn list_all(&self, c: &Clients, _h: &Hasher) -> Listed {
+        Ok(Some(list_channels(&c.mp).await?))
+    }
+
     async fn create(&self, c: &Clients, res: &str, spec: &Json, _token: &str) -> Made {
         let c = &c.mp;
         let cap = Capture::default();

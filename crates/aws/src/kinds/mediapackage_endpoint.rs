@@ -32,6 +32,10 @@ impl Calls for MediapackageEndpoint {
         Ok(only(ids, list_endpoints(&c.mp).await?))
     }
 
+    async fn list_all(&self, c: &Clients, _h: &Hasher) -> Listed {
+        Ok(Some(list_endpoints(&c.mp).await?))
+    }
+
     async fn create(&self, c: &Clients, res: &str, spec: &Json, _token: &str) -> Made {
         let c = &c.mp;
         let cap = Capture::default();

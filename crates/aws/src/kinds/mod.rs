@@ -43,6 +43,14 @@ pub(crate) trait Calls {
         Ok(None)
     }
 
+    /// Every resource of the kind in the account, each as [`read`](Self::read) shows it
+    /// (`livestack import`); `None` for a kind that is not listed (found through what refers
+    /// to it instead).
+    async fn list_all(&self, c: &Clients, h: &Hasher) -> Listed {
+        let _ = (c, h);
+        Ok(None)
+    }
+
     /// Creates it; `token` is the idempotency token where the kind takes one.
     async fn create(&self, c: &Clients, res: &str, spec: &Json, token: &str) -> Made;
 

@@ -1112,7 +1112,8 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
 }
 
 /// The destination id of an output group: its name, lower-cased, other characters as `-`.
-fn destination_id(group: &str) -> String {
+/// The destination id of an output group named `group`: lower case, other characters as `-`.
+pub fn destination_id(group: &str) -> String {
     group
         .chars()
         .map(|c| {

@@ -1,0 +1,459 @@
+//! `livestack import`: resources built as the console builds them (no livestack tags, made with
+//! the real AWS SDK clients against the sandbox), imported into a stack file that validates,
+//! whose first plan only adopts them and adds livestack's ownership tags, whose apply keeps the
+//! channel on air, and after which nothing is left to change.
+
+use std::time::Duration;
+
+use livestack_model::{Address, Kind};
+use serde_json::{json, Value as Json};
+
+use crate::harness::*;
+
+/// What the console makes for workshop section 1, by hand: the role, the MediaPackage channel
+/// and its HLS endpoint, the two SSM parameters holding the ingest passwords, the looping HLS
+/// input and the channel sending HLS to MediaPackage, started. The SSM parameters are given the
+/// names livestack derives for stack `imday` (its MediaPackage channel labelled by its id), as
+/// import keeps ingest passwords in livestack's derived parameters.
+/// Creates a resource from its spec (no livestack tags unless `spec` has them), as the
+/// console or a script would; its id.
+fn make(w: &World, c: &livestack_aws::Clients, kind: Kind, spec: Json) -> String {
+    let a = Address::new(kind, "console");
+    let token = format!(
+        "console-{kind}-{}",
+        spec["Name"].as_str().unwrap_or_default()
+    );
+    let (id, _) = w
+        .block_on(c.create(&a, &spec, &token))
+        .unwrap_or_else(|e| panic!("creating {kind}: {e:?}"));
+    id
+}
+
+/// The EncoderSettings livestack makes for the channel of `example`.
+fn encoder_settings_of(example_file: &str) -> Json {
+    let stack = livestack_model::load(&example(example_file)).expect("the example loads");
+    stack
+        .resources
+        .iter()
+        .find(|r| r.address.kind == Kind::MedialiveChannel)
+        .expect("a channel")
+        .spec["EncoderSettings"]
+        .clone()
+}
+
+/// The console's MediaLiveAccessRole.
+fn console_role(w: &World, c: &livestack_aws::Clients, name: &str) -> String {
+    make(
+        w,
+        c,
+        Kind::IamRole,
+        json!({
+            "RoleName": name,
+            "Path": "/",
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{ "Effect": "Allow", "Principal": { "Service": "medialive.amazonaws.com" }, "Action": "sts:AssumeRole" }]
+            },
+            "InlinePolicies": {
+                "MediaLiveCustomPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [{ "Effect": "Allow", "Action": ["ssm:Get*", "mediapackage:DescribeChannel"], "Resource": "*" }]
+                }
+            },
+            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess"]
+        }),
+    )
+}
+
+/// Starts channel `id` and waits until it is RUNNING.
+fn start(w: &World, c: &livestack_aws::Clients, id: &str) {
+    w.block_on(async {
+        c.wait_channel(
+            id,
+            livestack_aws::ChannelWait::Idle,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel IDLE");
+        c.start_channel(id).await.expect("StartChannel");
+        c.wait_channel(
+            id,
+            livestack_aws::ChannelWait::Running,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel RUNNING");
+    });
+}
+
+/// Section 1, or with `facebook` section 3: the channel SINGLE_PIPELINE with an RTMP group
+/// `facebook` whose stream key is `key`.
+fn console_section(w: &World, facebook: Option<&str>) -> String {
+    let c = w.clients();
+    let mk = |kind: Kind, spec: Json| make(w, &c, kind, spec);
+    let role = console_role(w, &c, "MediaLiveAccessRole");
+    assert_eq!(role, "MediaLiveAccessRole");
+    mk(
+        Kind::MediapackageChannel,
+        json!({ "Id": "imday-mp-channel", "Description": "workshop section 1" }),
+    );
+    mk(
+        Kind::MediapackageEndpoint,
+        json!({
+            "Id": "imday-mp-hlsendpoint",
+            "ChannelId": "imday-mp-channel",
+            "ManifestName": "index",
+            "Origination": "ALLOW",
+            "HlsPackage": { "SegmentDurationSeconds": 6, "PlaylistWindowSeconds": 60 }
+        }),
+    );
+    let passwords = w.ingest_passwords();
+    let mp = w.cloud()["mediapackage"]["channels"]["imday-mp-channel"]["ingest_endpoints"].clone();
+    let mut settings = Vec::new();
+    let pipelines = if facebook.is_some() { 1 } else { 2 };
+    for (i, password) in passwords.iter().enumerate() {
+        let name = format!("/livestack/imday/imday-mp-channel/ingest-{}", i + 1);
+        mk(
+            Kind::SsmParameter,
+            json!({
+                "Name": name,
+                "Type": "SecureString",
+                "Value": password,
+                "Description": format!("MediaPackage ingest password {} of mediapackage_channel.imday-mp-channel (livestack)", i + 1),
+            }),
+        );
+        if i >= pipelines {
+            continue;
+        }
+        settings.push(json!({
+            "Url": mp[i]["url"],
+            "Username": mp[i]["username"],
+            "PasswordParam": name,
+        }));
+    }
+    let source = "https://s3.amazonaws.com/mediaimmersion/medialive/vod/vanlife.m3u8";
+    let input = mk(
+        Kind::MedialiveInput,
+        json!({ "Name": "imday-hls-input", "Type": "URL_PULL", "Sources": [{ "Url": source }, { "Url": source }] }),
+    );
+    // The console's HLS template's encoder settings (livestack's 1080p ladder here), sending
+    // to the console's destination `destination1`.
+    let example = if facebook.is_some() {
+        "s3-loop-facebook.toml"
+    } else {
+        "s3-loop.toml"
+    };
+    let encoder = encoder_settings_of(example)
+        .to_string()
+        .replace("\"tn2224\"", "\"destination1\"");
+    let mut destinations = vec![json!({ "Id": "destination1", "Settings": settings })];
+    if let Some(key) = facebook {
+        destinations.push(json!({
+            "Id": "facebook",
+            "Settings": [{ "Url": "rtmps://live-api-s.facebook.com:443/rtmp/", "StreamName": key }]
+        }));
+    }
+    let channel = mk(
+        Kind::MedialiveChannel,
+        json!({
+            "Name": "imday",
+            "ChannelClass": if facebook.is_some() { "SINGLE_PIPELINE" } else { "STANDARD" },
+            "RoleArn": "arn:aws:iam::123456789012:role/MediaLiveAccessRole",
+            "LogLevel": "DISABLED",
+            "InputSpecification": { "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" },
+            "InputAttachments": [{ "InputId": input, "InputAttachmentName": "imday-hls-input", "InputSettings": { "SourceEndBehavior": "LOOP" } }],
+            "Destinations": destinations,
+            "EncoderSettings": serde_json::from_str::<Json>(&encoder).unwrap(),
+        }),
+    );
+    w.block_on(async {
+        c.wait_channel(
+            &channel,
+            livestack_aws::ChannelWait::Idle,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel IDLE");
+        c.start_channel(&channel).await.expect("StartChannel");
+        c.wait_channel(
+            &channel,
+            livestack_aws::ChannelWait::Running,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("channel RUNNING");
+    });
+    channel
+}
+
+/// What the import of section 1 (and 3) records, as the first plan adopts it.
+const SECTION_1_ADOPTED: &[&str] = &[
+    "iam_role.MediaLiveAccessRole",
+    "medialive_channel.imday",
+    "medialive_input.imday-hls-input",
+    "mediapackage_channel.imday-mp-channel",
+    "mediapackage_endpoint.imday-mp-hlsendpoint",
+    "ssm_parameter.imday-mp-channel-ingest-1",
+    "ssm_parameter.imday-mp-channel-ingest-2",
+];
+
+#[test]
+fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
+    let w = World::new("import-s1");
+    let channel = console_section(&w, None);
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--sandbox-url",
+            &url,
+            "--channel",
+            "imday",
+            "-o",
+            "imday.toml",
+            "--state",
+            &state,
+        ];
+        args.extend_from_slice(extra);
+        w.run_bare(&args, &[]).expect(0)
+    };
+
+    // --dry-run prints and writes nothing.
+    let dry = import(&["--dry-run"]);
+    assert_shows(
+        &dry.stdout,
+        &[
+            "[medialive_channel.imday]",
+            "role = \"iam_role.MediaLiveAccessRole\"",
+            "inputs = [{ input = \"medialive_input.imday-hls-input\"",
+            "destination = \"mediapackage_channel.imday-mp-channel\"",
+            "encoder_settings = { file = \"imday-imday.encoder.json\" }",
+            "# --- imday-imday.encoder.json",
+        ],
+    );
+    assert!(!w.dir.join("imday.toml").exists() && !w.state_path().exists());
+    for p in w.ingest_passwords() {
+        assert!(!dry.all().contains(&p), "an ingest password was printed");
+    }
+
+    let before = w.requests().len();
+    let run = import(&[]);
+    assert_shows(&run.stderr, &["imported 7 resources into imday.toml"]);
+    let writes = w.mutations_since(before);
+    assert!(writes.is_empty(), "import wrote to the cloud: {writes:?}");
+    let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
+    assert!(w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
+    w.run_bare(&["validate", "imday.toml"], &[]).expect(0);
+
+    adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
+}
+
+/// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
+/// tags; its apply neither stops nor updates the channel (RUNNING throughout), and the next
+/// plan is empty.
+#[track_caller]
+fn adopt_and_apply(w: &World, stack: &str, adopted: &[&str], channel: &str) {
+    let toml = std::fs::read_to_string(w.dir.join(stack)).unwrap();
+    let plan = plan_json(w, stack);
+    let mut found: Vec<&str> = plan["adopted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    found.sort();
+    assert_eq!(found, adopted, "{plan:#}\n{toml}");
+    let steps = plan["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), adopted.len(), "{plan:#}\n{toml}");
+    for s in steps {
+        assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
+        assert!(s["interrupts"].is_null() || s["interrupts"] == false, "{s}");
+    }
+
+    let before = w.requests().len();
+    w.run(&["apply", stack, "--auto-approve"]).expect(0);
+    let calls: Vec<String> = w.requests()[before..]
+        .iter()
+        .map(|r| r.operation.clone())
+        .collect();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c == "StopChannel" || c == "UpdateChannel"),
+        "the channel was stopped or updated: {calls:?}"
+    );
+    let ch = &w.cloud()["medialive"]["channels"][channel];
+    assert_eq!(ch["state"], "RUNNING");
+    w.run(&["plan", stack, "--detailed-exitcode"]).expect(0);
+}
+
+/// Workshop section 2 as the console builds it: an input security group open to all, an RTMP
+/// push input with destinations imday/a and imday/b, a MediaPackage channel and endpoint, and a
+/// running channel with a MediaPackage output group. Beside it a channel (and its input) that
+/// stack `other` owns: listed, not imported.
+#[test]
+fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
+    let w = World::new("import-s2");
+    let c = w.clients();
+    let mk = |kind: Kind, spec: Json| make(&w, &c, kind, spec);
+    console_role(&w, &c, "MediaLiveAccessRole-live");
+    mk(
+        Kind::MediapackageChannel,
+        json!({ "Id": "imday-live-channel" }),
+    );
+    mk(
+        Kind::MediapackageEndpoint,
+        json!({
+            "Id": "imday-live-hlsendpoint",
+            "ChannelId": "imday-live-channel",
+            "ManifestName": "index",
+            "Origination": "ALLOW",
+            "HlsPackage": { "SegmentDurationSeconds": 6, "PlaylistWindowSeconds": 60 }
+        }),
+    );
+    let sg = mk(
+        Kind::MedialiveInputSecurityGroup,
+        json!({ "WhitelistRules": [{ "Cidr": "0.0.0.0/0" }] }),
+    );
+    let input = mk(
+        Kind::MedialiveInput,
+        json!({
+            "Name": "live-camera",
+            "Type": "RTMP_PUSH",
+            "Destinations": [{ "StreamName": "imday/a" }, { "StreamName": "imday/b" }],
+            "InputSecurityGroups": [sg],
+        }),
+    );
+    let channel_spec = |name: &str, input: &str| {
+        json!({
+            "Name": name,
+            "ChannelClass": "STANDARD",
+            "RoleArn": "arn:aws:iam::123456789012:role/MediaLiveAccessRole-live",
+            "LogLevel": "DISABLED",
+            "InputSpecification": { "Codec": "AVC", "Resolution": "HD", "MaximumBitrate": "MAX_20_MBPS" },
+            "InputAttachments": [{ "InputId": input, "InputAttachmentName": "live-camera" }],
+            "Destinations": [{ "Id": "mediapackage", "MediaPackageSettings": [{ "ChannelId": "imday-live-channel" }] }],
+            "EncoderSettings": encoder_settings_of("laptop-rtmp.toml"),
+        })
+    };
+    let channel = mk(Kind::MedialiveChannel, channel_spec("imday-live", &input));
+    start(&w, &c, &channel);
+    // Another stack's channel, with its own input.
+    let owned = json!({ "livestack:stack": "other", "livestack:address": "medialive_channel.x" });
+    let other_input = mk(
+        Kind::MedialiveInput,
+        json!({
+            "Name": "other-camera",
+            "Type": "RTMP_PUSH",
+            "Destinations": [{ "StreamName": "other/a" }, { "StreamName": "other/b" }],
+            "InputSecurityGroups": [sg],
+            "Tags": { "livestack:stack": "other", "livestack:address": "medialive_input.x" },
+        }),
+    );
+    let mut other = channel_spec("other-live", &other_input);
+    other["Tags"] = owned;
+    let other = mk(Kind::MedialiveChannel, other);
+
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+    let before = w.requests().len();
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--all",
+                "-o",
+                "live.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    assert!(w.mutations_since(before).is_empty());
+    assert_shows(
+        &run.stderr,
+        &[
+            &format!("medialive_channel {other} is owned by stack `other` (its livestack tags); not imported"),
+            "imported 6 resources into live.toml",
+        ],
+    );
+    let toml = std::fs::read_to_string(w.dir.join("live.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "type = \"rtmp_push\"",
+            "destinations = [\"imday/a\", \"imday/b\"]",
+            &format!("security_groups = [\"medialive_input_security_group.sg-{sg}\"]"),
+            "whitelist = [\"0.0.0.0/0\"]",
+            "type = \"mediapackage\"",
+            "destination = \"mediapackage_channel.imday-live-channel\"",
+        ],
+    );
+    assert!(!toml.contains("other"), "{toml}");
+    adopt_and_apply(
+        &w,
+        "live.toml",
+        &[
+            "iam_role.MediaLiveAccessRole-live",
+            "medialive_channel.imday-live",
+            "medialive_input.live-camera",
+            &format!("medialive_input_security_group.sg-{sg}"),
+            "mediapackage_channel.imday-live-channel",
+            "mediapackage_endpoint.imday-live-hlsendpoint",
+        ],
+        &channel,
+    );
+}
+
+/// Workshop section 3 as the console builds it: section 1's channel SINGLE_PIPELINE with an
+/// RTMP group to Facebook. The stream key is never written: the file names the variable, and
+/// with it set the first plan still only adopts.
+#[test]
+fn import_section_3_rtmp_output_stream_key_from_the_environment() {
+    let key = "FB-1234-secret-stream-key";
+    let mut w = World::new("import-s3");
+    let channel = console_section(&w, Some(key));
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--channel",
+                &channel,
+                "-o",
+                "imday.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    assert_shows(&run.stderr, &["set IMDAY_FACEBOOK_STREAM_KEY"]);
+    assert!(!run.all().contains(key), "the stream key was printed");
+    let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "class = \"single_pipeline\"",
+            "type = \"rtmp\"",
+            "url = \"rtmps://live-api-s.facebook.com:443/rtmp/\"",
+            "# The stream key is never written here: set IMDAY_FACEBOOK_STREAM_KEY",
+            "stream_key = { env = \"IMDAY_FACEBOOK_STREAM_KEY\" }",
+        ],
+    );
+    let written = std::fs::read_dir(&w.dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!written.contains(key), "the stream key was written");
+    w.env.push(("IMDAY_FACEBOOK_STREAM_KEY".into(), key.into()));
+    adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
+}
