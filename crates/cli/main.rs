@@ -792,6 +792,16 @@ async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals)
 /// `livestack import`: reads the account (never writes to it), writes the stack file, the
 /// encoder settings beside it and the state recording the ids found.
 async fn import(a: ImportArgs) -> Result<u8> {
+    if let Some(why) = a
+        .region
+        .as_deref()
+        .and_then(livestack_model::region_problem)
+    {
+        bail!(
+            "--region `{}`: {why}; an AWS region such as us-east-1, eu-west-1",
+            a.region.as_deref().unwrap_or_default()
+        );
+    }
     if a.channels.is_empty() && !a.all {
         bail!("import: name the channels to import with --channel NAME|ID (repeatable), or give --all");
     }
