@@ -89,6 +89,17 @@ fn start(w: &World, c: &livestack_aws::Clients, id: &str) {
 /// Section 1, or with `facebook` section 3: the channel SINGLE_PIPELINE with an RTMP group
 /// `facebook` whose stream key is `key`.
 fn console_section(w: &World, facebook: Option<&str>) -> String {
+    console_section_with(w, facebook, |i| {
+        format!("/livestack/imday/imday-mp-channel/ingest-{i}")
+    })
+}
+
+/// As [`console_section`], its ingest passwords in the SSM parameters `param(1)`, `param(2)`.
+fn console_section_with(
+    w: &World,
+    facebook: Option<&str>,
+    param: impl Fn(usize) -> String,
+) -> String {
     let c = w.clients();
     let mk = |kind: Kind, spec: Json| make(w, &c, kind, spec);
     let role = console_role(w, &c, "MediaLiveAccessRole");
@@ -112,7 +123,7 @@ fn console_section(w: &World, facebook: Option<&str>) -> String {
     let mut settings = Vec::new();
     let pipelines = if facebook.is_some() { 1 } else { 2 };
     for (i, password) in passwords.iter().enumerate() {
-        let name = format!("/livestack/imday/imday-mp-channel/ingest-{}", i + 1);
+        let name = param(i + 1);
         mk(
             Kind::SsmParameter,
             json!({
@@ -248,6 +259,57 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     w.run_bare(&["validate", "imday.toml"], &[]).expect(0);
 
     adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
+}
+
+/// A console channel whose ingest passwords live in parameters of the console's naming: the
+/// imported stack names them (`password_parameters`), does not own them, and its first plan
+/// only adopts (the channel keeps reading them; nothing restarts it).
+#[test]
+fn import_keeps_the_console_s_own_password_parameters() {
+    let w = World::new("import-params");
+    let channel = console_section_with(&w, None, |i| format!("/console/imday/password-{i}"));
+    let run = import_to_imday_toml(&w, "imday");
+    assert_shows(&run.stderr, &["password_parameters"]);
+    let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &["password_parameters = [\"/console/imday/password-1\", \"/console/imday/password-2\"]"],
+    );
+    let adopted: Vec<&str> = SECTION_1_ADOPTED
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("ssm_parameter."))
+        .collect();
+    adopt_and_apply(&w, "imday.toml", &adopted, &channel);
+    // The console's parameters are as they were, and livestack made none of its own.
+    let params = w.cloud()["ssm"]["parameters"].clone();
+    let names: Vec<&String> = params.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["/console/imday/password-1", "/console/imday/password-2"],
+        "{params:#}"
+    );
+}
+
+/// `livestack import --channel CHANNEL -o imday.toml` against the world's sandbox; it succeeds.
+fn import_to_imday_toml(w: &World, channel: &str) -> crate::harness::Run {
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path().display().to_string();
+    w.run_bare(
+        &[
+            "import",
+            "--sandbox-url",
+            &url,
+            "--channel",
+            channel,
+            "-o",
+            "imday.toml",
+            "--state",
+            &state,
+        ],
+        &[],
+    )
+    .expect(0)
 }
 
 /// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
@@ -418,24 +480,7 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
     let key = "FB-1234-secret-stream-key";
     let mut w = World::new("import-s3");
     let channel = console_section(&w, Some(key));
-    let url = w.sandbox.endpoint_url();
-    let state = w.state_path().display().to_string();
-    let run = w
-        .run_bare(
-            &[
-                "import",
-                "--sandbox-url",
-                &url,
-                "--channel",
-                &channel,
-                "-o",
-                "imday.toml",
-                "--state",
-                &state,
-            ],
-            &[],
-        )
-        .expect(0);
+    let run = import_to_imday_toml(&w, &channel);
     assert_shows(&run.stderr, &["set IMDAY_FACEBOOK_STREAM_KEY"]);
     assert!(!run.all().contains(key), "the stream key was printed");
     let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();

@@ -517,7 +517,7 @@ pub fn stack_file(
                 ));
             }
             None => f.notes.push(format!(
-                "SSM parameter {} holds an ingest password under a name livestack does not derive; the plan points the channel at livestack's own parameter (/livestack/{stack}/<mediapackage channel>/ingest-N)",
+                "SSM parameter {} is not one livestack derives: not imported (a channel that reads it names it in `password_parameters`)",
                 o.id
             )),
         }
@@ -756,18 +756,29 @@ pub fn stack_file(
                         q(&format!("mediapackage_channel.{ml}"))
                     );
                     deps.push(Address::new(Kind::MediapackageChannel, ml.clone()));
-                    for (i, x) in settings.iter().enumerate() {
-                        let want = format!("/livestack/{stack}/{ml}/ingest-{}", i + 1);
-                        deps.push(Address::new(
-                            Kind::SsmParameter,
-                            format!("{ml}-ingest-{}", i + 1),
-                        ));
-                        if x["PasswordParam"].as_str() != Some(want.as_str()) {
-                            f.notes.push(format!(
-                                "medialive_channel.{l}: destination `{id}` reads its password from `{}`; livestack keeps it in `{want}`, and the plan points the channel there",
-                                x["PasswordParam"].as_str().unwrap_or_default()
+                    let params: Vec<&str> = settings
+                        .iter()
+                        .map(|x| x["PasswordParam"].as_str().unwrap_or_default())
+                        .collect();
+                    let derived = params
+                        .iter()
+                        .enumerate()
+                        .all(|(i, p)| *p == format!("/livestack/{stack}/{ml}/ingest-{}", i + 1));
+                    if derived {
+                        for i in 0..params.len() {
+                            deps.push(Address::new(
+                                Kind::SsmParameter,
+                                format!("{ml}-ingest-{}", i + 1),
                             ));
                         }
+                    } else {
+                        // The console's own parameters: read by name, left as they are.
+                        let names: Vec<String> = params.iter().map(|p| q(p)).collect();
+                        let _ = writeln!(t, "password_parameters = [{}]", names.join(", "));
+                        f.notes.push(format!(
+                            "medialive_channel.{l}: destination `{id}` reads its passwords from {}: kept as they are (`password_parameters`); livestack neither writes nor owns them",
+                            params.join(", ")
+                        ));
                     }
                 }
                 None => {

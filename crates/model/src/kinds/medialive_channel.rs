@@ -16,7 +16,9 @@ use serde_json::{json, Value as Json};
 use super::{Kind, KindInfo, Reference, TableKeys, Unique};
 use crate::encoding::{self, Video, AUDIO_KEYS};
 use crate::lower::{out_ref, tag_map, Ctx, Decl, Derived, Diags};
-use crate::node::{array, boolean, int_in, one_of, spanned_string, string, Node, Table, Value};
+use crate::node::{
+    array, boolean, int_in, one_of, spanned_string, string, strings, Node, Table, Value,
+};
 use crate::presets::{self, GroupKind, Rendition};
 use crate::{Address, Diagnostic, Resource};
 
@@ -95,6 +97,7 @@ const GROUP_KEYS: &[&str] = &[
     "url",
     "backup_url",
     "stream_key",
+    "password_parameters",
     "ladder",
     "renditions",
     "video",
@@ -119,7 +122,7 @@ const GROUP_KEYS: &[&str] = &[
 ];
 /// The group keys that `encoder_settings` would silently override: those after the
 /// destination's in [`GROUP_KEYS`].
-const ENCODER_GROUP_KEYS: &[&str] = GROUP_KEYS.split_at(6).1;
+const ENCODER_GROUP_KEYS: &[&str] = GROUP_KEYS.split_at(7).1;
 const RENDITION_KEYS: &[&str] = &[
     "name",
     "width",
@@ -515,6 +518,12 @@ fn output_group(
             })?;
             deps.push(mp.clone());
             if ty == "mediapackage" {
+                if let Some(n) = g.get("password_parameters") {
+                    diags.push(Diagnostic::new(
+                        n.span,
+                        "`password_parameters` belongs to hls groups: a mediapackage group sends without credentials",
+                    ));
+                }
                 let id = ctx.mp_ids.get(&mp).cloned().unwrap_or_default();
                 (
                     GroupKind::MediaPackage,
@@ -524,20 +533,49 @@ fn output_group(
                     }),
                 )
             } else {
+                // SSM parameters kept outside the stack (an imported console channel's): read
+                // by name, one per pipeline, never written by livestack.
+                let own = g.get("password_parameters").and_then(|n| {
+                    let names = strings(n, diags)?;
+                    if names.len() == pipelines {
+                        Some(names.into_iter().map(|(s, _)| s).collect::<Vec<_>>())
+                    } else {
+                        diags.push(
+                            Diagnostic::new(
+                                n.span,
+                                format!(
+                                    "a {} channel reads {pipelines} ingest password parameter(s), one per pipeline; this gives {}",
+                                    if standard { "STANDARD" } else { "SINGLE_PIPELINE" },
+                                    names.len()
+                                ),
+                            )
+                            .hint("or leave `password_parameters` out: livestack keeps the passwords in parameters of its own"),
+                        );
+                        None
+                    }
+                });
                 let mut settings = Vec::new();
                 for i in 0..pipelines {
-                    let param = ingest_parameter(ctx, &mp, i, derived);
+                    let param = match &own {
+                        Some(names) => names[i].clone(),
+                        None => {
+                            let (address, name) = ingest_parameter(ctx, &mp, i, derived);
+                            deps.push(address);
+                            name
+                        }
+                    };
                     settings.push(json!({
                         "Url": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Url")),
                         "Username": out_ref(&mp, &format!("HlsIngest.IngestEndpoints.{i}.Username")),
-                        "PasswordParam": param.1,
+                        "PasswordParam": param,
                     }));
-                    deps.push(param.0);
                 }
                 // Both parameters exist whatever the class, so a class change does not
                 // create or delete them.
-                for i in pipelines..2 {
-                    ingest_parameter(ctx, &mp, i, derived);
+                if own.is_none() {
+                    for i in pipelines..2 {
+                        ingest_parameter(ctx, &mp, i, derived);
+                    }
                 }
                 (
                     GroupKind::Hls,
@@ -550,6 +588,12 @@ fn output_group(
                 diags.push(Diagnostic::new(
                     n.span,
                     "an rtmp group sends to `url`, not `destination`",
+                ));
+            }
+            if let Some(n) = g.get("password_parameters") {
+                diags.push(Diagnostic::new(
+                    n.span,
+                    "`password_parameters` belongs to hls groups: an rtmp group sends its `stream_key`",
                 ));
             }
             let url = g.req("url", diags, |n, diags| {
