@@ -789,19 +789,21 @@ async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals)
     Ok(())
 }
 
+/// `--region` must be one of AWS's region names: refused in one line before anything is
+/// locked or read.
+fn check_region(region: Option<&str>) -> Result<()> {
+    if let Some(r) = region {
+        if let Some(why) = livestack_model::region_problem(r) {
+            bail!("--region `{r}`: {why}; an AWS region such as us-east-1, eu-west-1");
+        }
+    }
+    Ok(())
+}
+
 /// `livestack import`: reads the account (never writes to it), writes the stack file, the
 /// encoder settings beside it and the state recording the ids found.
 async fn import(a: ImportArgs) -> Result<u8> {
-    if let Some(why) = a
-        .region
-        .as_deref()
-        .and_then(livestack_model::region_problem)
-    {
-        bail!(
-            "--region `{}`: {why}; an AWS region such as us-east-1, eu-west-1",
-            a.region.as_deref().unwrap_or_default()
-        );
-    }
+    check_region(a.region.as_deref())?;
     if a.channels.is_empty() && !a.all {
         bail!("import: name the channels to import with --channel NAME|ID (repeatable), or give --all");
     }
@@ -985,16 +987,7 @@ impl std::ops::DerefMut for Session {
 
 impl Session {
     async fn open(t: &TargetArgs, operation: &str) -> Result<Session> {
-        if let Some(why) = t
-            .region
-            .as_deref()
-            .and_then(livestack_model::region_problem)
-        {
-            anyhow::bail!(
-                "--region `{}`: {why}; an AWS region such as us-east-1, eu-west-1",
-                t.region.as_deref().unwrap_or_default()
-            );
-        }
+        check_region(t.region.as_deref())?;
         let desired = livestack_model::load(&t.stack)?;
         let default_state = default_state_path(&desired);
         let state_path = t.state.clone().unwrap_or_else(|| default_state.clone());

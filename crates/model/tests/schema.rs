@@ -86,7 +86,7 @@ fn every_table_and_key_of_the_model_is_in_the_schema_with_a_description() {
     // `medialive_channel.<label>.inputs[].failover`.
     for t in livestack_model::reference() {
         let mut node = &schema;
-        for (i, part) in t.path.split('.').enumerate() {
+        for part in t.path.split('.') {
             let (name, array) = match part.strip_suffix("[]") {
                 Some(n) => (n, true),
                 None => (part, false),
@@ -99,7 +99,6 @@ fn every_table_and_key_of_the_model_is_in_the_schema_with_a_description() {
             if array {
                 node = &node["items"];
             }
-            let _ = i;
         }
         for key in t.keys {
             let k = &node["properties"][*key];
