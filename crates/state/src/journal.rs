@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use livestack_model::Address;
 use livestack_plan::{Deposed, Prior, PriorResource};
 use serde::{Deserialize, Serialize};
 
-use crate::{save, sibling, sync_dir, Error, State};
+use crate::remote::Remote;
+use crate::{sibling, sync_dir, Condition, Error, Outcome, State, Store};
 
 /// The journal format this build reads and writes.
 const JOURNAL_VERSION: u32 = 1;
@@ -33,9 +35,10 @@ pub fn journal_path(state_path: &Path) -> PathBuf {
 /// behind (a crash, a kill) is folded into the state by the next [`crate::load`].
 #[derive(Debug)]
 pub struct Journal {
+    /// How messages name it.
     path: PathBuf,
-    state_path: PathBuf,
-    file: File,
+    store: Store,
+    sink: Sink,
     /// The lists as the journal last gave them (as in the state it continues at first).
     deposed: Vec<Deposed>,
     released: Vec<Deposed>,
@@ -43,40 +46,78 @@ pub struct Journal {
     broken: bool,
 }
 
+/// Where the lines go.
+#[derive(Debug)]
+enum Sink {
+    File(File),
+    /// One object per line; `next` is the number of the next.
+    Remote { remote: Arc<Remote>, next: u64 },
+}
+
 impl Journal {
     /// Starts the journal of `state`, as it was last loaded or saved at `state_path` (a state
     /// never saved is saved first: the journal needs its lineage and hash key on disk). Takes
     /// the place of no other journal: one already there is an error (fold it by loading).
     pub fn begin(state_path: &Path, state: &mut State) -> Result<Journal, Error> {
-        if !state_path.exists() {
-            save(state_path, state)?;
+        Journal::begin_in(&Store::File(state_path.to_path_buf()), state)
+    }
+
+    /// [`Journal::begin`] for a state wherever it is kept.
+    pub(crate) fn begin_in(store: &Store, state: &mut State) -> Result<Journal, Error> {
+        if !store.exists()? {
+            store.save(state)?;
         }
-        let path = journal_path(state_path);
-        let werr = |source| Error::JournalWrite {
-            path: path.clone(),
-            source,
-        };
-        let mut o = OpenOptions::new();
-        o.append(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        let mut file = o.open(&path).map_err(werr)?;
         let header = Header {
             livestack_journal: JOURNAL_VERSION,
             lineage: state.lineage.clone(),
             serial: state.serial,
         };
-        file.write_all(line(&header).as_bytes())
-            .and_then(|_| file.sync_data())
-            .map_err(werr)?;
-        sync_dir(&path);
+        let (path, sink) = match store {
+            Store::File(state_path) => {
+                let path = journal_path(state_path);
+                let werr = |source| Error::JournalWrite {
+                    path: path.clone(),
+                    source,
+                };
+                let mut o = OpenOptions::new();
+                o.append(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    o.mode(0o600);
+                }
+                let mut file = o.open(&path).map_err(werr)?;
+                file.write_all(line(&header).as_bytes())
+                    .and_then(|_| file.sync_data())
+                    .map_err(werr)?;
+                sync_dir(&path);
+                (path, Sink::File(file))
+            }
+            Store::Remote(remote) => {
+                let at = format!("{}.journal/", remote.url());
+                let there = || Error::JournalThere { at: at.clone() };
+                if !remote.journal_names()?.is_empty() {
+                    return Err(there());
+                }
+                let put = remote.objects().put(
+                    &remote.journal_name(0),
+                    line(&header).into_bytes(),
+                    Condition::Absent,
+                )?;
+                if put == Outcome::Refused {
+                    return Err(there());
+                }
+                let sink = Sink::Remote {
+                    remote: remote.clone(),
+                    next: 1,
+                };
+                (PathBuf::from(at), sink)
+            }
+        };
         Ok(Journal {
             path,
-            state_path: state_path.to_path_buf(),
-            file,
+            store: store.clone(),
+            sink,
             deposed: state.prior.deposed.clone(),
             released: state.prior.released.clone(),
             broken: false,
@@ -111,16 +152,39 @@ impl Journal {
                 source: std::io::Error::other("an earlier write to the journal failed"),
             });
         }
-        let written = self
-            .file
-            .write_all(line(&entry).as_bytes())
-            .and_then(|_| self.file.sync_data());
-        if let Err(source) = written {
+        let text = line(&entry);
+        let written = match &mut self.sink {
+            Sink::File(file) => file
+                .write_all(text.as_bytes())
+                .and_then(|_| file.sync_data())
+                .map_err(|source| Error::JournalWrite {
+                    path: self.path.clone(),
+                    source,
+                }),
+            Sink::Remote { remote, next } => {
+                let name = remote.journal_name(*next);
+                match remote
+                    .objects()
+                    .put(&name, text.into_bytes(), Condition::Absent)
+                {
+                    Ok(Outcome::Done(_)) => {
+                        *next += 1;
+                        Ok(())
+                    }
+                    Ok(Outcome::Refused) => Err(Error::JournalWrite {
+                        path: self.path.clone(),
+                        source: std::io::Error::other(format!(
+                            "{} was written by another process",
+                            remote.objects().url(&name)
+                        )),
+                    }),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        };
+        if let Err(e) = written {
             self.broken = true;
-            return Err(Error::JournalWrite {
-                path: self.path.clone(),
-                source,
-            });
+            return Err(e);
         }
         if let Some(d) = entry.deposed {
             self.deposed = d;
@@ -134,13 +198,18 @@ impl Journal {
     /// Saves `state` (which holds every step recorded, and any since) and removes the journal.
     /// When the save fails the journal stays, for the next load to fold.
     pub fn close(self, state: &mut State) -> Result<(), Error> {
-        save(&self.state_path, state)?;
-        drop(self.file);
-        fs::remove_file(&self.path).map_err(|source| Error::JournalWrite {
-            path: self.path.clone(),
-            source,
-        })?;
-        sync_dir(&self.path);
+        self.store.save(state)?;
+        match self.sink {
+            Sink::File(file) => {
+                drop(file);
+                fs::remove_file(&self.path).map_err(|source| Error::JournalWrite {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                sync_dir(&self.path);
+            }
+            Sink::Remote { remote, .. } => remote.remove_journal(&remote.journal_names()?)?,
+        }
         Ok(())
     }
 }
@@ -167,6 +236,11 @@ pub(crate) fn read(path: &Path) -> Result<Option<Leftover>, Error> {
             })
         }
     };
+    parse(path, &bytes).map(Some)
+}
+
+/// A journal's lines (read from `path`, a file or the URL of its objects).
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Leftover, Error> {
     let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     if lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
@@ -204,7 +278,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Leftover>, Error> {
             });
         }
     }
-    Ok(Some(left))
+    Ok(left)
 }
 
 impl Leftover {

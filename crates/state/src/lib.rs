@@ -10,13 +10,18 @@
 //! by a crash.
 
 mod journal;
+pub mod remote;
 pub mod show;
+mod store;
 
 pub use journal::{journal_path, Journal};
+pub use remote::{Condition, Object, ObjectError, Objects, Outcome, Remote};
+pub use store::Store;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use livestack_plan::{Hasher, Prior};
 use serde::{Deserialize, Serialize};
@@ -139,6 +144,19 @@ pub enum Error {
     },
     #[error("{}: a journal without its state file; it was left untouched: move it aside to go on without the steps it records (the next apply finds what they made by its ownership tags)", path.display())]
     JournalWithoutState { path: PathBuf },
+    /// A call to the bucket that keeps the state failed.
+    #[error(transparent)]
+    Remote(#[from] ObjectError),
+    /// The state object changed since this process read it: someone else wrote it (a lock
+    /// forced while this run held it, or a writer that took no lock). Nothing was overwritten.
+    #[error("{at}: someone else wrote the state since this run read it (serial {serial}), so it was not overwritten; this run's state was kept in {}: compare the two, then `livestack state push` the one to keep", kept.display())]
+    Conflict {
+        at: String,
+        serial: u64,
+        kept: PathBuf,
+    },
+    #[error("{at}: a journal is already there (an apply in progress, or one cut short): load the state under its lock to fold it first")]
+    JournalThere { at: String },
 }
 
 impl Error {
@@ -189,13 +207,19 @@ fn read(path: &Path, stack: &str) -> Result<Option<State>, Error> {
     let Some(text) = read_if_any(path)? else {
         return Ok(None);
     };
+    parse(path, &text, stack).map(Some)
+}
+
+/// A state's bytes, read from `path` (a file, or the URL of an object), checked: its format
+/// version and its stack.
+fn parse(path: &Path, text: &[u8], stack: &str) -> Result<State, Error> {
     let corrupt = |source: serde_json::Error| Error::Corrupt {
         path: path.to_path_buf(),
         line: source.line(),
         column: source.column(),
         source,
     };
-    let raw: serde_json::Value = serde_json::from_slice(&text).map_err(corrupt)?;
+    let raw: serde_json::Value = serde_json::from_slice(text).map_err(corrupt)?;
     let version = raw
         .get("format_version")
         .and_then(|v| v.as_u64())
@@ -214,7 +238,12 @@ fn read(path: &Path, stack: &str) -> Result<Option<State>, Error> {
             expected: stack.to_string(),
         });
     }
-    Ok(Some(state))
+    Ok(state)
+}
+
+/// A state as it is written: pretty JSON and a final newline.
+fn to_bytes(state: &State) -> Vec<u8> {
+    (serde_json::to_string_pretty(state).expect("state serializes") + "\n").into_bytes()
 }
 
 /// Writes `state` with its serial bumped: temp file, fsync, previous copy to `.bak`, rename.
@@ -233,11 +262,11 @@ fn write(path: &Path, state: &State) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(werr)?;
     }
-    let text = serde_json::to_string_pretty(state).expect("state serializes") + "\n";
+    let text = to_bytes(state);
     let tmp = sibling(path, ".tmp");
     {
         let mut f = open_private(&tmp).map_err(werr)?;
-        f.write_all(text.as_bytes()).map_err(werr)?;
+        f.write_all(&text).map_err(werr)?;
         f.sync_all().map_err(werr)?;
     }
     if path.exists() {
@@ -324,10 +353,17 @@ pub struct LockInfo {
 /// The lock of a stack's state, held until dropped.
 #[derive(Debug)]
 pub struct Lock {
-    path: PathBuf,
-    /// The state file it guards.
-    state: PathBuf,
+    at: LockAt,
     pub info: LockInfo,
+}
+
+/// Where a lock is held.
+#[derive(Debug)]
+enum LockAt {
+    /// The lock file, and the state file it guards.
+    File { path: PathBuf, state: PathBuf },
+    /// The lock object, with the entity tag of what this process wrote there.
+    Remote { remote: Arc<Remote>, etag: String },
 }
 
 /// The lock file of the state at `state_path`.
@@ -347,20 +383,25 @@ enum Held {
 }
 
 fn held(lock: &Path) -> Result<Held, Error> {
-    let Some(bytes) = read_if_any(lock)? else {
-        return Ok(Held::Free);
-    };
-    Ok(match serde_json::from_slice::<LockInfo>(&bytes) {
+    Ok(match read_if_any(lock)? {
+        Some(bytes) => held_in(&bytes),
+        None => Held::Free,
+    })
+}
+
+/// What the bytes of a lock say.
+fn held_in(bytes: &[u8]) -> Held {
+    match serde_json::from_slice::<LockInfo>(bytes) {
         Ok(info) => Held::Lock(info),
         Err(e) => Held::Unreadable {
-            id: unreadable_id(&bytes),
+            id: unreadable_id(bytes),
             reason: if bytes.iter().all(u8::is_ascii_whitespace) {
                 "empty".into()
             } else {
                 format!("not a lock: {e}")
             },
         },
-    })
+    }
 }
 
 /// The id of an unreadable lock file: `unreadable-` and a hash of its bytes (FNV-1a), so
@@ -370,6 +411,39 @@ fn unreadable_id(bytes: &[u8]) -> String {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
     format!("unreadable-{:08x}", hash as u32)
+}
+
+/// A new lock's contents: this process, now.
+fn lock_info(operation: &str) -> LockInfo {
+    LockInfo {
+        id: random_hex(8),
+        holder: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        host: fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into()),
+        pid: std::process::id(),
+        operation: operation.to_string(),
+        since: unix_now(),
+    }
+}
+
+/// The error for a lock found taken: `state` names the state, `lock` the lock itself.
+fn taken(held: Held, state: &str, lock: &str) -> Option<Error> {
+    match held {
+        Held::Lock(h) => Some(Error::Locked {
+            path: PathBuf::from(state),
+            id: h.id,
+            holder: format!("{}@{} (pid {})", h.holder, h.host, h.pid),
+            operation: h.operation,
+            since: format!("{} s ago", unix_now().saturating_sub(h.since)),
+        }),
+        Held::Unreadable { id, reason } => Some(Error::UnreadableLock {
+            lock: PathBuf::from(lock),
+            id,
+            reason,
+        }),
+        Held::Free => None,
+    }
 }
 
 impl Lock {
@@ -386,16 +460,7 @@ impl Lock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(werr)?;
         }
-        let info = LockInfo {
-            id: random_hex(8),
-            holder: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-            host: fs::read_to_string("/etc/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "localhost".into()),
-            pid: std::process::id(),
-            operation: operation.to_string(),
-            since: unix_now(),
-        };
+        let info = lock_info(operation);
         let text = serde_json::to_string(&info).expect("lock info serializes");
         let tmp = sibling(&path, &format!(".{}.tmp", info.id));
         let written = open_private(&tmp)
@@ -404,51 +469,102 @@ impl Lock {
         let _ = fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(Lock {
-                path,
-                state: state_path.to_path_buf(),
+                at: LockAt::File {
+                    path,
+                    state: state_path.to_path_buf(),
+                },
                 info,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(match held(&path)? {
-                    Held::Lock(h) => Error::Locked {
-                        path: state_path.to_path_buf(),
-                        id: h.id,
-                        holder: format!("{}@{} (pid {})", h.holder, h.host, h.pid),
-                        operation: h.operation,
-                        since: format!("{} s ago", unix_now().saturating_sub(h.since)),
-                    },
-                    Held::Unreadable { id, reason } => Error::UnreadableLock {
-                        lock: path.clone(),
-                        id,
-                        reason,
-                    },
+                match taken(
+                    held(&path)?,
+                    &state_path.display().to_string(),
+                    &path.display().to_string(),
+                ) {
+                    Some(e) => Err(e),
                     // Released in between: try once more.
-                    Held::Free => return Lock::acquire_direct(path, state_path, info),
-                })
+                    None => Lock::acquire_direct(path, state_path, info),
+                }
             }
             // A file system without hard links: create the lock file in place.
             Err(_) => Lock::acquire_direct(path, state_path, info),
         }
     }
 
-    /// Reads the state this lock guards, like [`load`], and makes the fold of a journal left
-    /// beside it (an apply cut short) the state file: saved atomically, the journal removed.
-    pub fn load(&self, stack: &str) -> Result<Option<State>, Error> {
-        let Some((state, journal)) = folded(&self.state, stack)? else {
-            return Ok(None);
-        };
-        if let Some(changed) = journal {
-            if changed {
-                write(&self.state, &state)?;
+    /// Takes the lock object of a state kept in a bucket: created only if there is none
+    /// (`If-None-Match: *`), so that of two processes exactly one gets it.
+    pub fn acquire_remote(remote: &Arc<Remote>, operation: &str) -> Result<Lock, Error> {
+        let name = remote.lock_name();
+        let info = lock_info(operation);
+        let text = serde_json::to_vec(&info).expect("lock info serializes");
+        for _ in 0..3 {
+            let put = remote
+                .objects()
+                .put(&name, text.clone(), Condition::Absent)?;
+            match put {
+                Outcome::Done(etag) => {
+                    return Ok(Lock {
+                        at: LockAt::Remote {
+                            remote: remote.clone(),
+                            etag,
+                        },
+                        info,
+                    })
+                }
+                Outcome::Refused => {
+                    let found = remote.objects().get(&name)?;
+                    let held = found.map_or(Held::Free, |o| held_in(&o.bytes));
+                    if let Some(e) = taken(held, &remote.url(), &remote.objects().url(&name)) {
+                        return Err(e);
+                    }
+                    // Released in between: try again.
+                }
             }
-            let jpath = journal_path(&self.state);
-            fs::remove_file(&jpath).map_err(|source| Error::JournalWrite {
-                path: jpath.clone(),
-                source,
-            })?;
-            sync_dir(&jpath);
         }
-        Ok(Some(state))
+        Err(ObjectError {
+            call: "PutObject",
+            url: remote.objects().url(&name),
+            message: "the lock was taken and released three times while this run tried to take it".into(),
+        }
+        .into())
+    }
+
+    /// Reads the state this lock guards, like [`load`], and makes the fold of a journal left
+    /// beside it (an apply cut short) the state: saved, the journal removed.
+    pub fn load(&self, stack: &str) -> Result<Option<State>, Error> {
+        match &self.at {
+            LockAt::File { state: path, .. } => {
+                let Some((state, journal)) = folded(path, stack)? else {
+                    return Ok(None);
+                };
+                if let Some(changed) = journal {
+                    if changed {
+                        write(path, &state)?;
+                    }
+                    let jpath = journal_path(path);
+                    fs::remove_file(&jpath).map_err(|source| Error::JournalWrite {
+                        path: jpath.clone(),
+                        source,
+                    })?;
+                    sync_dir(&jpath);
+                }
+                Ok(Some(state))
+            }
+            LockAt::Remote { remote, .. } => {
+                let Some((state, journal)) = store::remote_folded(remote, stack)? else {
+                    // Leftovers of a journal's removal cut short: removed now.
+                    remote.remove_journal(&remote.journal_names()?)?;
+                    return Ok(None);
+                };
+                if let Some(changed) = journal {
+                    if changed {
+                        store::remote_write(remote, &state)?;
+                    }
+                }
+                remote.remove_journal(&remote.journal_names()?)?;
+                Ok(Some(state))
+            }
+        }
     }
 
     fn acquire_direct(path: PathBuf, state_path: &Path, info: LockInfo) -> Result<Lock, Error> {
@@ -468,19 +584,28 @@ impl Lock {
                 source,
             })?;
         Ok(Lock {
-            path,
-            state: state_path.to_path_buf(),
+            at: LockAt::File {
+                path,
+                state: state_path.to_path_buf(),
+            },
             info,
         })
     }
 }
 
 impl Drop for Lock {
-    /// Removes the lock file, unless it is no longer this lock's (force-unlocked and taken
-    /// by another process since).
+    /// Removes the lock, unless it is no longer this lock's (force-unlocked and taken by
+    /// another process since).
     fn drop(&mut self) {
-        if matches!(held(&self.path), Ok(Held::Lock(h)) if h.id == self.info.id) {
-            let _ = fs::remove_file(&self.path);
+        match &self.at {
+            LockAt::File { path, .. } => {
+                if matches!(held(path), Ok(Held::Lock(h)) if h.id == self.info.id) {
+                    let _ = fs::remove_file(path);
+                }
+            }
+            LockAt::Remote { remote, etag } => {
+                let _ = remote.objects().delete(&remote.lock_name(), Some(etag));
+            }
         }
     }
 }
@@ -498,25 +623,28 @@ pub enum Released {
 /// error named).
 pub fn force_unlock(state_path: &Path, id: &str) -> Result<Released, Error> {
     let path = lock_path(state_path);
-    let no_such = |actual: String| Error::NoSuchLock {
-        path: path.clone(),
-        id: id.to_string(),
-        actual,
-    };
-    let released = match held(&path)? {
-        Held::Lock(h) if h.id == id => Released::Lock(h),
-        Held::Unreadable { id: u, .. } if u == id => Released::Unreadable,
-        Held::Lock(h) => return Err(no_such(format!("held with id {}", h.id))),
-        Held::Unreadable { id: u, .. } => {
-            return Err(no_such(format!("an unreadable lock file, id {u}")))
-        }
-        Held::Free => return Err(no_such("not held".into())),
-    };
+    let released = release_if(held(&path)?, id, &path.display().to_string())?;
     fs::remove_file(&path).map_err(|source| Error::Write {
         path: path.clone(),
         source,
     })?;
     Ok(released)
+}
+
+/// What removing the lock `held` by the id `id` removes, or why it may not.
+fn release_if(held: Held, id: &str, lock: &str) -> Result<Released, Error> {
+    let no_such = |actual: String| Error::NoSuchLock {
+        path: PathBuf::from(lock),
+        id: id.to_string(),
+        actual,
+    };
+    match held {
+        Held::Lock(h) if h.id == id => Ok(Released::Lock(h)),
+        Held::Unreadable { id: u, .. } if u == id => Ok(Released::Unreadable),
+        Held::Lock(h) => Err(no_such(format!("held with id {}", h.id))),
+        Held::Unreadable { id: u, .. } => Err(no_such(format!("an unreadable lock file, id {u}"))),
+        Held::Free => Err(no_such("not held".into())),
+    }
 }
 
 fn unix_now() -> u64 {
