@@ -3,6 +3,7 @@
 mod progress;
 mod saved;
 mod signals;
+mod store;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -156,6 +157,30 @@ enum StateCommand {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
+    /// Print the state as it stands (a journal left by an apply folded in), or write it to a
+    /// file: to move a state from S3 to a file.
+    Pull {
+        stack: PathBuf,
+        /// The state to read (default `[stack] state`, else state/<stack>.json).
+        #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+        state: Option<PathBuf>,
+        /// Write it to FILE (mode 0600) instead of printing it.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Make a state file the stack's state (to move a state from a file to S3), under its
+    /// lock; refused over a state of another lineage or a newer serial unless --force.
+    Push {
+        stack: PathBuf,
+        /// The state file to push.
+        file: PathBuf,
+        /// The state to write (default `[stack] state`, else state/<stack>.json).
+        #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+        state: Option<PathBuf>,
+        /// Replace a state of another lineage or a newer serial.
+        #[arg(long)]
+        force: bool,
+    },
     /// Let go of a resource: it leaves the state and is never adopted or deleted by this
     /// stack again; the cloud resource is untouched. No AWS call.
     Rm {
@@ -242,8 +267,9 @@ struct ImportArgs {
 struct TargetArgs {
     /// The stack file.
     stack: PathBuf,
-    /// The state file (default state/<stack>.json).
-    #[arg(long, value_name = "PATH")]
+    /// Where the state is kept: a file, or s3://BUCKET/KEY with its lock beside it (default
+    /// `[stack] state`, else state/<stack>.json).
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
     state: Option<PathBuf>,
     /// Run against the embedded sandbox (no AWS account needed).
     #[arg(long)]
@@ -545,7 +571,7 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Show { file, json, state } => {
-            saved::show(&file, json, state, color)?;
+            saved::show(&file, json, state, color).await?;
             Ok(0)
         }
         Command::Schema => {
@@ -563,30 +589,33 @@ async fn run(cli: Cli) -> Result<u8> {
                     to,
                     state,
                 },
-        } => state_edit(&stack, state, "state mv", |st| {
-            let from = parse_address(&from)?;
-            let to = parse_address(&to)?;
-            if from.kind != to.kind {
-                bail!("cannot move {from} to {to}: a move keeps the resource's kind");
-            }
-            if st.prior.resources.contains_key(&to) {
-                bail!("{to} is in the state already; `livestack state rm` it first");
-            }
-            let r = st
-                .prior
-                .resources
-                .remove(&from)
-                .with_context(|| format!("{from} is not in the state"))?;
-            for d in st.prior.deposed.iter_mut().filter(|d| d.address == from) {
-                d.address = to.clone();
-            }
-            let id = r.id.clone();
-            st.prior.resources.insert(to.clone(), r);
-            Ok(format!(
-                "moved {from} (id {id}) to {to} in the state; the next apply updates its \
+        } => {
+            state_edit(&stack, state, "state mv", |st| {
+                let from = parse_address(&from)?;
+                let to = parse_address(&to)?;
+                if from.kind != to.kind {
+                    bail!("cannot move {from} to {to}: a move keeps the resource's kind");
+                }
+                if st.prior.resources.contains_key(&to) {
+                    bail!("{to} is in the state already; `livestack state rm` it first");
+                }
+                let r = st
+                    .prior
+                    .resources
+                    .remove(&from)
+                    .with_context(|| format!("{from} is not in the state"))?;
+                for d in st.prior.deposed.iter_mut().filter(|d| d.address == from) {
+                    d.address = to.clone();
+                }
+                let id = r.id.clone();
+                st.prior.resources.insert(to.clone(), r);
+                Ok(format!(
+                    "moved {from} (id {id}) to {to} in the state; the next apply updates its \
                      livestack:address tag (a tags-only call)"
-            ))
-        }),
+                ))
+            })
+            .await
+        }
         Command::State {
             command:
                 StateCommand::Rm {
@@ -594,23 +623,26 @@ async fn run(cli: Cli) -> Result<u8> {
                     address,
                     state,
                 },
-        } => state_edit(&stack, state, "state rm", |st| {
-            let a = parse_address(&address)?;
-            let r = st
-                .prior
-                .resources
-                .remove(&a)
-                .with_context(|| format!("{a} is not in the state"))?;
-            st.prior.released.push(livestack_plan::Deposed {
-                address: a.clone(),
-                id: r.id.clone(),
-            });
-            Ok(format!(
+        } => {
+            state_edit(&stack, state, "state rm", |st| {
+                let a = parse_address(&address)?;
+                let r = st
+                    .prior
+                    .resources
+                    .remove(&a)
+                    .with_context(|| format!("{a} is not in the state"))?;
+                st.prior.released.push(livestack_plan::Deposed {
+                    address: a.clone(),
+                    id: r.id.clone(),
+                });
+                Ok(format!(
                 "removed {a} (id {}) from the state; the cloud resource is untouched, and this \
                  stack will neither adopt nor delete it again",
                 r.id
             ))
-        }),
+            })
+            .await
+        }
         Command::State { command } => {
             let (stack, state, address) = match command {
                 StateCommand::List { stack, state } => (stack, state, None),
@@ -619,14 +651,25 @@ async fn run(cli: Cli) -> Result<u8> {
                     address,
                     state,
                 } => (stack, state, Some(address)),
+                StateCommand::Pull { stack, state, out } => {
+                    return state_pull(&stack, state, out).await
+                }
+                StateCommand::Push {
+                    stack,
+                    file,
+                    state,
+                    force,
+                } => return state_push(&stack, &file, state, force).await,
                 StateCommand::Mv { .. } | StateCommand::Rm { .. } => {
                     unreachable!("handled above")
                 }
             };
             let desired = livestack_model::load(&stack)?;
-            let path = state.unwrap_or_else(|| default_state_path(&desired));
-            let st = livestack_state::load(&path, &desired.name)?
-                .with_context(|| format!("{}: no state yet", path.display()))?;
+            let path = store::location(state.as_deref(), &desired);
+            let at = store::open_plain(&path, &desired).await?;
+            let st = at
+                .load(&desired.name)?
+                .with_context(|| format!("{at}: no state yet"))?;
             match address {
                 None => {
                     for (a, r) in &st.prior.resources {
@@ -639,7 +682,7 @@ async fn run(cli: Cli) -> Result<u8> {
                         .prior
                         .resources
                         .get(&addr)
-                        .with_context(|| format!("{a} is not in {}", path.display()))?;
+                        .with_context(|| format!("{a} is not in {at}"))?;
                     println!("{}", serde_json::to_string_pretty(r)?);
                 }
             }
@@ -647,16 +690,16 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::ForceUnlock { stack, id, state } => {
             let desired = livestack_model::load(&stack)?;
-            let path = state.unwrap_or_else(|| default_state_path(&desired));
-            match livestack_state::force_unlock(&path, &id)? {
+            let path = store::location(state.as_deref(), &desired);
+            let at = store::open_plain(&path, &desired).await?;
+            match at.force_unlock(&id)? {
                 livestack_state::Released::Lock(info) => println!(
                     "released the lock {} held by {}@{} (pid {}) for {}",
                     info.id, info.holder, info.host, info.pid, info.operation
                 ),
-                livestack_state::Released::Unreadable => println!(
-                    "removed the unreadable lock file {}",
-                    livestack_state::lock_path(&path).display()
-                ),
+                livestack_state::Released::Unreadable => {
+                    println!("removed the unreadable lock {}", at.lock_name())
+                }
             }
             Ok(0)
         }
@@ -681,23 +724,101 @@ fn parse_address(a: &str) -> Result<livestack_model::Address> {
 }
 
 /// Edits the state by hand under its lock: `edit` changes it and says what it did.
-fn state_edit(
+async fn state_edit(
     stack: &Path,
     state: Option<PathBuf>,
     operation: &str,
     edit: impl FnOnce(&mut State) -> Result<String>,
 ) -> Result<u8> {
     let desired = livestack_model::load(stack)?;
-    let default_state = default_state_path(&desired);
-    let path = state.unwrap_or_else(|| default_state.clone());
-    let lock = livestack_state::Lock::acquire(&path, operation)
+    let default_state = store::configured(&desired);
+    let path = store::location(state.as_deref(), &desired);
+    let at = store::open_plain(&path, &desired).await?;
+    let lock = at
+        .lock(operation)
         .map_err(|e| lock_error(e, stack, &path, &default_state))?;
     let mut st = lock
         .load(&desired.name)?
-        .with_context(|| format!("{}: no state yet", path.display()))?;
+        .with_context(|| format!("{at}: no state yet"))?;
     let said = edit(&mut st)?;
-    livestack_state::save(&path, &mut st)?;
+    at.save(&mut st)?;
     println!("{said}");
+    Ok(0)
+}
+
+/// `state pull`: the state as it stands (a journal folded in), to stdout or a file (0600).
+async fn state_pull(stack: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> Result<u8> {
+    let desired = livestack_model::load(stack)?;
+    let path = store::location(state.as_deref(), &desired);
+    let at = store::open_plain(&path, &desired).await?;
+    let st = at
+        .load(&desired.name)?
+        .with_context(|| format!("{at}: no state yet"))?;
+    match out {
+        None => println!("{}", serde_json::to_string_pretty(&st)?),
+        Some(file) => {
+            livestack_state::Store::File(file.clone()).write(&st)?;
+            eprintln!(
+                "wrote {} (serial {}, {} resources) from {at}",
+                file.display(),
+                st.serial,
+                st.prior.resources.len()
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `state push`: a state file becomes the stack's state, under its lock, unless it would
+/// replace a state of another lineage or a newer one (`--force` says so knowingly).
+async fn state_push(stack: &Path, file: &Path, state: Option<PathBuf>, force: bool) -> Result<u8> {
+    let desired = livestack_model::load(stack)?;
+    let default_state = store::configured(&desired);
+    let path = store::location(state.as_deref(), &desired);
+    let mut pushed = livestack_state::load(file, &desired.name)?
+        .with_context(|| format!("{}: no such state file", file.display()))?;
+    let at = store::open_plain(&path, &desired).await?;
+    let lock = at
+        .lock("state push")
+        .map_err(|e| lock_error(e, stack, &path, &default_state))?;
+    if let Some(there) = lock.load(&desired.name)? {
+        if there.lineage != pushed.lineage && !force {
+            bail!(
+                "{at} holds another state (lineage {}, serial {}) than {} (lineage {}, serial {});                  nothing was written: pull it first, or push with --force to replace it",
+                there.lineage,
+                there.serial,
+                file.display(),
+                pushed.lineage,
+                pushed.serial
+            );
+        }
+        if there.serial > pushed.serial && !force {
+            bail!(
+                "{at} is newer (serial {}) than {} (serial {}); nothing was written: pull it                  first, or push with --force to replace it",
+                there.serial,
+                file.display(),
+                pushed.serial
+            );
+        }
+        if there == pushed {
+            println!(
+                "{at} already holds this state (serial {}); nothing to push",
+                there.serial
+            );
+            return Ok(0);
+        }
+        // Whoever read the state there sees that it changed.
+        pushed.serial = pushed.serial.max(there.serial) + 1;
+    }
+    at.write(&pushed)?;
+    drop(lock);
+    println!(
+        "pushed {} to {at} (lineage {}, serial {}, {} resources)",
+        file.display(),
+        pushed.lineage,
+        pushed.serial,
+        pushed.prior.resources.len()
+    );
     Ok(0)
 }
 
@@ -831,6 +952,9 @@ async fn import(a: ImportArgs) -> Result<u8> {
         .state
         .clone()
         .unwrap_or_else(|| Path::new("state").join(format!("{stack}.json")));
+    if let Some(url) = store::s3_url(&state_path) {
+        bail!("import: --state {url}: import writes a state file; move it to S3 afterwards with `livestack state push STACK FILE --state {url}`");
+    }
     if !a.dry_run {
         if out.exists() {
             bail!(
@@ -989,27 +1113,28 @@ impl Session {
     async fn open(t: &TargetArgs, operation: &str) -> Result<Session> {
         check_region(t.region.as_deref())?;
         let desired = livestack_model::load(&t.stack)?;
-        let default_state = default_state_path(&desired);
-        let state_path = t.state.clone().unwrap_or_else(|| default_state.clone());
-        let lock = match operation {
-            "apply" | "destroy" => Some(
-                livestack_state::Lock::acquire(&state_path, operation)
-                    .map_err(|e| lock_error(e, &t.stack, &state_path, &default_state))?,
-            ),
-            _ => None,
+        let default_state = store::configured(&desired);
+        let state_path = store::location(t.state.as_deref(), &desired);
+        let take_lock = |at: &livestack_state::Store| -> Result<Option<livestack_state::Lock>> {
+            Ok(match operation {
+                "apply" | "destroy" => Some(
+                    at.lock(operation)
+                        .map_err(|e| lock_error(e, &t.stack, &state_path, &default_state))?,
+                ),
+                _ => None,
+            })
         };
-        // Under the lock, a journal an apply cut short left is folded in for good.
-        let state = match &lock {
-            Some(l) => l.load(&desired.name)?,
-            None => livestack_state::load(&state_path, &desired.name)?,
+        // A state file is locked before anything starts (the embedded sandbox's cloud is kept
+        // beside it); a bucket is reached through the target first.
+        let mut file_lock = None;
+        if store::s3_url(&state_path).is_none() {
+            file_lock = take_lock(&livestack_state::Store::File(state_path.clone()))?;
         }
-        .unwrap_or_else(|| State::new(&desired.name));
         let region = t.region.clone().or_else(|| desired.region.clone());
         let (target, sandbox) = if t.sandbox {
-            let data = state_path.with_file_name(format!("{}.sandbox.json", desired.name));
             let running = livestack_sandbox::start(livestack_sandbox::Config {
                 port: 0,
-                data: Some(data),
+                data: Some(store::sandbox_data(&state_path, &desired)),
                 speed: t.sandbox_speed,
                 region: region.clone().unwrap_or_else(|| "us-east-1".into()),
                 ..Default::default()
@@ -1043,6 +1168,17 @@ impl Session {
                 None,
             )
         };
+        let at = store::open(&state_path, &desired, &target, sandbox.as_ref()).await?;
+        let lock = match file_lock {
+            Some(l) => Some(l),
+            None => take_lock(&at)?,
+        };
+        // Under the lock, a journal an apply cut short left is folded in for good.
+        let state = match &lock {
+            Some(l) => l.load(&desired.name)?,
+            None => at.load(&desired.name)?,
+        }
+        .unwrap_or_else(|| State::new(&desired.name));
         let policy = livestack_aws::CallPolicy {
             budget: std::time::Duration::from_secs(t.call_timeout),
             on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
@@ -1069,7 +1205,7 @@ impl Session {
             stack_path: t.stack.clone(),
             engine: livestack_engine::Engine {
                 desired,
-                state_path,
+                store: at,
                 state,
                 cloud: clients,
                 parallelism: t.parallelism as usize,

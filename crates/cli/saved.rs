@@ -25,7 +25,7 @@ pub fn save_plan(
         "livestack_saved_plan": 1,
         "stack": s.desired.name,
         "stack_file": s.stack_path,
-        "state_file": s.state_path,
+        "state_file": s.store.to_string(),
         "target": s.target_label,
         "lineage": s.state.lineage,
         "serial": s.state.serial,
@@ -189,7 +189,7 @@ pub async fn outputs(s: &Session, as_json: bool) -> Result<()> {
 
 /// `livestack show FILE`: a saved plan as `plan` printed it, or what the state holds for a
 /// stack file (no AWS call either way). Which one is decided by the file's content.
-pub fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: bool) -> Result<()> {
+pub async fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: bool) -> Result<()> {
     if let Some(saved) = read_saved_plan(file)? {
         if state.is_some() {
             bail!(
@@ -223,8 +223,13 @@ pub fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: bool) -> 
         ),
         Err(e) => return Err(e.into()),
     };
-    let path = state.unwrap_or_else(|| crate::default_state_path(&desired));
-    let Some(st) = livestack_state::load(&path, &desired.name)? else {
+    let at = crate::store::open_plain(
+        &crate::store::location(state.as_deref(), &desired),
+        &desired,
+    )
+    .await?;
+    let path = at.path();
+    let Some(st) = at.load(&desired.name)? else {
         if as_json {
             println!("null");
         } else {

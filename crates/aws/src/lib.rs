@@ -26,6 +26,7 @@ mod medialive;
 mod mediapackage;
 mod pace;
 mod raw;
+mod s3state;
 mod ssm;
 mod tags;
 
@@ -39,6 +40,7 @@ pub use calls::{about, CallPolicy, OnRetry, Retry, DEFAULT_BUDGET};
 pub use case::{to_camel, to_pascal};
 pub use error::{Cause, Error};
 pub use pace::{Family, Pacer};
+pub use s3state::{parse_s3_url, S3Objects};
 
 /// Where livestack talks to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +53,44 @@ pub struct Target {
     /// Use fixed dummy credentials instead of the standard chain (for the sandbox); the region
     /// defaults to us-east-1 then.
     pub dummy_credentials: bool,
+}
+
+/// The SDK configuration of `target`: its region, endpoint and credentials.
+pub(crate) async fn sdk_config(
+    target: &Target,
+    retry: aws_config::retry::RetryConfig,
+    timeouts: aws_config::timeout::TimeoutConfig,
+) -> Result<aws_config::SdkConfig, Error> {
+    use aws_config::{BehaviorVersion, Region};
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(region) = &target.region {
+        loader = loader.region(Region::new(region.clone()));
+    } else if target.dummy_credentials {
+        loader = loader.region(
+            aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"),
+        );
+    }
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if target.dummy_credentials {
+        loader = loader.credentials_provider(aws_sdk_medialive::config::Credentials::new(
+            "AKIDSANDBOX",
+            "sandbox-secret",
+            None,
+            None,
+            "livestack-dummy",
+        ));
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        return Err(Error::Config {
+            reason: "no region: set `region` in the stack file, --region, or AWS_REGION".into(),
+        });
+    }
+    Ok(conf)
 }
 
 /// The four service clients, built once by [`connect`].
@@ -83,7 +123,6 @@ pub async fn connect(target: &Target) -> Result<Clients, Error> {
 /// adaptive mode, whose rate limiter parks a call for 10-20 s after a throttle, is not used.
 pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Clients, Error> {
     use aws_config::retry::RetryConfig;
-    use aws_config::{BehaviorVersion, Region};
 
     let retry = RetryConfig::standard()
         .with_max_attempts(8)
@@ -100,34 +139,7 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
         .connect_timeout(policy.connect_timeout())
         .operation_timeout(policy.budget)
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry)
-        .timeout_config(timeouts);
-    if let Some(region) = &target.region {
-        loader = loader.region(Region::new(region.clone()));
-    } else if target.dummy_credentials {
-        loader = loader.region(
-            aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"),
-        );
-    }
-    if let Some(url) = &target.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    if target.dummy_credentials {
-        loader = loader.credentials_provider(aws_sdk_medialive::config::Credentials::new(
-            "AKIDSANDBOX",
-            "sandbox-secret",
-            None,
-            None,
-            "livestack-dummy",
-        ));
-    }
-    let conf = loader.load().await;
-    if conf.region().is_none() {
-        return Err(Error::Config {
-            reason: "no region: set `region` in the stack file, --region, or AWS_REGION".into(),
-        });
-    }
+    let conf = sdk_config(target, retry, timeouts).await?;
     let http = pace::default_http_client()?;
     let pacer = std::sync::Arc::new(Pacer::default());
     let partition = |service: &str| {

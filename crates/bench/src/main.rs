@@ -426,8 +426,8 @@ impl World {
                     secs(cpu_floor)
                 ),
             ));
-            let state = std::fs::metadata(&engine.state_path)
-                .with_context(|| format!("{}", engine.state_path.display()))?
+            let state = std::fs::metadata(engine.store.path())
+                .with_context(|| format!("{}", engine.store))?
                 .len();
             report.rows.push(Row::info(
                 format!("P4 apply {copies} copies: bytes written to storage"),
@@ -500,7 +500,7 @@ impl World {
     async fn noop_plan(&self, rate_limits: Vec<RateLimit>) -> Result<(Duration, measure::Calls)> {
         let engine = Engine {
             desired: self.engine.desired.clone(),
-            state_path: self.engine.state_path.clone(),
+            store: self.engine.store.clone(),
             state: self.engine.state.clone(),
             cloud: measure::clients(&self.sandbox, &self.engine.state).await?,
             parallelism: self.engine.parallelism,

@@ -51,7 +51,7 @@ pub async fn engine(
     let cloud = clients(sandbox, &state).await?;
     Ok(Engine {
         desired,
-        state_path: dir.join(format!("{}.json", state.stack)),
+        store: livestack_state::Store::File(dir.join(format!("{}.json", state.stack))),
         state,
         cloud,
         parallelism: PARALLELISM,

@@ -69,7 +69,7 @@ pub(crate) async fn execute<C: Cloud>(
         }
         r = remember(s, plan, observed) => r?,
     }
-    let mut journal = livestack_state::Journal::begin(&s.state_path, &mut s.state)?;
+    let mut journal = s.store.begin_journal(&mut s.state)?;
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut launched: BTreeSet<usize> = BTreeSet::new();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
@@ -233,7 +233,7 @@ pub(crate) async fn execute<C: Cloud>(
             "{} of {} steps done; the state is saved in {}: run the same command again to continue",
             done.len(),
             plan.steps.len(),
-            s.state_path.display()
+            s.store
         ),
         signal: stopped_by.map(|r| r.signal),
         off_air: crate::off_air::lines(
@@ -717,7 +717,7 @@ pub(crate) async fn remember<C: Cloud>(
         }
     }
     if s.state.prior != before {
-        livestack_state::save(&s.state_path, &mut s.state)?;
+        s.store.save(&mut s.state)?;
     }
     Ok(())
 }

@@ -15,11 +15,9 @@ pub mod import;
 mod off_air;
 mod refresh;
 
-use std::path::PathBuf;
-
 use livestack_model::ValidatedStack;
 use livestack_plan::{Mode, Observed, Plan};
-use livestack_state::State;
+use livestack_state::{State, Store};
 
 pub use cloud::{ChannelWait, Cloud, CloudError, SecretSource};
 pub use error::{CloudErr, Error};
@@ -30,7 +28,8 @@ pub use refresh::{not_owned_hint, old_addresses, owned_by, source};
 /// A stack, its state and the cloud it is reconciled against.
 pub struct Engine<C: Cloud> {
     pub desired: ValidatedStack,
-    pub state_path: PathBuf,
+    /// Where the state is kept (a file, or a bucket).
+    pub store: Store,
     pub state: State,
     pub cloud: C,
     /// Reads in flight at once during refresh.

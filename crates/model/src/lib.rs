@@ -78,6 +78,38 @@ impl Address {
     }
 }
 
+/// Why `at` cannot name where a state is kept (`[stack] state`, `--state`): a path, or
+/// `s3://bucket/key`.
+pub fn state_location_problem(at: &str) -> Option<String> {
+    if at.is_empty() {
+        return Some("is empty".into());
+    }
+    let Some(rest) = at.strip_prefix("s3://") else {
+        if at.contains("://") {
+            return Some("only s3:// URLs and paths are supported".into());
+        }
+        return None;
+    };
+    let Some((bucket, key)) = rest.split_once('/') else {
+        return Some("names no object key after the bucket".into());
+    };
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if !valid_bucket {
+        return Some(format!(
+            "`{bucket}` is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+        ));
+    }
+    if key.is_empty() || key.ends_with('/') {
+        return Some("names no object key after the bucket".into());
+    }
+    None
+}
+
 /// What is wrong with `region` as an AWS region name, if anything: AWS's partitions name
 /// regions `<area>[-gov|-iso...]-<direction>-<number>` (`us-east-1`, `us-gov-west-1`,
 /// `eu-central-2`, `cn-northwest-1`), the area one AWS uses.
@@ -168,6 +200,11 @@ pub struct Resource {
 pub struct ValidatedStack {
     pub name: String,
     pub region: Option<String>,
+    /// `[stack] state`: where the state is kept (a path, or `s3://bucket/key`); `--state`
+    /// wins.
+    pub state: Option<String>,
+    /// `[stack] state_kms_key`: the KMS key a state kept in S3 is encrypted with.
+    pub state_kms_key: Option<String>,
     /// The stack file it came from.
     pub path: PathBuf,
     /// Tags every resource carries, livestack's ownership tags included.

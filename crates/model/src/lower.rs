@@ -55,7 +55,7 @@ pub(crate) struct Ctx<'a, 'l> {
     pub(crate) locate: &'l dyn Fn(Span) -> Location,
 }
 
-const STACK_KEYS: &[&str] = &["name", "region", "tags"];
+const STACK_KEYS: &[&str] = &["name", "region", "state", "state_kms_key", "tags"];
 
 /// Every table a stack file may hold and the keys each accepts, in the order the README's
 /// stack file reference gives them: `[stack]`, each kind's tables (in create order, see
@@ -98,6 +98,8 @@ pub(crate) fn lower<'a>(
     // [stack]
     let mut name = None;
     let mut region = None;
+    let mut state = None;
+    let mut state_kms_key = None;
     let mut stack_tags = BTreeMap::new();
     match top.get("stack") {
         None => diags.push(
@@ -138,6 +140,28 @@ pub(crate) fn lower<'a>(
                             None
                         }
                     }
+                });
+                state = t.opt("state", &mut diags, |n, d| {
+                    let (s, span) = spanned_string(n, d)?;
+                    match crate::state_location_problem(&s) {
+                        None => Some(s),
+                        Some(why) => {
+                            d.push(Diagnostic::new(span, format!("state `{s}`: {why}")).hint(
+                                "a path such as state/live.json, or s3://bucket/path/live.json",
+                            ));
+                            None
+                        }
+                    }
+                });
+                state_kms_key = t.opt("state_kms_key", &mut diags, |n, d| {
+                    let (s, span) = spanned_string(n, d)?;
+                    if s.is_empty() {
+                        d.push(Diagnostic::new(span, "state_kms_key is empty").hint(
+                            "a KMS key id, ARN or alias/NAME; leave the key out for S3's own encryption",
+                        ));
+                        return None;
+                    }
+                    Some(s)
                 });
                 if let Some(tags) = t.opt("tags", &mut diags, tag_map) {
                     stack_tags = tags;
@@ -275,6 +299,8 @@ pub(crate) fn lower<'a>(
     let stack = ValidatedStack {
         name: name.unwrap_or_default(),
         region,
+        state,
+        state_kms_key,
         path: path.to_path_buf(),
         tags,
         resources,

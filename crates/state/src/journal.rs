@@ -51,7 +51,10 @@ pub struct Journal {
 enum Sink {
     File(File),
     /// One object per line; `next` is the number of the next.
-    Remote { remote: Arc<Remote>, next: u64 },
+    Remote {
+        remote: Arc<Remote>,
+        next: u64,
+    },
 }
 
 impl Journal {

@@ -524,7 +524,8 @@ impl Lock {
         Err(ObjectError {
             call: "PutObject",
             url: remote.objects().url(&name),
-            message: "the lock was taken and released three times while this run tried to take it".into(),
+            message: "the lock was taken and released three times while this run tried to take it"
+                .into(),
         }
         .into())
     }

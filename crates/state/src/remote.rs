@@ -264,18 +264,18 @@ pub(crate) mod tests {
             format!("s3://test/{name}")
         }
         fn get(&self, name: &str) -> Result<Option<Object>, ObjectError> {
+            Ok(self.objects.lock().unwrap().get(name).map(|(b, e)| Object {
+                bytes: b.clone(),
+                etag: e.clone(),
+            }))
+        }
+        fn head(&self, name: &str) -> Result<Option<String>, ObjectError> {
             Ok(self
                 .objects
                 .lock()
                 .unwrap()
                 .get(name)
-                .map(|(b, e)| Object {
-                    bytes: b.clone(),
-                    etag: e.clone(),
-                }))
-        }
-        fn head(&self, name: &str) -> Result<Option<String>, ObjectError> {
-            Ok(self.objects.lock().unwrap().get(name).map(|(_, e)| e.clone()))
+                .map(|(_, e)| e.clone()))
         }
         fn put(&self, name: &str, bytes: Vec<u8>, when: Condition) -> Result<Outcome, ObjectError> {
             let mut m = self.objects.lock().unwrap();

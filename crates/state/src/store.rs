@@ -8,8 +8,7 @@ use std::sync::Arc;
 use crate::journal::{self, Journal};
 use crate::remote::Remote;
 use crate::{
-    force_unlock, lock_path, parse, release_if, to_bytes, write, Error, Held, Lock, Released,
-    State,
+    force_unlock, lock_path, parse, release_if, to_bytes, write, Error, Held, Lock, Released, State,
 };
 
 /// Where a stack's state lives.
@@ -231,12 +230,19 @@ mod tests {
         let (a, b) = (store(&bucket), store_keeping_in(&bucket, dir.path()));
         let mut sa = a.load("imday").unwrap().unwrap();
         let mut sb = b.load("imday").unwrap().unwrap();
-        sa.prior.resources.insert(addr("medialive_input.a"), resource("1"));
+        sa.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
         a.save(&mut sa).unwrap();
-        sb.prior.resources.insert(addr("medialive_input.b"), resource("2"));
+        sb.prior
+            .resources
+            .insert(addr("medialive_input.b"), resource("2"));
         let e = b.save(&mut sb).unwrap_err();
         assert!(matches!(e, Error::Conflict { .. }), "{e}");
-        assert!(e.to_string().contains("someone else wrote the state"), "{e}");
+        assert!(
+            e.to_string().contains("someone else wrote the state"),
+            "{e}"
+        );
         // Nothing lost: the other write stands, and this one is in the kept file.
         let now = store(&bucket).load("imday").unwrap().unwrap();
         assert!(now.prior.resources.contains_key(&addr("medialive_input.a")));
@@ -244,7 +250,10 @@ mod tests {
         let kept = crate::load(&dir.path().join("imday.errored.json"), "imday")
             .unwrap()
             .unwrap();
-        assert!(kept.prior.resources.contains_key(&addr("medialive_input.b")));
+        assert!(kept
+            .prior
+            .resources
+            .contains_key(&addr("medialive_input.b")));
     }
 
     #[test]
@@ -254,7 +263,10 @@ mod tests {
         let e = store(&bucket).lock("destroy").unwrap_err();
         assert_eq!(e.lock_id(), Some(first.info.id.as_str()));
         assert!(e.to_string().contains("locked by"), "{e}");
-        assert!(e.to_string().starts_with("s3://test/team/imday.json:"), "{e}");
+        assert!(
+            e.to_string().starts_with("s3://test/team/imday.json:"),
+            "{e}"
+        );
         // force-unlock takes only the holder's id.
         assert!(store(&bucket).force_unlock("nope").is_err());
         store(&bucket).force_unlock(&first.info.id).unwrap();
@@ -271,11 +283,18 @@ mod tests {
         let bucket = Arc::new(Bucket::default());
         let at = store(&bucket);
         let lock = at.lock("apply").unwrap();
-        let mut s = lock.load("imday").unwrap().unwrap_or_else(|| State::new("imday"));
+        let mut s = lock
+            .load("imday")
+            .unwrap()
+            .unwrap_or_else(|| State::new("imday"));
         let mut j = at.begin_journal(&mut s).unwrap();
-        s.prior.resources.insert(addr("medialive_input.a"), resource("1"));
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
         j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
-        s.prior.resources.insert(addr("medialive_input.b"), resource("2"));
+        s.prior
+            .resources
+            .insert(addr("medialive_input.b"), resource("2"));
         j.append(&s.prior, &[addr("medialive_input.b")]).unwrap();
         // Killed: neither the journal closed nor the lock released.
         std::mem::forget(j);
@@ -284,7 +303,12 @@ mod tests {
         assert_eq!(journal(&bucket), 3);
         let seen = store(&bucket).load("imday").unwrap().unwrap();
         assert_eq!(seen.prior.resources.len(), 2, "a reader sees the steps");
-        let id = store(&bucket).lock("apply").unwrap_err().lock_id().unwrap().to_string();
+        let id = store(&bucket)
+            .lock("apply")
+            .unwrap_err()
+            .lock_id()
+            .unwrap()
+            .to_string();
         store(&bucket).force_unlock(&id).unwrap();
         let again = store(&bucket);
         let lock = again.lock("apply").unwrap();
@@ -295,7 +319,10 @@ mod tests {
         let j = again.begin_journal(&mut folded).unwrap();
         j.close(&mut folded).unwrap();
         assert_eq!(journal(&bucket), 0);
-        assert_eq!(store(&bucket).load("imday").unwrap().unwrap().prior, folded.prior);
+        assert_eq!(
+            store(&bucket).load("imday").unwrap().unwrap().prior,
+            folded.prior
+        );
     }
 
     #[test]
@@ -304,12 +331,18 @@ mod tests {
         let at = store(&bucket);
         let mut s = State::new("imday");
         let mut j = at.begin_journal(&mut s).unwrap();
-        s.prior.resources.insert(addr("medialive_input.a"), resource("1"));
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
         j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
         at.save(&mut s).unwrap();
         std::mem::forget(j);
         // The close removed the header, then was killed.
-        bucket.objects.lock().unwrap().remove("team/imday.json.journal/00000000");
+        bucket
+            .objects
+            .lock()
+            .unwrap()
+            .remove("team/imday.json.journal/00000000");
         let back = store(&bucket).load("imday").unwrap().unwrap();
         assert_eq!(back.prior, s.prior);
         let lock = store(&bucket).lock("apply").unwrap();
