@@ -547,3 +547,81 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
     w.env.push(("IMDAY_FACEBOOK_STREAM_KEY".into(), key.into()));
     adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
 }
+
+/// `livestack import --sandbox` reads the embedded sandbox's cloud (beside the state given):
+/// section 1 applied by livestack, its ownership tags then stripped as if built by hand, is
+/// imported with its built-in ladder and the preset role, and planned against the same
+/// embedded sandbox: adopt-only, tags-only.
+#[test]
+fn import_reads_the_embedded_sandbox() {
+    let w = World::new("import-embedded");
+    let s1 = example("s3-loop.toml");
+    let s1 = s1.to_str().unwrap();
+    let embedded = [
+        "--sandbox",
+        "--sandbox-speed",
+        "200",
+        "--region",
+        "us-east-1",
+    ];
+    let mut apply = vec!["apply", s1, "--auto-approve", "--state", "a/imday.json"];
+    apply.extend(embedded);
+    w.run_bare(&apply, &[]).expect(0);
+    fn untag(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                m.retain(|k, _| !k.starts_with("livestack:"));
+                m.values_mut().for_each(untag);
+            }
+            Json::Array(a) => a.iter_mut().for_each(untag),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(w.dir.join("a/imday.sandbox.json")).unwrap();
+    let mut cloud: Json = serde_json::from_str(&text).unwrap();
+    untag(&mut cloud);
+    std::fs::create_dir_all(w.dir.join("b")).unwrap();
+    std::fs::write(w.dir.join("b/imday.sandbox.json"), cloud.to_string()).unwrap();
+
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox",
+                "--region",
+                "us-east-1",
+                "--channel",
+                "imday",
+                "-o",
+                "b/imday.toml",
+                "--state",
+                "b/imday.json",
+            ],
+            &[],
+        )
+        .expect(0);
+    // The channel reads parameters named after the applied stack's label: named, not owned.
+    assert_shows(&run.stderr, &["imported 5 resources into b/imday.toml"]);
+    let toml = std::fs::read_to_string(w.dir.join("b/imday.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "preset = \"medialive-access\"",
+            "ladder = \"1080p\"",
+            "source_end_behavior = \"loop\"",
+        ],
+    );
+    assert!(!toml.contains("encoder_settings"), "{toml}");
+    let mut plan = vec!["plan", "b/imday.toml", "--json", "--state", "b/imday.json"];
+    plan.extend(embedded);
+    let out = w.run_bare(&plan, &[]).expect(0);
+    let plan: Json = serde_json::from_str(&out.stdout).expect("plan --json");
+    assert_eq!(
+        plan["adopted"].as_array().unwrap().len(),
+        5,
+        "{plan:#}\n{toml}"
+    );
+    for s in plan["steps"].as_array().unwrap() {
+        assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
+    }
+}

@@ -1092,3 +1092,6 @@ fn render(
     f.toml = t;
     f
 }
+
+#[cfg(test)]
+mod tests;

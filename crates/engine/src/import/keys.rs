@@ -204,11 +204,10 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
         }
         let first = renditions.first()?;
         let mut lines = Vec::new();
-        // Video choices shared by every rendition are the group's.
-        let shared = renditions.iter().all(|r| r.4 == first.4);
-        if shared {
-            lines.extend(first.4.iter().map(|(k, v)| format!("{k} = {v}")));
-        }
+        // Video choices shared by every rendition are the group's; an RTMP group's one
+        // rendition (`video = { ... }`) holds its own.
+        let single = rtmp && renditions.len() == 1;
+        let shared = !single && renditions.iter().all(|r| r.4 == first.4);
         let rendition = |r: &Rendition| {
             let mut k = Vec::new();
             if r.0 != format!("{}p", r.2) {
@@ -223,7 +222,7 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
             inline(&k)
         };
         let mut custom = None;
-        if rtmp && renditions.len() == 1 {
+        if single {
             lines.push(format!("video = {}", rendition(first)));
         } else {
             let builtin = livestack_model::LADDERS.iter().find(|(_, rungs)| {
@@ -243,6 +242,9 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
                     lines.push(format!("ladder = {CUSTOM}"));
                 }
             }
+        }
+        if shared {
+            lines.extend(first.4.iter().map(|(k, v)| format!("{k} = {v}")));
         }
         let tracks = tracks.unwrap_or_default();
         if !tracks.is_empty() {
