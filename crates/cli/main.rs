@@ -959,8 +959,12 @@ async fn import(a: ImportArgs) -> Result<u8> {
         eprintln!("note: {n}");
     }
     if !a.dry_run {
+        let beside = match file.files.len() {
+            0 => String::new(),
+            n => format!(" ({n} encoder settings file(s) beside it)"),
+        };
         eprintln!(
-            "imported {} resources into {} (encoder settings beside it); {} records their ids: `livestack plan {}` adopts them and adds livestack's ownership tags",
+            "imported {} resources into {}{beside}; {} records their ids: `livestack plan {}` adopts them and adds livestack's ownership tags",
             file.entries.len(),
             out.display(),
             state_path.display(),

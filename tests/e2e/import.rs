@@ -279,6 +279,7 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     let before = w.requests().len();
     let run = import(&[]);
     assert_shows(&run.stderr, &["imported 7 resources into imday.toml"]);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     let writes = w.mutations_since(before);
     assert!(writes.is_empty(), "import wrote to the cloud: {writes:?}");
     let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
@@ -333,21 +334,24 @@ fn import_keeps_the_console_s_own_password_parameters() {
 fn import_to_imday_toml(w: &World, channel: &str) -> crate::harness::Run {
     let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
-    w.run_bare(
-        &[
-            "import",
-            "--sandbox-url",
-            &url,
-            "--channel",
-            channel,
-            "-o",
-            "imday.toml",
-            "--state",
-            &state,
-        ],
-        &[],
-    )
-    .expect(0)
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--channel",
+                channel,
+                "-o",
+                "imday.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    run
 }
 
 /// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
@@ -475,6 +479,7 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
         )
         .expect(0);
     assert!(w.mutations_since(before).is_empty());
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     assert_shows(
         &run.stderr,
         &[
@@ -602,6 +607,7 @@ fn import_reads_the_embedded_sandbox() {
         .expect(0);
     // The channel reads parameters named after the applied stack's label: named, not owned.
     assert_shows(&run.stderr, &["imported 5 resources into b/imday.toml"]);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     let toml = std::fs::read_to_string(w.dir.join("b/imday.toml")).unwrap();
     assert_shows(
         &toml,

@@ -1034,38 +1034,36 @@ fn render(
             });
             // Channels sending elsewhere are left out by `stack_file`.
             if let Some(mp) = mp {
-                {
-                    let ml = labels[&(Kind::MediapackageChannel, mp.id.clone())].clone();
-                    let _ = writeln!(
-                        t,
-                        "type = \"hls\"\ndestination = {}",
-                        q(&format!("mediapackage_channel.{ml}"))
-                    );
-                    deps.push(Address::new(Kind::MediapackageChannel, ml.clone()));
-                    let params: Vec<&str> = settings
-                        .iter()
-                        .map(|x| x["PasswordParam"].as_str().unwrap_or_default())
-                        .collect();
-                    let derived = params
-                        .iter()
-                        .enumerate()
-                        .all(|(i, p)| *p == format!("/livestack/{stack}/{ml}/ingest-{}", i + 1));
-                    if derived {
-                        for i in 0..params.len() {
-                            deps.push(Address::new(
-                                Kind::SsmParameter,
-                                format!("{ml}-ingest-{}", i + 1),
-                            ));
-                        }
-                    } else {
-                        // The console's own parameters: read by name, left as they are.
-                        let names: Vec<String> = params.iter().map(|p| q(p)).collect();
-                        let _ = writeln!(t, "password_parameters = [{}]", names.join(", "));
-                        f.notes.push(format!(
-                            "medialive_channel.{l}: destination `{id}` reads its passwords from {}: kept as they are (`password_parameters`); livestack neither writes nor owns them",
-                            params.join(", ")
+                let ml = labels[&(Kind::MediapackageChannel, mp.id.clone())].clone();
+                let _ = writeln!(
+                    t,
+                    "type = \"hls\"\ndestination = {}",
+                    q(&format!("mediapackage_channel.{ml}"))
+                );
+                deps.push(Address::new(Kind::MediapackageChannel, ml.clone()));
+                let params: Vec<&str> = settings
+                    .iter()
+                    .map(|x| x["PasswordParam"].as_str().unwrap_or_default())
+                    .collect();
+                let derived = params
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| *p == format!("/livestack/{stack}/{ml}/ingest-{}", i + 1));
+                if derived {
+                    for i in 0..params.len() {
+                        deps.push(Address::new(
+                            Kind::SsmParameter,
+                            format!("{ml}-ingest-{}", i + 1),
                         ));
                     }
+                } else {
+                    // The console's own parameters: read by name, left as they are.
+                    let names: Vec<String> = params.iter().map(|p| q(p)).collect();
+                    let _ = writeln!(t, "password_parameters = [{}]", names.join(", "));
+                    f.notes.push(format!(
+                        "medialive_channel.{l}: destination `{id}` reads its passwords from {}: kept as they are (`password_parameters`); livestack neither writes nor owns them",
+                        params.join(", ")
+                    ));
                 }
             }
             t.push_str(&group_lines);

@@ -496,19 +496,22 @@ pub(super) fn attachment_keys(
 }
 
 /// Where `desired` (a lowered spec) and `observed` differ, as paths; a placeholder (`$ref`,
-/// `$secret`) stands for anything, numbers compare by value. Below the top level an object's
-/// members must be the same on both sides (a member the model would leave out is lost by its
-/// next update).
+/// `$secret`) stands for anything, numbers compare by value. As the planner, a member the
+/// cloud reports and the file does not say is no difference (a server default, an output),
+/// except within what import writes more briefly than AWS does, EncoderSettings and
+/// InputAttachments: there a member the model would not send is lost by the next update, so
+/// both sides must hold the same members.
 pub(super) fn differences(desired: &Json, observed: &Json) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(d), Some(o)) = (desired.as_object(), observed.as_object()) {
         for (k, v) in d {
             if k != "Tags" {
-                diff(v, o.get(k).unwrap_or(&Json::Null), k, &mut out);
+                let strict = k == "EncoderSettings" || k == "InputAttachments";
+                diff(v, o.get(k).unwrap_or(&Json::Null), k, strict, &mut out);
             }
         }
     } else {
-        diff(desired, observed, "", &mut out);
+        diff(desired, observed, "", true, &mut out);
     }
     out
 }
@@ -517,26 +520,24 @@ fn placeholder(v: &Json) -> bool {
     v.get("$ref").is_some() || v.get("$secret").is_some()
 }
 
-fn diff(d: &Json, o: &Json, path: &str, out: &mut Vec<String>) {
+fn diff(d: &Json, o: &Json, path: &str, strict: bool, out: &mut Vec<String>) {
     match (d, o) {
         _ if placeholder(d) => {}
         (Json::Number(a), Json::Number(b)) if a.as_f64() == b.as_f64() => {}
         (Json::Object(a), Json::Object(b)) => {
             for (k, v) in a {
-                diff(
-                    v,
-                    b.get(k).unwrap_or(&Json::Null),
-                    &format!("{path}.{k}"),
-                    out,
-                );
+                let at = format!("{path}.{k}");
+                diff(v, b.get(k).unwrap_or(&Json::Null), &at, strict, out);
             }
-            for k in b.keys().filter(|k| !a.contains_key(*k)) {
-                out.push(format!("{path}.{k}"));
+            if strict {
+                for k in b.keys().filter(|k| !a.contains_key(*k)) {
+                    out.push(format!("{path}.{k}"));
+                }
             }
         }
         (Json::Array(a), Json::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff(x, y, &format!("{path}[{i}]"), out);
+                diff(x, y, &format!("{path}[{i}]"), strict, out);
             }
         }
         _ if d == o => {}

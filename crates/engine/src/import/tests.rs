@@ -347,3 +347,18 @@ fn secrets_are_never_written() {
         .all(|(_, t)| !t.contains("the-real-stream-key")));
     assert!(f.notes.iter().all(|n| !n.contains("the-real-stream-key")));
 }
+
+#[test]
+fn a_server_default_is_no_difference_but_a_member_of_encoder_settings_the_model_lacks_is() {
+    let desired =
+        json!({ "HlsPackage": { "SegmentDurationSeconds": 6 }, "EncoderSettings": { "A": 2.0 } });
+    let observed = json!({
+        "HlsPackage": { "SegmentDurationSeconds": 6, "PlaylistType": "NONE" },
+        "EncoderSettings": { "A": 2, "B": 1 },
+        "Arn": "arn:x",
+    });
+    assert_eq!(
+        keys::differences(&desired, &observed),
+        ["EncoderSettings.B"]
+    );
+}
