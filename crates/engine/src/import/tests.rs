@@ -362,3 +362,45 @@ fn a_server_default_is_no_difference_but_a_member_of_encoder_settings_the_model_
         ["EncoderSettings.B"]
     );
 }
+
+/// Two channels on the same custom renditions: one `[ladder.<name>]`, used by both.
+#[test]
+fn a_custom_ladder_is_defined_once_and_used_by_name() {
+    let channel = |n: &str| {
+        format!(
+            r#"
+[medialive_input.{n}]
+name = "{n}"
+type = "url_pull"
+sources = ["https://example.com/{n}.m3u8"]
+
+[medialive_channel.{n}]
+name = "{n}"
+class = "single_pipeline"
+role = "iam_role.r"
+inputs = [{{ input = "medialive_input.{n}" }}]
+output_groups = [{{ name = "out", type = "mediapackage", destination = "mediapackage_channel.mp", ladder = "mine", framerate = 25 }}]
+"#
+        )
+    };
+    let toml = format!(
+        "[stack]\nname = \"t\"\n\n[ladder.mine]\nrenditions = [{{ width = 1280, height = 720, bitrate = 2500000 }}, {{ name = \"small\", width = 640, height = 360, bitrate = 700000 }}]\n\n[iam_role.r]\npreset = \"medialive-access\"\n\n[mediapackage_channel.mp]\nid = \"mp\"\n{}{}",
+        channel("one"),
+        channel("two")
+    );
+    let f = exact(&account_of(&toml));
+    assert_eq!(f.toml.matches("[ladder.").count(), 1, "{}", f.toml);
+    shows(
+        &f.toml,
+        &[
+            "[ladder.one-out]\nrenditions = [\n  { width = 1280, height = 720, bitrate = 2500000 },\n  { name = \"small\", width = 640, height = 360, bitrate = 700000 },\n]",
+            "[[medialive_channel.two.output_groups]]\nname = \"out\"\ntype = \"mediapackage\"\ndestination = \"mediapackage_channel.mp\"\nladder = \"one-out\"\nframerate = \"25\"\n",
+        ],
+    );
+    assert_eq!(
+        f.toml.matches("ladder = \"one-out\"").count(),
+        2,
+        "{}",
+        f.toml
+    );
+}
