@@ -277,4 +277,31 @@ fn destroy_target_destroys_the_target_and_what_depends_on_it() {
     // The rest is still the stack's: a plan recreates what was destroyed.
     let again = w.run(&["plan", &s1]).expect(0);
     assert_shows(&again.stdout, &["Plan: 2 to create"]);
+
+    // The same as a saved `plan --destroy -target`, applied.
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let saved = w.dir.join("destroy-input.plan");
+    let saved = saved.to_str().unwrap();
+    let planned = w
+        .run(&[
+            "plan",
+            &s1,
+            "--destroy",
+            "-target",
+            "medialive_input.imday-hls",
+            "--out",
+            saved,
+        ])
+        .expect(0);
+    assert_shows(
+        &planned.stdout,
+        &["and what depends on it are destroyed (-target)"],
+    );
+    w.run(&["apply", saved, "--auto-approve"]).expect(0);
+    let left = w.inventory();
+    assert!(
+        left.channels.is_empty() && left.inputs.is_empty(),
+        "{left:?}"
+    );
+    assert_eq!(left.mp_endpoints, section_1_inventory().mp_endpoints);
 }
