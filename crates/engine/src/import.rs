@@ -925,11 +925,11 @@ fn render(
                     if !others.is_empty() {
                         let what = others.join(", ");
                         comments.push(format!(
-                            "# Input attachment {}: its {what} are not written: the model's keys cannot say them as\n# they are. They stay as they are (livestack compares only what this file says).",
+                            "# Input attachment {}: its {what} are not written: the model's keys cannot say them as\n# they are. Plans do not compare them, but an update of this channel sends its attachments\n# as this file says them, without these: set them again in the console after one.",
                             a["InputAttachmentName"].as_str().unwrap_or(id)
                         ));
                         f.notes.push(format!(
-                            "medialive_channel.{l}: input attachment {id}: its {what} are not expressible in the model: kept as they are, not written"
+                            "medialive_channel.{l}: input attachment {id}: its {what} are not expressible in the model: not written (an update of the channel would send the attachment without them)"
                         ));
                     }
                 }
