@@ -50,8 +50,9 @@ enum Command {
         /// Show new and removed objects whole, not one line of their key members.
         #[arg(long)]
         full: bool,
-        /// The plan `destroy` would run, without destroying anything.
-        #[arg(long, conflicts_with = "targets")]
+        /// The plan `destroy` would run, without destroying anything (with -target: the
+        /// targets and what depends on them).
+        #[arg(long)]
         destroy: bool,
         #[command(flatten)]
         only: Only,
@@ -73,12 +74,15 @@ enum Command {
         #[command(flatten)]
         only: Only,
     },
-    /// Delete everything the stack owns, in the order AWS requires.
+    /// Delete everything the stack owns, in the order AWS requires (with -target: the targets
+    /// and what depends on them).
     Destroy {
         #[command(flatten)]
         target: TargetArgs,
         #[arg(long)]
         auto_approve: bool,
+        #[command(flatten)]
+        only: Only,
     },
     /// What the workshop makes you copy by hand: OBS server and key, playback URLs, channel states.
     Outputs {
@@ -96,6 +100,11 @@ enum Command {
         /// The steps of the plan against the cloud (refreshed), grouped by wave.
         #[arg(long)]
         plan: bool,
+        /// With --plan: the steps of the destroy plan.
+        #[arg(long, requires = "plan")]
+        destroy: bool,
+        #[command(flatten)]
+        only: Only,
     },
     /// A plan saved by `plan --out` as `plan` printed it, or what the state holds for a stack
     /// file, with its outputs (no AWS call).
@@ -210,7 +219,7 @@ enum SandboxCommand {
 #[derive(Args, Clone)]
 struct Only {
     /// Plan only this resource and what it needs (repeatable; also `-target ADDRESS`): the
-    /// plan is partial.
+    /// plan is partial. For a destroy: this resource and what depends on it.
     #[arg(long = "target", value_name = "ADDRESS")]
     targets: Vec<String>,
 }
@@ -535,9 +544,10 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Destroy {
             target,
             auto_approve,
+            only,
         } => {
             let (mut signals, mut session, plan, observed) =
-                open_and_plan(&target, "destroy", Mode::Destroy, &[]).await?;
+                open_and_plan(&target, "destroy", Mode::Destroy, &only.targets).await?;
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 return Ok(0);
@@ -550,14 +560,23 @@ async fn run(cli: Cli) -> Result<u8> {
             target,
             format,
             plan,
+            destroy,
+            only,
         } => {
             let format = match format.as_str() {
                 "mermaid" => livestack_plan::GraphFormat::Mermaid,
                 _ => livestack_plan::GraphFormat::Dot,
             };
+            if !only.targets.is_empty() && !plan {
+                bail!("graph: -target draws a plan's steps: add --plan");
+            }
             if plan {
                 let session = Session::open(&target, "plan").await?;
-                let (plan, _) = session.plan(Mode::Apply).await?;
+                let mode = if destroy { Mode::Destroy } else { Mode::Apply };
+                let (plan, _) = session.plan_targets(mode, &only.targets).await?;
+                for w in &plan.warnings {
+                    progress::warning(w);
+                }
                 print!("{}", livestack_plan::plan_graph(&plan, format));
             } else {
                 let stack = livestack_model::load(&target.stack)?;
@@ -1064,8 +1083,12 @@ async fn import(a: ImportArgs) -> Result<u8> {
         eprintln!("note: {n}");
     }
     if !a.dry_run {
+        let beside = match file.files.len() {
+            0 => String::new(),
+            n => format!(" ({n} encoder settings file(s) beside it)"),
+        };
         eprintln!(
-            "imported {} resources into {} (encoder settings beside it); {} records their ids: `livestack plan {}` adopts them and adds livestack's ownership tags",
+            "imported {} resources into {}{beside}; {} records their ids: `livestack plan {}` adopts them and adds livestack's ownership tags",
             file.entries.len(),
             out.display(),
             state_path.display(),
@@ -1213,10 +1236,6 @@ impl Session {
             _lock: lock,
             _sandbox: sandbox,
         })
-    }
-
-    async fn plan(&self, mode: Mode) -> Result<(Plan, livestack_plan::Observed)> {
-        self.plan_targets(mode, &[]).await
     }
 
     async fn plan_targets(

@@ -41,6 +41,21 @@ fn encoder_settings_of(example_file: &str) -> Json {
         .clone()
 }
 
+/// The role of `preset = "medialive-access"` as livestack makes it, made by hand (no tags).
+fn preset_role(w: &World, c: &livestack_aws::Clients, name: &str) -> String {
+    let stack = livestack_model::load(&example("laptop-rtmp.toml")).expect("the example loads");
+    let mut spec = stack
+        .resources
+        .iter()
+        .find(|r| r.address.kind == Kind::IamRole)
+        .expect("a role")
+        .spec
+        .clone();
+    spec["RoleName"] = json!(name);
+    spec.as_object_mut().unwrap().remove("Tags");
+    make(w, c, Kind::IamRole, spec)
+}
+
 /// The console's MediaLiveAccessRole.
 fn console_role(w: &World, c: &livestack_aws::Clients, name: &str) -> String {
     make(
@@ -88,16 +103,19 @@ fn start(w: &World, c: &livestack_aws::Clients, id: &str) {
 
 /// Section 1, or with `facebook` section 3: the channel SINGLE_PIPELINE with an RTMP group
 /// `facebook` whose stream key is `key`.
+/// The HLS group is named `TN2224` and sends to destination `tn2224`, the id livestack gives it.
 fn console_section(w: &World, facebook: Option<&str>) -> String {
-    console_section_with(w, facebook, |i| {
+    console_section_with(w, facebook, "tn2224", |i| {
         format!("/livestack/imday/imday-mp-channel/ingest-{i}")
     })
 }
 
-/// As [`console_section`], its ingest passwords in the SSM parameters `param(1)`, `param(2)`.
+/// As [`console_section`], its ingest passwords in the SSM parameters `param(1)`, `param(2)`,
+/// its HLS group sending to destination `destination`.
 fn console_section_with(
     w: &World,
     facebook: Option<&str>,
+    destination: &str,
     param: impl Fn(usize) -> String,
 ) -> String {
     let c = w.clients();
@@ -148,7 +166,7 @@ fn console_section_with(
         json!({ "Name": "imday-hls-input", "Type": "URL_PULL", "Sources": [{ "Url": source }, { "Url": source }] }),
     );
     // The console's HLS template's encoder settings (livestack's 1080p ladder here), sending
-    // to the console's destination `destination1`.
+    // to destination `destination`.
     let example = if facebook.is_some() {
         "s3-loop-facebook.toml"
     } else {
@@ -156,8 +174,8 @@ fn console_section_with(
     };
     let encoder = encoder_settings_of(example)
         .to_string()
-        .replace("\"tn2224\"", "\"destination1\"");
-    let mut destinations = vec![json!({ "Id": "destination1", "Settings": settings })];
+        .replace("\"tn2224\"", &format!("\"{destination}\""));
+    let mut destinations = vec![json!({ "Id": destination, "Settings": settings })];
     if let Some(key) = facebook {
         destinations.push(json!({
             "Id": "facebook",
@@ -240,8 +258,17 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
             "role = \"iam_role.MediaLiveAccessRole\"",
             "inputs = [{ input = \"medialive_input.imday-hls-input\"",
             "destination = \"mediapackage_channel.imday-mp-channel\"",
-            "encoder_settings = { file = \"imday-imday.encoder.json\" }",
-            "# --- imday-imday.encoder.json",
+            "name = \"TN2224\"\ntype = \"hls\"\ndestination = \"mediapackage_channel.imday-mp-channel\"\nladder = \"1080p\"\n",
+        ],
+    );
+    // The ladder says it all: no encoder settings file.
+    assert!(!dry.stdout.contains("encoder_settings"), "{}", dry.stdout);
+    // The console's role is not the preset's: its policies are written as they are.
+    assert_shows(
+        &dry.stdout,
+        &[
+            "assume_role_policy = '''",
+            "managed_policies = [\"arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess\"]",
         ],
     );
     assert!(!w.dir.join("imday.toml").exists() && !w.state_path().exists());
@@ -252,10 +279,11 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
     let before = w.requests().len();
     let run = import(&[]);
     assert_shows(&run.stderr, &["imported 7 resources into imday.toml"]);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     let writes = w.mutations_since(before);
     assert!(writes.is_empty(), "import wrote to the cloud: {writes:?}");
     let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
-    assert!(w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
+    assert!(!w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
     w.run_bare(&["validate", "imday.toml"], &[]).expect(0);
 
     adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
@@ -267,14 +295,25 @@ fn import_section_1_adopts_with_tags_only_and_keeps_the_channel_on_air() {
 #[test]
 fn import_keeps_the_console_s_own_password_parameters() {
     let w = World::new("import-params");
-    let channel = console_section_with(&w, None, |i| format!("/console/imday/password-{i}"));
+    let channel = console_section_with(&w, None, "destination1", |i| {
+        format!("/console/imday/password-{i}")
+    });
     let run = import_to_imday_toml(&w, "imday");
     assert_shows(&run.stderr, &["password_parameters"]);
     let toml = std::fs::read_to_string(w.dir.join("imday.toml")).unwrap();
     assert_shows(
         &toml,
-        &["password_parameters = [\"/console/imday/password-1\", \"/console/imday/password-2\"]"],
+        &[
+            "password_parameters = [\"/console/imday/password-1\", \"/console/imday/password-2\"]",
+            // Destination `destination1` is not what livestack names group TN2224's: the ladder
+            // cannot say it, the settings file does.
+            "name = \"destination1\"",
+            "encoder_settings = { file = \"imday-imday.encoder.json\" }",
+        ],
     );
+    assert!(!toml.contains("ladder ="), "{toml}");
+    let file = std::fs::read_to_string(w.dir.join("imday-imday.encoder.json")).unwrap();
+    assert!(file.contains("\"destination1\""), "{file}");
     let adopted: Vec<&str> = SECTION_1_ADOPTED
         .iter()
         .copied()
@@ -295,21 +334,24 @@ fn import_keeps_the_console_s_own_password_parameters() {
 fn import_to_imday_toml(w: &World, channel: &str) -> crate::harness::Run {
     let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
-    w.run_bare(
-        &[
-            "import",
-            "--sandbox-url",
-            &url,
-            "--channel",
-            channel,
-            "-o",
-            "imday.toml",
-            "--state",
-            &state,
-        ],
-        &[],
-    )
-    .expect(0)
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--channel",
+                channel,
+                "-o",
+                "imday.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    run
 }
 
 /// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership
@@ -360,7 +402,7 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
     let w = World::new("import-s2");
     let c = w.clients();
     let mk = |kind: Kind, spec: Json| make(&w, &c, kind, spec);
-    console_role(&w, &c, "MediaLiveAccessRole-live");
+    preset_role(&w, &c, "MediaLiveAccessRole-live");
     mk(
         Kind::MediapackageChannel,
         json!({ "Id": "imday-live-channel" }),
@@ -437,6 +479,7 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
         )
         .expect(0);
     assert!(w.mutations_since(before).is_empty());
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     assert_shows(
         &run.stderr,
         &[
@@ -453,8 +496,13 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
             &format!("security_groups = [\"medialive_input_security_group.sg-{sg}\"]"),
             "whitelist = [\"0.0.0.0/0\"]",
             "type = \"mediapackage\"",
-            "destination = \"mediapackage_channel.imday-live-channel\"",
+            "destination = \"mediapackage_channel.imday-live-channel\"\nladder = \"720p\"\n",
+            "name = \"MediaLiveAccessRole-live\"\n# Its trust and policies are the preset's: MediaLive's access role.\npreset = \"medialive-access\"\n",
         ],
+    );
+    assert!(
+        !toml.contains("encoder_settings") && !toml.contains("assume_role_policy"),
+        "{toml}"
     );
     assert!(!toml.contains("other"), "{toml}");
     adopt_and_apply(
@@ -491,9 +539,11 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
             "type = \"rtmp\"",
             "url = \"rtmps://live-api-s.facebook.com:443/rtmp/\"",
             "# The stream key is never written here: set IMDAY_FACEBOOK_STREAM_KEY",
-            "stream_key = { env = \"IMDAY_FACEBOOK_STREAM_KEY\" }",
+            "stream_key = { env = \"IMDAY_FACEBOOK_STREAM_KEY\" }\nvideo = { width = 1920, height = 1080, bitrate = 4000000 }\n",
+            "ladder = \"1080p\"",
         ],
     );
+    assert!(!toml.contains("encoder_settings"), "{toml}");
     let written = std::fs::read_dir(&w.dir)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
@@ -501,4 +551,83 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
     assert!(!written.contains(key), "the stream key was written");
     w.env.push(("IMDAY_FACEBOOK_STREAM_KEY".into(), key.into()));
     adopt_and_apply(&w, "imday.toml", SECTION_1_ADOPTED, &channel);
+}
+
+/// `livestack import --sandbox` reads the embedded sandbox's cloud (beside the state given):
+/// section 1 applied by livestack, its ownership tags then stripped as if built by hand, is
+/// imported with its built-in ladder and the preset role, and planned against the same
+/// embedded sandbox: adopt-only, tags-only.
+#[test]
+fn import_reads_the_embedded_sandbox() {
+    let w = World::new("import-embedded");
+    let s1 = example("s3-loop.toml");
+    let s1 = s1.to_str().unwrap();
+    let embedded = [
+        "--sandbox",
+        "--sandbox-speed",
+        "200",
+        "--region",
+        "us-east-1",
+    ];
+    let mut apply = vec!["apply", s1, "--auto-approve", "--state", "a/imday.json"];
+    apply.extend(embedded);
+    w.run_bare(&apply, &[]).expect(0);
+    fn untag(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                m.retain(|k, _| !k.starts_with("livestack:"));
+                m.values_mut().for_each(untag);
+            }
+            Json::Array(a) => a.iter_mut().for_each(untag),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(w.dir.join("a/imday.sandbox.json")).unwrap();
+    let mut cloud: Json = serde_json::from_str(&text).unwrap();
+    untag(&mut cloud);
+    std::fs::create_dir_all(w.dir.join("b")).unwrap();
+    std::fs::write(w.dir.join("b/imday.sandbox.json"), cloud.to_string()).unwrap();
+
+    let run = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox",
+                "--region",
+                "us-east-1",
+                "--channel",
+                "imday",
+                "-o",
+                "b/imday.toml",
+                "--state",
+                "b/imday.json",
+            ],
+            &[],
+        )
+        .expect(0);
+    // The channel reads parameters named after the applied stack's label: named, not owned.
+    assert_shows(&run.stderr, &["imported 5 resources into b/imday.toml"]);
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    let toml = std::fs::read_to_string(w.dir.join("b/imday.toml")).unwrap();
+    assert_shows(
+        &toml,
+        &[
+            "preset = \"medialive-access\"",
+            "ladder = \"1080p\"",
+            "source_end_behavior = \"loop\"",
+        ],
+    );
+    assert!(!toml.contains("encoder_settings"), "{toml}");
+    let mut plan = vec!["plan", "b/imday.toml", "--json", "--state", "b/imday.json"];
+    plan.extend(embedded);
+    let out = w.run_bare(&plan, &[]).expect(0);
+    let plan: Json = serde_json::from_str(&out.stdout).expect("plan --json");
+    assert_eq!(
+        plan["adopted"].as_array().unwrap().len(),
+        5,
+        "{plan:#}\n{toml}"
+    );
+    for s in plan["steps"].as_array().unwrap() {
+        assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
+    }
 }

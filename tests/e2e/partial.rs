@@ -191,3 +191,117 @@ fn graph_prints_the_stack_and_the_plan() {
     );
     assert!(w.inventory().is_empty(), "graph --plan changes nothing");
 }
+
+/// `destroy -target medialive_input.imday-hls`, as Terraform's: the input and what depends on
+/// it (the channel, stopped first) are destroyed, with the partial-plan warning; MediaPackage,
+/// the parameters and the role stay. `graph --plan --destroy -target` draws those steps, and
+/// `graph -target` without `--plan` is refused in one line.
+#[test]
+fn destroy_target_destroys_the_target_and_what_depends_on_it() {
+    let w = World::new("destroy-target");
+    let s1 = s1();
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let url = w.sandbox.endpoint_url();
+    let state = w.state_path();
+    let state = state.to_str().unwrap();
+    let target = ["--sandbox-url", &url, "--state", state];
+    let mut graph = vec![
+        "graph",
+        &s1,
+        "--plan",
+        "--destroy",
+        "-target",
+        "medialive_input.imday-hls",
+        "--format",
+        "mermaid",
+    ];
+    graph.extend(target);
+    let before = w.requests().len();
+    let g = w.run_bare(&graph, &[]).expect(0);
+    assert_shows(
+        &g.stdout,
+        &[
+            "%% destroy plan imday",
+            "[\"1 stop medialive_channel.imday [off air]\"]",
+            "[\"3 delete medialive_input.imday-hls\"]",
+        ],
+    );
+    assert!(!g.stdout.contains("mediapackage"), "{}", g.stdout);
+    assert_shows(&g.stderr, &["the plan is partial"]);
+    assert_eq!(w.mutations_since(before), vec![]);
+    let refused = w
+        .run_bare(&["graph", &s1, "-target", "medialive_input.imday-hls"], &[])
+        .expect(1);
+    assert_shows(
+        &refused.stderr,
+        &["graph: -target draws a plan's steps: add --plan"],
+    );
+
+    let run = w
+        .run(&[
+            "destroy",
+            &s1,
+            "-target",
+            "medialive_input.imday-hls",
+            "--auto-approve",
+        ])
+        .expect(0);
+    assert_shows(
+        &run.stdout,
+        &[
+            "Warning: the plan is partial: only medialive_input.imday-hls and what depends on it are destroyed (-target)",
+            "0 to create, 0 to update, 0 to replace, 2 to delete; 1 running channel interrupted.",
+        ],
+    );
+    let left = w.inventory();
+    assert!(
+        left.channels.is_empty() && left.inputs.is_empty(),
+        "{left:?}"
+    );
+    let all = section_1_inventory();
+    assert_eq!(
+        (
+            left.roles,
+            left.mp_channels,
+            left.mp_endpoints,
+            left.ssm_parameters
+        ),
+        (
+            all.roles,
+            all.mp_channels,
+            all.mp_endpoints,
+            all.ssm_parameters
+        )
+    );
+    assert_eq!(state_addresses(&w.state().0).len(), 5);
+    // The rest is still the stack's: a plan recreates what was destroyed.
+    let again = w.run(&["plan", &s1]).expect(0);
+    assert_shows(&again.stdout, &["Plan: 2 to create"]);
+
+    // The same as a saved `plan --destroy -target`, applied.
+    w.run(&["apply", &s1, "--auto-approve"]).expect(0);
+    let saved = w.dir.join("destroy-input.plan");
+    let saved = saved.to_str().unwrap();
+    let planned = w
+        .run(&[
+            "plan",
+            &s1,
+            "--destroy",
+            "-target",
+            "medialive_input.imday-hls",
+            "--out",
+            saved,
+        ])
+        .expect(0);
+    assert_shows(
+        &planned.stdout,
+        &["and what depends on it are destroyed (-target)"],
+    );
+    w.run(&["apply", saved, "--auto-approve"]).expect(0);
+    let left = w.inventory();
+    assert!(
+        left.channels.is_empty() && left.inputs.is_empty(),
+        "{left:?}"
+    );
+    assert_eq!(left.mp_endpoints, section_1_inventory().mp_endpoints);
+}

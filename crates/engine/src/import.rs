@@ -10,8 +10,11 @@
 //! an RTMP stream key becomes `stream_key = { env = "NAME" }`, and MediaPackage ingest
 //! passwords stay livestack's derived SSM parameters.
 
+mod keys;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use livestack_model::{destination_id, Address, Kind};
 use livestack_plan::{Hasher, ObservedResource, PriorResource};
@@ -301,13 +304,209 @@ fn env_name(channel: &str, group: &str) -> String {
         .collect()
 }
 
-/// Writes `account` as stack `stack`; each channel's encoder settings go to
-/// `<file_stem>-<channel label>.encoder.json` beside the stack file.
+/// How [`render`] writes what can be written more than one way.
+#[derive(Debug, Clone, Default)]
+struct Choice {
+    /// Roles written as `preset = "medialive-access"`, by id.
+    preset: BTreeSet<String>,
+    /// Channels whose encoder settings are written as output group keys, by id.
+    modelled: BTreeMap<String, keys::EncoderKeys>,
+    /// Input attachments written with their settings' keys: (channel id, index) -> keys.
+    attachments: BTreeMap<(String, usize), Vec<String>>,
+    /// Resources not imported, with why: (kind, id) -> reason.
+    left_out: BTreeMap<(Kind, String), String>,
+    /// Lowering only: a channel not modelled is written without its encoder settings file.
+    probe: bool,
+}
+
+/// Writes `account` as stack `stack`. A channel's encoder settings are written as output group
+/// keys (`ladder = "1080p"`, a custom `[ladder.<name>]`, the video and audio choices) when
+/// the model gives them back exactly, else they go to `<file_stem>-<channel label>.encoder.json`
+/// beside the stack file; a role is `preset = "medialive-access"` when it is the preset's.
+/// Exactness is checked, not assumed: the file is lowered with `livestack_model` and each
+/// resource's spec compared with what was read; what differs is written the other way, left
+/// out with a comment, or noted.
 pub fn stack_file(
     account: &Account,
     stack: &str,
     region: Option<&str>,
     file_stem: &str,
+) -> StackFile {
+    let mut choice = Choice::default();
+    for o in account.of(Kind::IamRole) {
+        choice.preset.insert(o.id.clone());
+    }
+    for o in account.of(Kind::MedialiveChannel) {
+        let s = &o.spec;
+        let destinations: Vec<&Json> = s["Destinations"].as_array().into_iter().flatten().collect();
+        // HLS to anything but MediaPackage: the model has no such destination.
+        let elsewhere: Vec<String> = destinations
+            .iter()
+            .filter(|d| {
+                d["MediaPackageSettings"].as_array().is_none_or(|m| m.is_empty())
+            })
+            .filter_map(|d| {
+                let url = d["Settings"][0]["Url"].as_str().unwrap_or_default();
+                let rtmp = url.starts_with("rtmp://") || url.starts_with("rtmps://");
+                let mp = account
+                    .of(Kind::MediapackageChannel)
+                    .any(|mp| ingest_endpoints(mp).iter().any(|(u, _)| u == url));
+                (!rtmp && !mp).then(|| {
+                    format!(
+                        "destination `{}` sends to {url}, which is no MediaPackage channel's ingest endpoint (livestack's HLS groups send to MediaPackage only)",
+                        d["Id"].as_str().unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        if !elsewhere.is_empty() {
+            choice
+                .left_out
+                .insert((Kind::MedialiveChannel, o.id.clone()), elsewhere.join("; "));
+            continue;
+        }
+        if let Some(k) = keys::encoder_keys(&s["EncoderSettings"]) {
+            let fits = k.groups.len() == destinations.len()
+                && k.groups
+                    .iter()
+                    .all(|(id, g)| destination_id(&g.name) == *id)
+                && destinations
+                    .iter()
+                    .all(|d| d["Id"].as_str().is_some_and(|id| k.groups.contains_key(id)));
+            if fits {
+                choice.modelled.insert(o.id.clone(), k);
+            }
+        }
+        let attachments = s["InputAttachments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let name_of = |input: &str| {
+            attachments
+                .iter()
+                .find(|a| a["InputId"] == input)
+                .and_then(|a| a["InputAttachmentName"].as_str().map(String::from))
+        };
+        for (i, a) in attachments.iter().enumerate() {
+            if let Some(k) = keys::attachment_keys(a, name_of).filter(|k| !k.is_empty()) {
+                choice.attachments.insert((o.id.clone(), i), k);
+            }
+        }
+    }
+    let path = Path::new(file_stem).with_extension("toml");
+    let mut leftover = Vec::new();
+    for _ in 0..8 {
+        let probe = render(
+            account,
+            stack,
+            region,
+            file_stem,
+            &Choice {
+                probe: true,
+                ..choice.clone()
+            },
+        );
+        let lowered = match livestack_model::parse(&path, &probe.toml) {
+            Ok(l) => l,
+            Err(_) if !choice.attachments.is_empty() => {
+                choice.attachments.clear();
+                continue;
+            }
+            Err(_) if !choice.modelled.is_empty() => {
+                choice.modelled.clear();
+                continue;
+            }
+            Err(_) if !choice.preset.is_empty() => {
+                choice.preset.clear();
+                continue;
+            }
+            Err(_) => break,
+        };
+        let mut changed = false;
+        leftover.clear();
+        for (address, entry) in &probe.entries {
+            let (Some(r), Some((_, o))) = (
+                lowered.get(address),
+                account
+                    .resources
+                    .iter()
+                    .find(|(k, o)| *k == address.kind && o.id == entry.id),
+            ) else {
+                continue;
+            };
+            let mut diffs = keys::differences(&r.spec, &o.spec);
+            let id = &entry.id;
+            match address.kind {
+                Kind::IamRole if !diffs.is_empty() && choice.preset.remove(id) => {
+                    changed = true;
+                    continue;
+                }
+                Kind::MedialiveChannel => {
+                    let modelled = choice.modelled.contains_key(id);
+                    if diffs.iter().any(|p| p.starts_with("EncoderSettings")) && modelled {
+                        choice.modelled.remove(id);
+                        changed = true;
+                    }
+                    if !modelled {
+                        diffs.retain(|p| !p.starts_with("EncoderSettings"));
+                    }
+                    // Settings of an attachment the file leaves out (with a comment saying so).
+                    diffs.retain(|p| {
+                        !(p.starts_with("InputAttachments[")
+                            && (p.contains("].InputSettings")
+                                || p.contains("].AutomaticInputFailoverSettings")))
+                    });
+                    for p in &diffs {
+                        let Some(i) = p
+                            .strip_prefix("InputAttachments[")
+                            .and_then(|r| r.split(']').next())
+                            .and_then(|i| i.parse::<usize>().ok())
+                        else {
+                            continue;
+                        };
+                        if choice.attachments.remove(&(id.clone(), i)).is_some() {
+                            changed = true;
+                        }
+                    }
+                }
+                Kind::MediapackageEndpoint
+                    if diffs.iter().any(|p| p.starts_with("CmafPackage")) =>
+                {
+                    choice.left_out.insert(
+                        (address.kind, id.clone()),
+                        format!(
+                            "the model cannot express its CMAF package as it is ({})",
+                            diffs.join(", ")
+                        ),
+                    );
+                    changed = true;
+                    continue;
+                }
+                _ => {}
+            }
+            if !diffs.is_empty() {
+                leftover.push(format!(
+                    "{address}: the model would change {} (a bug of import: please report it)",
+                    diffs.join(", ")
+                ));
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut f = render(account, stack, region, file_stem, &choice);
+    f.notes.extend(leftover);
+    f
+}
+
+/// The stack file of `account` as `choice` says.
+fn render(
+    account: &Account,
+    stack: &str,
+    region: Option<&str>,
+    file_stem: &str,
+    choice: &Choice,
 ) -> StackFile {
     let mut f = StackFile::default();
     let mut labels: BTreeMap<(Kind, String), String> = BTreeMap::new();
@@ -379,6 +578,15 @@ pub fn stack_file(
         if let Some(d) = o.spec["Description"].as_str() {
             let _ = writeln!(t, "description = {}", q(d));
         }
+        if choice.preset.contains(&o.id) {
+            let _ = writeln!(
+                t,
+                "# Its trust and policies are the preset's: MediaLive's access role.\npreset = \"medialive-access\""
+            );
+            tags_line(o, &mut t);
+            record(&mut f, Kind::IamRole, o, vec![], None);
+            continue;
+        }
         let _ = writeln!(
             t,
             "assume_role_policy = {}",
@@ -424,6 +632,21 @@ pub fn stack_file(
     }
     for o in account.of(Kind::MediapackageEndpoint) {
         let l = &labels[&(Kind::MediapackageEndpoint, o.id.clone())];
+        if let Some(why) = choice
+            .left_out
+            .get(&(Kind::MediapackageEndpoint, o.id.clone()))
+        {
+            let _ = writeln!(
+                t,
+                "\n# MediaPackage endpoint {} is not imported: {why}. It stays as it is in the\n# account; livestack does not manage it.",
+                o.id
+            );
+            f.notes.push(format!(
+                "mediapackage_endpoint {}: not imported: {why}",
+                o.id
+            ));
+            continue;
+        }
         let s = &o.spec;
         let _ = writeln!(t, "\n[mediapackage_endpoint.{l}]\nid = {}", q(&o.id));
         let ch = s["ChannelId"].as_str().unwrap_or_default();
@@ -463,9 +686,6 @@ pub fn stack_file(
             };
             if let Some(m) = markers.as_str().filter(|m| *m != "NONE") {
                 let _ = writeln!(t, "ad_markers = {}", q(&m.to_ascii_lowercase()));
-            }
-            if *p == "cmaf" {
-                f.notes.push(format!("mediapackage_endpoint.{l}: a CMAF endpoint's HLS manifests are written as livestack's (one, id `<id>-hls`); check the plan"));
             }
         }
         if let Some(m) = s["ManifestName"].as_str().filter(|m| *m != "index") {
@@ -593,9 +813,22 @@ pub fn stack_file(
         record(&mut f, Kind::MedialiveInput, o, deps, None);
     }
     // Channels.
+    let mut ladders: BTreeMap<String, String> = BTreeMap::new();
     for o in account.of(Kind::MedialiveChannel) {
         let l = labels[&(Kind::MedialiveChannel, o.id.clone())].clone();
         let s = &o.spec;
+        if let Some(why) = choice.left_out.get(&(Kind::MedialiveChannel, o.id.clone())) {
+            let _ = writeln!(
+                t,
+                "\n# Channel {} ({}) is not imported: {why}. It stays as it is in the account;\n# livestack does not manage it.",
+                o.id,
+                s["Name"].as_str().unwrap_or_default()
+            );
+            f.notes
+                .push(format!("medialive_channel {}: not imported: {why}", o.id));
+            continue;
+        }
+        let modelled = choice.modelled.get(&o.id);
         let mut deps = Vec::new();
         let _ = writeln!(t, "\n# Channel {}.\n[medialive_channel.{l}]", o.id);
         if let Some(n) = s["Name"].as_str() {
@@ -648,7 +881,13 @@ pub fn stack_file(
         }
         // Input attachments.
         let mut inputs = Vec::new();
-        for a in s["InputAttachments"].as_array().into_iter().flatten() {
+        let mut comments = Vec::new();
+        for (i, a) in s["InputAttachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let id = a["InputId"].as_str().unwrap_or_default();
             let Some(input) = addr(Kind::MedialiveInput, id) else {
                 f.notes.push(format!(
@@ -670,34 +909,78 @@ pub fn stack_file(
                     q(&b.to_ascii_lowercase())
                 ));
             }
-            let others: Vec<&String> = a["InputSettings"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k)
-                .filter(|k| k.as_str() != "SourceEndBehavior")
-                .collect();
-            if !others.is_empty() {
-                f.notes.push(format!(
-                    "medialive_channel.{l}: input attachment {id}: its InputSettings {} are kept as they are but not written (the model does not compare what the file leaves out)",
-                    others.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-                ));
+            match choice.attachments.get(&(o.id.clone(), i)) {
+                Some(k) => e.extend(k.iter().cloned()),
+                None => {
+                    let mut others: Vec<String> = a["InputSettings"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| format!("InputSettings.{k}"))
+                        .filter(|k| k != "InputSettings.SourceEndBehavior")
+                        .collect();
+                    if a["AutomaticInputFailoverSettings"].is_object() {
+                        others.push("AutomaticInputFailoverSettings".into());
+                    }
+                    if !others.is_empty() {
+                        let what = others.join(", ");
+                        comments.push(format!(
+                            "# Input attachment {}: its {what} are not written: the model's keys cannot say them as\n# they are. Plans do not compare them, but an update of this channel sends its attachments\n# as this file says them, without these: set them again in the console after one.",
+                            a["InputAttachmentName"].as_str().unwrap_or(id)
+                        ));
+                        f.notes.push(format!(
+                            "medialive_channel.{l}: input attachment {id}: its {what} are not expressible in the model: not written (an update of the channel would send the attachment without them)"
+                        ));
+                    }
+                }
             }
             inputs.push(format!("{{ {} }}", e.join(", ")));
         }
+        for c in &comments {
+            let _ = writeln!(t, "{c}");
+        }
         let _ = writeln!(t, "inputs = [{}]", inputs.join(", "));
         let encoder_file = format!("{file_stem}-{l}.encoder.json");
-        let _ = writeln!(
-            t,
-            "# The encoder settings as the channel has them (MediaLive's JSON, in the file beside).\nencoder_settings = {{ file = {} }}",
-            q(&encoder_file)
-        );
+        match modelled {
+            Some(m) => {
+                if let Some(il) = &m.input_loss {
+                    let _ = writeln!(t, "input_loss = {il}");
+                }
+            }
+            None if choice.probe => {}
+            None => {
+                let _ = writeln!(
+                    t,
+                    "# The encoder settings as the channel has them (MediaLive's JSON, in the file beside):\n# the model's keys cannot say them exactly.\nencoder_settings = {{ file = {} }}",
+                    q(&encoder_file)
+                );
+            }
+        }
         tags_line(o, &mut t);
         // Output groups: one per destination.
         for d in s["Destinations"].as_array().into_iter().flatten() {
             let id = d["Id"].as_str().unwrap_or_default();
+            let group = modelled.and_then(|m| m.groups.get(id));
             let _ = writeln!(t, "\n[[medialive_channel.{l}.output_groups]]");
-            let _ = writeln!(t, "name = {}", q(id));
+            let _ = writeln!(t, "name = {}", q(group.map_or(id, |g| g.name.as_str())));
+            // The encoder keys go after the destination's, before `continue`s below.
+            let mut group_lines = String::new();
+            for line in group.map(|g| g.lines.as_slice()).unwrap_or_default() {
+                let line = match (
+                    line.strip_suffix(keys::CUSTOM),
+                    group.and_then(|g| g.custom.as_ref()),
+                ) {
+                    (Some(head), Some(rungs)) => {
+                        let name = ladders
+                            .entry(rungs.clone())
+                            .or_insert_with(|| format!("{l}-{}", destination_id(id)))
+                            .clone();
+                        format!("{head}{}", q(&name))
+                    }
+                    _ => line.clone(),
+                };
+                let _ = writeln!(group_lines, "{line}");
+            }
             if destination_id(id) != id {
                 f.notes.push(format!("medialive_channel.{l}: destination `{id}` is not a name livestack gives a destination (lower case letters, digits and `-`): the plan renames it"));
             }
@@ -719,6 +1002,7 @@ pub fn stack_file(
                         "medialive_channel.{l}: MediaPackage channel {ch} was not imported"
                     )),
                 }
+                t.push_str(&group_lines);
                 continue;
             }
             let settings: Vec<&Json> = d["Settings"].as_array().into_iter().flatten().collect();
@@ -740,6 +1024,7 @@ pub fn stack_file(
                     q(&var)
                 );
                 f.notes.push(format!("medialive_channel.{l}: output group `{id}`: set {var} to its stream key before planning"));
+                t.push_str(&group_lines);
                 continue;
             }
             // HLS to MediaPackage's ingest endpoints.
@@ -747,53 +1032,64 @@ pub fn stack_file(
                 let urls = ingest_endpoints(mp);
                 urls.iter().any(|(u, _)| u == first)
             });
-            match mp {
-                Some(mp) => {
-                    let ml = labels[&(Kind::MediapackageChannel, mp.id.clone())].clone();
-                    let _ = writeln!(
-                        t,
-                        "type = \"hls\"\ndestination = {}",
-                        q(&format!("mediapackage_channel.{ml}"))
-                    );
-                    deps.push(Address::new(Kind::MediapackageChannel, ml.clone()));
-                    let params: Vec<&str> = settings
-                        .iter()
-                        .map(|x| x["PasswordParam"].as_str().unwrap_or_default())
-                        .collect();
-                    let derived = params
-                        .iter()
-                        .enumerate()
-                        .all(|(i, p)| *p == format!("/livestack/{stack}/{ml}/ingest-{}", i + 1));
-                    if derived {
-                        for i in 0..params.len() {
-                            deps.push(Address::new(
-                                Kind::SsmParameter,
-                                format!("{ml}-ingest-{}", i + 1),
-                            ));
-                        }
-                    } else {
-                        // The console's own parameters: read by name, left as they are.
-                        let names: Vec<String> = params.iter().map(|p| q(p)).collect();
-                        let _ = writeln!(t, "password_parameters = [{}]", names.join(", "));
-                        f.notes.push(format!(
-                            "medialive_channel.{l}: destination `{id}` reads its passwords from {}: kept as they are (`password_parameters`); livestack neither writes nor owns them",
-                            params.join(", ")
+            // Channels sending elsewhere are left out by `stack_file`.
+            if let Some(mp) = mp {
+                let ml = labels[&(Kind::MediapackageChannel, mp.id.clone())].clone();
+                let _ = writeln!(
+                    t,
+                    "type = \"hls\"\ndestination = {}",
+                    q(&format!("mediapackage_channel.{ml}"))
+                );
+                deps.push(Address::new(Kind::MediapackageChannel, ml.clone()));
+                let params: Vec<&str> = settings
+                    .iter()
+                    .map(|x| x["PasswordParam"].as_str().unwrap_or_default())
+                    .collect();
+                let derived = params
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| *p == format!("/livestack/{stack}/{ml}/ingest-{}", i + 1));
+                if derived {
+                    for i in 0..params.len() {
+                        deps.push(Address::new(
+                            Kind::SsmParameter,
+                            format!("{ml}-ingest-{}", i + 1),
                         ));
                     }
-                }
-                None => {
-                    f.notes.push(format!("medialive_channel.{l}: destination `{id}` sends to {first}, which is no MediaPackage channel's ingest endpoint: not expressible yet, left out"));
-                    let _ = writeln!(t, "# destination {id}: {first} (not a MediaPackage ingest endpoint; left out)");
+                } else {
+                    // The console's own parameters: read by name, left as they are.
+                    let names: Vec<String> = params.iter().map(|p| q(p)).collect();
+                    let _ = writeln!(t, "password_parameters = [{}]", names.join(", "));
+                    f.notes.push(format!(
+                        "medialive_channel.{l}: destination `{id}` reads its passwords from {}: kept as they are (`password_parameters`); livestack neither writes nor owns them",
+                        params.join(", ")
+                    ));
                 }
             }
+            t.push_str(&group_lines);
         }
-        let enc = serde_json::to_string_pretty(&json!({ "EncoderSettings": s["EncoderSettings"] }))
-            .unwrap_or_default();
-        f.files.push((encoder_file, enc + "\n"));
+        if modelled.is_none() && !choice.probe {
+            let enc =
+                serde_json::to_string_pretty(&json!({ "EncoderSettings": s["EncoderSettings"] }))
+                    .unwrap_or_default();
+            f.files.push((encoder_file, enc + "\n"));
+        }
         deps.sort();
         deps.dedup();
         record(&mut f, Kind::MedialiveChannel, o, deps, Some(running));
     }
+    // Custom ladders, each defined once, used by name.
+    let mut defined: Vec<(&String, &String)> = ladders.iter().map(|(r, n)| (n, r)).collect();
+    defined.sort();
+    for (name, rungs) in defined {
+        let _ = writeln!(
+            t,
+            "\n# A ladder of the channels' own (no built-in ladder has these renditions).\n[ladder.{name}]\nrenditions = {rungs}"
+        );
+    }
     f.toml = t;
     f
 }
+
+#[cfg(test)]
+mod tests;

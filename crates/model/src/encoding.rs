@@ -81,7 +81,8 @@ impl Default for Video {
     }
 }
 
-const FRAMERATES: &[(&str, (i64, i64))] = &[
+/// The frame rates a stack file names (`framerate = "29.97"`): (text, (numerator, denominator)).
+pub const FRAMERATES: &[(&str, (i64, i64))] = &[
     ("23.976", (24000, 1001)),
     ("24", (24, 1)),
     ("25", (25, 1)),

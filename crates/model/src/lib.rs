@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use encoding::FRAMERATES;
 pub use kinds::medialive_channel::destination_id;
 pub use kinds::{Kind, KindInfo, Reference, TableKeys, Unique};
 pub use lower::reference;

@@ -4,12 +4,15 @@
 //! steps; then only the steps of the targets and of what they depend on (transitively) are
 //! kept. A kept step that must wait for a step left out (a channel to stop or detach first, a
 //! unique name to free) is refused rather than run out of order: the error names what to add.
+//! A destroy plan is cut the other way, as Terraform's `destroy -target`: the targets and
+//! what depends on them (what uses a target is deleted before it), with every step those
+//! deletes wait for.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use livestack_model::{Address, ValidatedStack};
 
-use crate::{Error, Plan};
+use crate::{Error, Mode, Plan};
 
 /// The addresses `targets` name (`kind.label`) with everything they depend on, transitively.
 /// An address the stack does not declare is an error listing the stack's addresses closest
@@ -82,8 +85,21 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// The warning a partial plan carries.
-pub fn partial_warning(targets: &[String]) -> String {
+/// The warning a partial plan carries; `mode` says which way it was cut.
+pub fn partial_warning(targets: &[String], mode: Mode) -> String {
+    if mode == Mode::Destroy {
+        return format!(
+            "the plan is partial: only {} and what {} on {} are destroyed (-target); the rest \
+             of the stack is left as it is",
+            targets.join(", "),
+            if targets.len() == 1 {
+                "depends"
+            } else {
+                "depend"
+            },
+            if targets.len() == 1 { "it" } else { "them" }
+        );
+    }
     format!(
         "the plan is partial: only {} and what {} (-target); other changes the stack asks for \
          are left out, so run a plan without -target before relying on it",
@@ -96,16 +112,73 @@ pub fn partial_warning(targets: &[String]) -> String {
     )
 }
 
+/// The addresses `targets` name with everything that depends on them, transitively (what a
+/// destroy of the targets deletes first). An unknown address is refused as by [`needed`].
+pub fn dependents(
+    desired: &ValidatedStack,
+    targets: &[String],
+) -> Result<BTreeSet<Address>, Error> {
+    let mut out = BTreeSet::new();
+    for t in targets {
+        match Address::parse(t).and_then(|a| desired.get(&a)) {
+            Some(r) => {
+                out.insert(r.address.clone());
+            }
+            None => {
+                return Err(Error::UnknownTarget {
+                    target: t.clone(),
+                    close: close_to(desired, t),
+                })
+            }
+        }
+    }
+    loop {
+        let more: Vec<Address> = desired
+            .resources
+            .iter()
+            .filter(|r| !out.contains(&r.address))
+            .filter(|r| r.depends_on.iter().any(|d| out.contains(d)))
+            .map(|r| r.address.clone())
+            .collect();
+        if more.is_empty() {
+            return Ok(out);
+        }
+        out.extend(more);
+    }
+}
+
 /// The part of `plan` that concerns `targets` and what they need (see [`needed`]): their
 /// steps, renumbered and put in waves again, their changes, adoptions and renames; the plan
 /// records the targets and carries the partial-plan warning. A kept step that waits for a
-/// step left out is an [`Error::TargetNeeds`].
+/// step left out is an [`Error::TargetNeeds`]. A destroy plan keeps the targets, what depends
+/// on them ([`dependents`]) and every step their steps wait for (a channel's stop, the delete
+/// of what still uses a target): nothing is refused.
 pub fn restrict(plan: Plan, desired: &ValidatedStack, targets: &[String]) -> Result<Plan, Error> {
     let mut targets = targets.to_vec();
     targets.sort();
     targets.dedup();
-    let keep = needed(desired, &targets)?;
     let mut plan = plan;
+    let keep = if plan.mode == Mode::Destroy {
+        let mut keep = dependents(desired, &targets)?;
+        let by_id: BTreeMap<usize, &crate::Step> = plan.steps.iter().map(|s| (s.id, s)).collect();
+        // Every step of a kept resource, and the resources of what those steps wait for.
+        loop {
+            let more: BTreeSet<Address> = plan
+                .steps
+                .iter()
+                .filter(|s| keep.contains(&s.address))
+                .flat_map(|s| s.after.iter().map(|p| &by_id[p].address))
+                .filter(|a| !keep.contains(*a))
+                .cloned()
+                .collect();
+            if more.is_empty() {
+                break keep;
+            }
+            keep.extend(more);
+        }
+    } else {
+        needed(desired, &targets)?
+    };
     let by_id: BTreeMap<usize, &crate::Step> = plan.steps.iter().map(|s| (s.id, s)).collect();
     for s in plan.steps.iter().filter(|s| keep.contains(&s.address)) {
         if let Some(other) = s
@@ -163,7 +236,7 @@ pub fn restrict(plan: Plan, desired: &ValidatedStack, targets: &[String]) -> Res
     plan.moved.retain(|m| keep.contains(&m.to));
     // Gone from the cloud and not in the stack: not among the targets.
     plan.forgotten.clear();
-    plan.warnings.push(partial_warning(&targets));
+    plan.warnings.push(partial_warning(&targets, plan.mode));
     plan.targets = targets;
     Ok(plan)
 }

@@ -450,7 +450,8 @@ mod harness_errors {
 }
 
 /// `livestack graph` of the workshop's sections 1 and 3 (the stack's graph) and of their plans
-/// (section 1 from nothing, section 1 -> 3), in DOT and Mermaid, against `tests/graphs/`; the
+/// (section 1 from nothing, section 1 -> 3, section 1's destroy -target of its input), in DOT
+/// and Mermaid, against `tests/graphs/`; the
 /// DOT parses as DOT, with a node per resource or step and an edge per dependency.
 #[test]
 fn golden_graphs() {
@@ -468,6 +469,12 @@ fn golden_graphs() {
     };
     let plan1 = planned(&section1, None);
     let plan3 = planned(&section3, Some(&section1));
+    // `graph --plan --destroy -target medialive_input.imday-hls` on section 1 applied.
+    let destroy_input = {
+        let (prior, observed) = simulate(&section1);
+        let p = plan(&section1, &prior, &observed, Mode::Destroy).unwrap();
+        livestack_plan::restrict(p, &section1, &["medialive_input.imday-hls".into()]).unwrap()
+    };
     let edges = |s: &ValidatedStack| {
         s.resources
             .iter()
@@ -496,6 +503,13 @@ fn golden_graphs() {
             plan_graph(&plan1, GraphFormat::Mermaid),
             plan1.steps.len(),
             plan_edges(&plan1),
+        ),
+        (
+            "section1-destroy-target-input-plan",
+            plan_graph(&destroy_input, GraphFormat::Dot),
+            plan_graph(&destroy_input, GraphFormat::Mermaid),
+            destroy_input.steps.len(),
+            plan_edges(&destroy_input),
         ),
         (
             "section1-to-section3-plan",
