@@ -461,7 +461,7 @@ async fn run(cli: Cli) -> Result<u8> {
             destroy,
             only,
         } => {
-            let session = Session::open(&target, "plan").await?;
+            let mut session = Session::open(&target, "plan").await?;
             let mode = if destroy { Mode::Destroy } else { Mode::Apply };
             let (plan, observed) = session.plan_targets(mode, &only.targets).await?;
             if json {
@@ -571,7 +571,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 bail!("graph: -target draws a plan's steps: add --plan");
             }
             if plan {
-                let session = Session::open(&target, "plan").await?;
+                let mut session = Session::open(&target, "plan").await?;
                 let mode = if destroy { Mode::Destroy } else { Mode::Apply };
                 let (plan, _) = session.plan_targets(mode, &only.targets).await?;
                 for w in &plan.warnings {
@@ -717,7 +717,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     info.id, info.holder, info.host, info.pid, info.operation
                 ),
                 livestack_state::Released::Unreadable => {
-                    println!("removed the unreadable lock {}", at.lock_name())
+                    println!("removed the unreadable lock file {}", at.lock_name())
                 }
             }
             Ok(0)
@@ -851,13 +851,58 @@ async fn open_and_plan(
 ) -> Result<(signals::Signals, Session, Plan, livestack_plan::Observed)> {
     let mut signals = signals::Signals::install().context("installing signal handlers")?;
     let stopped = format!("{operation} stopped while planning");
-    let session = signals
+    let mut session = signals
         .guard(&stopped, Session::open(target, operation))
         .await?;
     let (plan, observed) = signals
         .guard(&stopped, session.plan_targets(mode, targets))
         .await?;
     Ok((signals, session, plan, observed))
+}
+
+/// The key of the stack's secret hashes and what to keep of it before applying: the key
+/// stored for the stack; else the one an older state holds (to move out of the state); else a
+/// new one, unless the state records hashes that only a lost key could compare.
+fn hash_key(
+    state: &State,
+    stored: Option<String>,
+    at: &livestack_state::Store,
+) -> Result<(String, Option<(String, bool)>)> {
+    Ok(match (stored, &state.hash_key) {
+        (Some(k), None) => (k, None),
+        (Some(k), Some(old)) if &k == old => (k, None),
+        // The state's hashes were made with the key it holds.
+        (Some(_), Some(old)) => (old.clone(), Some((old.clone(), true))),
+        (None, Some(old)) => (old.clone(), Some((old.clone(), false))),
+        (None, None) if state.holds_hashes() => bail!(
+            "{at}: the secrets it records cannot be compared: the key of their hashes (SSM \
+             parameter {}) is gone; restore that parameter, or `livestack state rm` the \
+             resources that hold secrets and apply again to adopt them",
+            livestack_aws::hash_key_parameter(&state.stack)
+        ),
+        (None, None) => {
+            let k = livestack_state::new_hash_key();
+            (k.clone(), Some((k, false)))
+        }
+    })
+}
+
+/// Before the first step: the hash key kept in the stack's SSM parameter, and out of the
+/// state (saved at once when it held it).
+async fn keep_hash_key(session: &mut Session) -> Result<()> {
+    if let Some((key, overwrite)) = session.keep_key.take() {
+        let stack = session.desired.name.clone();
+        session
+            .cloud
+            .put_hash_key(&stack, &key, overwrite)
+            .await
+            .context("keeping the key of the stack's secret hashes")?;
+    }
+    if session.state.hash_key.take().is_some() {
+        let engine = &mut session.engine;
+        engine.store.save(&mut engine.state)?;
+    }
+    Ok(())
 }
 
 /// Runs the plan's steps with their progress on stderr.
@@ -867,6 +912,7 @@ async fn run_steps(
     observed: &livestack_plan::Observed,
     signals: &mut signals::Signals,
 ) -> Result<()> {
+    keep_hash_key(session).await?;
     let shown = std::sync::Arc::new(progress::Shown::new(progress::Progress::new(
         progress::Display::for_stderr(),
     )));
@@ -882,6 +928,14 @@ async fn run_steps(
     match r {
         Ok(()) => {
             shown.progress().finish(plan.steps.len());
+            // The stack gone whole: its hash key goes too.
+            if plan.mode == Mode::Destroy
+                && plan.targets.is_empty()
+                && session.state.prior.resources.is_empty()
+            {
+                let stack = session.desired.name.clone();
+                session.cloud.delete_hash_key(&stack).await?;
+            }
             Ok(())
         }
         Err(e) => {
@@ -1018,18 +1072,15 @@ async fn import(a: ImportArgs) -> Result<u8> {
         })),
     };
     let mut state = State::new(&stack);
+    // What import reads records no secret hash: a key of its own, never kept.
+    let hasher = livestack_plan::Hasher::new(livestack_state::new_hash_key().as_bytes());
     let clients = livestack_aws::connect_with(&target, &policy)
         .await?
-        .with_hasher(state.hasher());
+        .with_hasher(hasher.clone());
     let region = a.region.clone().or_else(|| clients.region());
-    let account = livestack_engine::import::read_account(
-        &clients,
-        &state.hasher(),
-        &stack,
-        &a.channels,
-        a.all,
-    )
-    .await?;
+    let account =
+        livestack_engine::import::read_account(&clients, &hasher, &stack, &a.channels, a.all)
+            .await?;
     drop(sandbox);
     for line in &account.owned_elsewhere {
         eprintln!("import: {line}");
@@ -1113,6 +1164,10 @@ pub struct Session {
     pub target_label: String,
     /// The stack, its state and the clients, as the engine reconciles them.
     pub engine: livestack_engine::Engine<livestack_aws::Clients>,
+    /// The hash key to keep in the stack's SSM parameter before anything is applied (a new
+    /// key, or one a state written before the key moved out of it held), and whether it
+    /// replaces one there.
+    keep_key: Option<(String, bool)>,
     /// Held for the whole plan+apply; released on drop.
     _lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
@@ -1208,9 +1263,11 @@ impl Session {
                 progress::warning(&r.to_string())
             })),
         };
-        let clients = livestack_aws::connect_with(&target, &policy)
-            .await?
-            .with_hasher(state.hasher());
+        let clients = livestack_aws::connect_with(&target, &policy).await?;
+        // The stack's hash key is read with the refresh (`plan_targets`); until then, a key
+        // of this run's own (`outputs` compares no secret).
+        let hasher = livestack_plan::Hasher::new(livestack_state::new_hash_key().as_bytes());
+        let clients = clients.with_hasher(hasher.clone());
         let target_label = match (&target.endpoint_url, t.sandbox, &t.sandbox_url) {
             (_, true, _) => "the embedded sandbox".to_string(),
             (_, _, Some(url)) => format!("the sandbox at {url}"),
@@ -1226,10 +1283,12 @@ impl Session {
             destroy_command: t.command("destroy", &state_path, &default_state),
             target_label,
             stack_path: t.stack.clone(),
+            keep_key: None,
             engine: livestack_engine::Engine {
                 desired,
                 store: at,
                 state,
+                hasher,
                 cloud: clients,
                 parallelism: t.parallelism as usize,
             },
@@ -1238,11 +1297,26 @@ impl Session {
         })
     }
 
+    /// Refresh and plan: the stack's hash key read first (after the targets are checked: an
+    /// unknown one is refused before any call).
     async fn plan_targets(
-        &self,
+        &mut self,
         mode: Mode,
         targets: &[String],
     ) -> Result<(Plan, livestack_plan::Observed)> {
+        if !targets.is_empty() {
+            livestack_plan::needed(&self.desired, targets)?;
+        }
+        let stored = self
+            .cloud
+            .hash_key(&self.desired.name)
+            .await
+            .context("refresh: reading the key of the stack's secret hashes")?;
+        let (key, keep) = hash_key(&self.state, stored, &self.store)?;
+        let hasher = livestack_plan::Hasher::new(key.as_bytes());
+        self.keep_key = keep;
+        self.engine.cloud = self.engine.cloud.clone().with_hasher(hasher.clone());
+        self.engine.hasher = hasher;
         Ok(self.engine.plan_targets(mode, targets).await?)
     }
 }

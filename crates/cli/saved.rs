@@ -171,7 +171,7 @@ pub async fn outputs(s: &Session, as_json: bool) -> Result<()> {
         else {
             continue;
         };
-        c["state"] = json!(match s.cloud.read(a, &r.id, &s.state.hasher()).await {
+        c["state"] = json!(match s.cloud.read(a, &r.id, &s.hasher).await {
             Ok(Some(o)) => o.status.unwrap_or_else(|| "UNKNOWN".into()),
             Ok(None) => "GONE".into(),
             Err(e) => format!("unknown ({e})"),

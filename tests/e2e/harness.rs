@@ -295,6 +295,16 @@ impl World {
         passwords
     }
 
+    /// The key of the stack's secret hashes as the sandbox keeps it (its SSM SecureString
+    /// parameter), if there is one.
+    pub fn hash_key(&self, stack: &str) -> Option<(String, String)> {
+        let p = &self.cloud()["ssm"]["parameters"][format!("/livestack/{stack}/hash-key")];
+        Some((
+            p["value"].as_str()?.to_string(),
+            p["kind"].as_str()?.to_string(),
+        ))
+    }
+
     /// The only live MediaLive channel: (id, the stored channel).
     pub fn channel(&self) -> (String, Json) {
         let c = self.cloud();
@@ -482,7 +492,9 @@ pub fn section_1_inventory() -> Inventory {
         roles: vec!["MediaLiveAccessRole".into()],
         mp_channels: vec!["imday-mp-channel".into()],
         mp_endpoints: vec!["imday-mp-hlsendpoint".into()],
+        // The key of the stack's secret hashes, kept by its first apply.
         ssm_parameters: vec![
+            "/livestack/imday/hash-key".into(),
             "/livestack/imday/imday-mp/ingest-1".into(),
             "/livestack/imday/imday-mp/ingest-2".into(),
         ],

@@ -151,3 +151,61 @@ fn a_flaky_cloud_converges_for_the_rtmp_stack_too() {
     w.run(&["destroy", s2, "--auto-approve"]).expect(0);
     assert!(w.inventory().is_empty(), "left behind: {:?}", w.inventory());
 }
+
+/// The key of the secrets' hashes is kept in the stack's SSM SecureString parameter, not in the
+/// state: a state written before that gives it up at its next apply, a lost key is one line,
+/// and a whole destroy deletes it.
+#[test]
+fn the_key_of_secret_hashes_is_kept_outside_the_state() {
+    let mut w = World::new("hash-key");
+    w.env
+        .push(("FACEBOOK_STREAM_KEY".into(), STREAM_KEY.into()));
+    let s3 = example("s3-loop-facebook.toml");
+    let s3 = s3.to_str().unwrap();
+    let applied = w.run(&["apply", s3, "--auto-approve"]).expect(0);
+    let (key, kind) = w.hash_key("imday").expect("the first apply keeps the key");
+    assert_eq!(kind, "SecureString");
+    assert_eq!(key.len(), 64, "32 random bytes");
+    let (state, text) = w.state();
+    assert!(state.get("hash_key").is_none(), "{text}");
+    assert!(
+        text.contains("$sensitive"),
+        "the state holds hashes: {text}"
+    );
+    let plan = w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
+    for shown in [&applied.all(), &plan.all(), &text] {
+        assert!(!shown.contains(&key), "the key is never shown");
+    }
+
+    // A state written by an earlier livestack: the key in it, none in SSM.
+    let mut old = state.clone();
+    old["hash_key"] = key.clone().into();
+    std::fs::write(w.state_path(), serde_json::to_string_pretty(&old).unwrap()).unwrap();
+    w.block_on(w.clients().delete_hash_key("imday")).unwrap();
+    assert!(w.hash_key("imday").is_none());
+    // Its hashes still compare (nothing to do), and the next apply moves the key out.
+    w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
+    w.run(&["apply", s3, "--auto-approve"]).expect(0);
+    assert_eq!(w.hash_key("imday").map(|(k, _)| k), Some(key.clone()));
+    let (moved, text) = w.state();
+    assert!(moved.get("hash_key").is_none(), "{text}");
+    w.run(&["plan", s3, "--detailed-exitcode"]).expect(0);
+
+    // The key lost: the hashes cannot be compared, said in one line, nothing guessed.
+    w.block_on(w.clients().delete_hash_key("imday")).unwrap();
+    let lost = w.run(&["plan", s3]).expect(1);
+    assert_eq!(lost.stderr.lines().count(), 1, "{}", lost.stderr);
+    assert!(
+        lost.stderr.contains("/livestack/imday/hash-key")
+            && lost.stderr.contains("cannot be compared"),
+        "{}",
+        lost.stderr
+    );
+
+    // Restored, a whole destroy deletes it with the rest.
+    w.block_on(w.clients().put_hash_key("imday", &key, false))
+        .unwrap();
+    w.run(&["destroy", s3, "--auto-approve"]).expect(0);
+    assert!(w.hash_key("imday").is_none());
+    assert!(w.inventory().is_empty(), "{:?}", w.inventory());
+}

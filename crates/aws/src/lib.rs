@@ -55,6 +55,11 @@ pub struct Target {
     pub dummy_credentials: bool,
 }
 
+/// The SSM parameter that keeps the key of a stack's secret hashes.
+pub fn hash_key_parameter(stack: &str) -> String {
+    format!("/livestack/{stack}/hash-key")
+}
+
 /// The SDK configuration of `target`: its region, endpoint and credentials.
 pub(crate) async fn sdk_config(
     target: &Target,
@@ -185,6 +190,63 @@ impl Clients {
     pub fn with_hasher(mut self, hasher: Hasher) -> Clients {
         self.hasher = Some(hasher);
         self
+    }
+
+    /// The key of the stack's secret hashes, from its SSM SecureString parameter
+    /// ([`hash_key_parameter`]); `None` when there is none yet.
+    pub async fn hash_key(&self, stack: &str) -> Result<Option<String>, Error> {
+        match ssm::value(&self.ssm, &hash_key_parameter(stack)).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keeps `key` as the stack's hash key: a SecureString parameter, tagged with the stack
+    /// (not with an address: it is not a resource of the stack file). `overwrite` replaces a
+    /// key there.
+    pub async fn put_hash_key(&self, stack: &str, key: &str, overwrite: bool) -> Result<(), Error> {
+        let name = hash_key_parameter(stack);
+        let res = format!("ssm parameter {name}");
+        let mut req = self
+            .ssm
+            .put_parameter()
+            .name(&name)
+            .value(key)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .description("livestack: the key of this stack's secret hashes (never printed)")
+            .overwrite(overwrite);
+        if !overwrite {
+            let tag = aws_sdk_ssm::types::Tag::builder()
+                .key(livestack_model::STACK_TAG)
+                .value(stack)
+                .build()
+                .map_err(|e| Error::InvalidSpec {
+                    resource: res.clone(),
+                    reason: e.to_string(),
+                })?;
+            req = req.tags(tag);
+        }
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| error::sdk("PutParameter", &res, e, &[key]))
+    }
+
+    /// Deletes the stack's hash key (its last resource destroyed); gone already is done.
+    pub async fn delete_hash_key(&self, stack: &str) -> Result<(), Error> {
+        let name = hash_key_parameter(stack);
+        match self.ssm.delete_parameter().name(&name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = error::sdk("DeleteParameter", &format!("ssm parameter {name}"), e, &[]);
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
 
     /// The pace of each API family that was throttled, in calls a second.

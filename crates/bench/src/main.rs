@@ -502,7 +502,8 @@ impl World {
             desired: self.engine.desired.clone(),
             store: self.engine.store.clone(),
             state: self.engine.state.clone(),
-            cloud: measure::clients(&self.sandbox, &self.engine.state).await?,
+            hasher: self.engine.hasher.clone(),
+            cloud: measure::clients(&self.sandbox, &self.engine.hasher).await?,
             parallelism: self.engine.parallelism,
         };
         measure::faults(&self.sandbox, LATENCY, rate_limits)?;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use livestack_aws::{CallPolicy, Clients, Target};
 use livestack_engine::{Again, Engine, Event, Observer, Uninterrupted};
 use livestack_model::{Kind, ValidatedStack};
+use livestack_plan::Hasher;
 use livestack_plan::{Mode, Op, Plan, Step};
 use livestack_sandbox::{Config, Faults, LoggedRequest, RateLimit, Running};
 use livestack_state::State;
@@ -48,18 +49,20 @@ pub async fn engine(
     dir: &Path,
 ) -> Result<Engine<Clients>> {
     let state = State::new(&desired.name);
-    let cloud = clients(sandbox, &state).await?;
+    let hasher = Hasher::new(b"livestack-bench");
+    let cloud = clients(sandbox, &hasher).await?;
     Ok(Engine {
         desired,
         store: livestack_state::Store::File(dir.join(format!("{}.json", state.stack))),
         state,
+        hasher,
         cloud,
         parallelism: PARALLELISM,
     })
 }
 
-/// Clients of `sandbox` (with a pace of their own) that hash secrets with `state`'s key.
-pub async fn clients(sandbox: &Running, state: &State) -> Result<Clients> {
+/// Clients of `sandbox` (with a pace of their own) that hash secrets with `hasher`.
+pub async fn clients(sandbox: &Running, hasher: &Hasher) -> Result<Clients> {
     let target = Target {
         region: Some("us-east-1".into()),
         endpoint_url: Some(sandbox.endpoint_url()),
@@ -68,7 +71,7 @@ pub async fn clients(sandbox: &Running, state: &State) -> Result<Clients> {
     Ok(livestack_aws::connect_with(&target, &CallPolicy::default())
         .await
         .context("connecting to the sandbox")?
-        .with_hasher(state.hasher()))
+        .with_hasher(hasher.clone()))
 }
 
 /// What one apply took.

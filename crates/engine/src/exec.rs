@@ -105,7 +105,7 @@ pub(crate) async fn execute<C: Cloud>(
                 }
                 let prepared = prepare(s, st, observed);
                 let cloud = s.cloud.clone();
-                let hasher = s.state.hasher();
+                let hasher = s.hasher.clone();
                 let st = (*st).clone();
                 observer.event(Event::StepStarted(&st));
                 let observer = observer.clone();
@@ -704,7 +704,7 @@ pub(crate) async fn remember<C: Cloud>(
             },
         );
     }
-    let hasher = s.state.hasher();
+    let hasher = s.hasher.clone();
     for a in &plan.adopted {
         let Some(r) = s.desired.get(a) else { continue };
         if plan.steps.iter().any(|st| &st.address == a) {

@@ -31,6 +31,8 @@ pub struct Engine<C: Cloud> {
     /// Where the state is kept (a file, or a bucket).
     pub store: Store,
     pub state: State,
+    /// Hashes secrets with the stack's key (kept outside the state).
+    pub hasher: livestack_plan::Hasher,
     pub cloud: C,
     /// Reads in flight at once during refresh.
     pub parallelism: usize,

@@ -207,7 +207,7 @@ async fn read_all<C: Cloud>(
         Bulk(Kind, Result<Option<Vec<ObservedResource>>, E>),
         One(usize, Result<Option<ObservedResource>, E>),
     }
-    let hasher = s.state.hasher();
+    let hasher = s.hasher.clone();
     let mut per_kind: BTreeMap<Kind, Vec<(usize, String)>> = BTreeMap::new();
     for (i, (a, id)) in ids.iter().enumerate() {
         per_kind.entry(a.kind).or_default().push((i, id.clone()));
@@ -329,7 +329,7 @@ async fn secrets<C: Cloud>(s: &Engine<C>, observed: &Observed) -> Result<BTreeMa
     for r in &s.desired.resources {
         collect(&r.spec, &r.address, &mut found);
     }
-    let hasher = s.state.hasher();
+    let hasher = s.hasher.clone();
     let mut wanted: Vec<(Json, Address, SecretSource)> = Vec::new();
     for (inner, owner) in found {
         // Only what exists now: a MediaPackage channel gone from the cloud is made again,

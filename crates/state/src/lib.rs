@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use livestack_plan::{Hasher, Prior};
+use livestack_plan::Prior;
 use serde::{Deserialize, Serialize};
 
 /// The newest format this build reads and writes.
@@ -38,8 +38,12 @@ pub struct State {
     /// Bumped on every write.
     pub serial: u64,
     pub stack: String,
-    /// The key of the keyed hashes that stand for secrets (not itself a secret of the user's).
-    pub hash_key: String,
+    /// The key of the keyed hashes that stand for secrets, as states written before it moved
+    /// out of the state held it: whoever can read the state must not be able to test guesses
+    /// of a secret against its hashes. Now kept in the stack's own store (an SSM SecureString
+    /// parameter); a state that still holds it gives it up at its next apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<String>,
     #[serde(flatten)]
     pub prior: Prior,
 }
@@ -52,14 +56,21 @@ impl State {
             lineage: random_hex(16),
             serial: 0,
             stack: stack.to_string(),
-            hash_key: random_hex(32),
+            hash_key: None,
             prior: Prior::default(),
         }
     }
 
-    pub fn hasher(&self) -> Hasher {
-        Hasher::new(self.hash_key.as_bytes())
+    /// Whether a secret's keyed hash is recorded anywhere in the state (then only the key it
+    /// was made with can compare it).
+    pub fn holds_hashes(&self) -> bool {
+        serde_json::to_string(&self.prior).is_ok_and(|t| t.contains("\"$sensitive\""))
     }
+}
+
+/// A new key for the keyed hashes of a stack's secrets: 32 random bytes, hex.
+pub fn new_hash_key() -> String {
+    random_hex(32)
 }
 
 /// What can go wrong with a state file or its lock.
