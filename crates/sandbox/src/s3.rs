@@ -49,7 +49,7 @@
 //!   409 ConditionalRequestConflict AWS can answer: one wins, the other gets 412.
 //! - An unknown version id is 404 NoSuchVersion whatever its form (AWS answers 400
 //!   InvalidArgument to a malformed one). DeleteObject `If-Match` on a missing key answers 404
-//!   NoSuchKey (UNVERIFIED). Range, If-Modified-Since and If-Unmodified-Since on reads, ACLs,
+//!   NoSuchKey (the user guide says 404 Not Found; the code is UNVERIFIED). Range, If-Modified-Since and If-Unmodified-Since on reads, ACLs,
 //!   policies, tags, multipart uploads, CopyObject and DeleteObjects are not modelled; an
 //!   object is at most the sandbox's 16 MiB request body. KMS key ids are echoed as given
 //!   (AWS answers the key's ARN for an alias).

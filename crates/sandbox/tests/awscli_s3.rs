@@ -284,6 +284,27 @@ async fn awscli_drives_s3() {
     // The lock can be taken again once its key only has a delete marker.
     ok(c, u, &lock);
 
+    // The high-level commands ride on the same operations.
+    let copied = d.join("copied");
+    for args in [
+        vec!["s3", "cp", &v2_file, "s3://cli-state/cp/state.json"],
+        vec![
+            "s3",
+            "cp",
+            "s3://cli-state/cp/state.json",
+            copied.to_str().unwrap(),
+        ],
+    ] {
+        let out = common::aws_in_runtime(c, u, &args);
+        assert!(out.ok, "aws {args:?}: {}", out.stderr);
+    }
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "{\"serial\":2}");
+    let ls = common::aws_in_runtime(c, u, &["s3", "ls", "s3://cli-state/"]);
+    assert!(ls.ok, "{}", ls.stderr);
+    for line in ["PRE cp/", "PRE logs/", "PRE odd key+/", "stack.json"] {
+        assert!(ls.stdout.contains(line), "{line} not in: {}", ls.stdout);
+    }
+
     // A bucket with objects is not deleted; an emptied one is.
     fails(
         c,

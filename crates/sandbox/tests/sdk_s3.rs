@@ -365,6 +365,33 @@ async fn checksums_are_kept_verified_and_returned_for_the_sdk_to_validate() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("<Code>BadDigest</Code>"), "{body}");
+    // A HEAD answers the object's length once, with no body; a matching If-None-Match 304.
+    let (status, headers, body) = common::http_request(
+        &endpoint,
+        "HEAD",
+        "/sums/crc32",
+        &[("authorization", AUTH)],
+        "",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let lengths: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(lengths, [big.len().to_string()]);
+    let etag = headers.iter().find(|(k, _)| k == "etag").unwrap().1.clone();
+    let (status, headers, body) = common::http_request(
+        &endpoint,
+        "GET",
+        "/sums/crc32",
+        &[("authorization", AUTH), ("if-none-match", &etag)],
+        "",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (304, ""));
+    assert!(headers.iter().any(|(k, v)| k == "etag" && *v == etag));
     // An aws-chunked body whose decoded length is not the announced one.
     let (status, _, body) = common::http_request(
         &endpoint,
