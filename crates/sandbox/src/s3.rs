@@ -1540,6 +1540,128 @@ mod base64_bytes {
 mod tests {
     use super::*;
 
+    /// Calls `handle` as the server would.
+    fn call(
+        cloud: &mut crate::Cloud,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut ctx = Ctx {
+            now_ms: 1_700_000_000_123,
+            speed: 1.0,
+            account: "123456789012",
+            region: "us-east-1",
+            rng: &mut rng,
+            consistency_ms: 0,
+        };
+        let req = Req {
+            method: method.into(),
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            headers: Vec::new(),
+            body: body.to_vec(),
+        };
+        let resp = handle(cloud, &mut ctx, &req);
+        (resp.status, String::from_utf8(resp.body).unwrap())
+    }
+
+    fn all_between<'a>(xml: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+        xml.split(open)
+            .skip(1)
+            .filter_map(|s| s.split(close).next())
+            .collect()
+    }
+
+    #[test]
+    fn twenty_thousand_keys_page_through_once_each_past_deleted_ones_and_folded_prefixes() {
+        let mut cloud = crate::Cloud::default();
+        ensure_bucket(&mut cloud.s3, "big", "us-east-1", 0).unwrap();
+        let b = cloud.s3.buckets.get_mut("big").unwrap();
+        for i in 0..20_000 {
+            // Every third key deleted (a delete marker on top), every fifth under `dir{n}/`.
+            let key = if i % 5 == 0 {
+                format!("dir{}/k{i:05}", i % 7)
+            } else {
+                format!("k{i:05}")
+            };
+            let v = Version {
+                version_id: format!("v{i}"),
+                etag: "\"e\"".into(),
+                sse: "AES256".into(),
+                ..Version::default()
+            };
+            b.objects.insert(key.clone(), vec![v]);
+            if i % 3 == 0 {
+                push_version(
+                    b,
+                    &key,
+                    Version {
+                        version_id: format!("d{i}"),
+                        delete_marker: true,
+                        ..Version::default()
+                    },
+                );
+            }
+        }
+        let live: Vec<String> = b
+            .objects
+            .iter()
+            .filter(|(_, v)| !v.last().unwrap().delete_marker)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut seen = Vec::new();
+        let mut folded = Vec::new();
+        let mut token: Option<String> = None;
+        for delimiter in [None, Some("/")] {
+            let mut pages = 0;
+            loop {
+                let mut q = vec![("list-type", "2")];
+                if let Some(t) = &token {
+                    q.push(("continuation-token", t));
+                }
+                if let Some(d) = delimiter {
+                    q.push(("delimiter", d));
+                }
+                let (status, xml) = call(&mut cloud, "GET", "/big", &q, b"");
+                assert_eq!(status, 200, "{xml}");
+                pages += 1;
+                let keys = all_between(&xml, "<Key>", "</Key>");
+                match delimiter {
+                    None => seen.extend(keys.iter().map(|k| k.to_string())),
+                    Some(_) => {
+                        assert!(keys.iter().all(|k| !k.contains('/')));
+                        folded.extend(
+                            all_between(&xml, "<Prefix>", "</Prefix>")[1..]
+                                .iter()
+                                .map(|p| p.to_string()),
+                        );
+                    }
+                }
+                token = all_between(&xml, "<NextContinuationToken>", "</")
+                    .first()
+                    .map(|t| t.to_string());
+                if token.is_none() {
+                    assert!(xml.contains("<IsTruncated>false</IsTruncated>"));
+                    break;
+                }
+            }
+            if delimiter.is_none() {
+                assert_eq!(pages, live.len().div_ceil(1000));
+            }
+        }
+        assert_eq!(seen, live);
+        let mut expected: Vec<String> = (0..7).map(|n| format!("dir{n}/")).collect();
+        expected.sort();
+        assert_eq!(folded, expected);
+    }
+
     #[test]
     fn checksums_give_their_check_values() {
         assert_eq!(crc32(b"123456789", &CRC32_TABLE), 0xCBF4_3926);

@@ -14,6 +14,8 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use livestack_sandbox::{start, Config, Faults};
 
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDSANDBOX/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
@@ -78,6 +80,22 @@ async fn put_bytes(
         .send()
         .await
         .unwrap()
+}
+
+/// CRC-32 (IEEE), bit by bit: a reference independent of the sandbox's table.
+fn crc32_reference(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
 }
 
 fn md5_etag(bytes: &[u8]) -> String {
@@ -392,6 +410,47 @@ async fn checksums_are_kept_verified_and_returned_for_the_sdk_to_validate() {
     .await;
     assert_eq!((status, body.as_str()), (304, ""));
     assert!(headers.iter().any(|(k, v)| k == "etag" && *v == etag));
+    // What botocore and the SDKs send over HTTPS: unsigned chunks and a trailing checksum.
+    let unsigned = [
+        ("authorization", AUTH),
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        ("x-amz-decoded-content-length", "10"),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ];
+    let (status, _, body) = common::http_request(
+        &endpoint,
+        "PUT",
+        "/sums/trailer",
+        &unsigned,
+        "5\r\nhello\r\n5\r\nhello\r\n0\r\nx-amz-checksum-crc32:w3GyeA==\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("<Code>BadDigest</Code>"), "{body}");
+    let crc = B64.encode(crc32_reference(b"hellohello").to_be_bytes());
+    let (status, _, body) = common::http_request(
+        &endpoint,
+        "PUT",
+        "/sums/trailer",
+        &unsigned,
+        &format!("5\r\nhello\r\n5\r\nhello\r\n0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got = s3
+        .get_object()
+        .bucket("sums")
+        .key("trailer")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc32(), Some(crc.as_str()));
+    assert_eq!(
+        &got.body.collect().await.unwrap().into_bytes()[..],
+        b"hellohello"
+    );
     // An aws-chunked body whose decoded length is not the announced one.
     let (status, _, body) = common::http_request(
         &endpoint,
