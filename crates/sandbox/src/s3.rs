@@ -35,6 +35,7 @@
 //!   computed for every new object since 2025. GetObject and HeadObject return the checksum
 //!   (`x-amz-checksum-*`, `x-amz-checksum-type: FULL_OBJECT`) when asked with
 //!   `x-amz-checksum-mode: ENABLED`.
+//! - `x-amz-expected-bucket-owner` other than the sandbox's account: 403 AccessDenied.
 //! - Encryption: every object is encrypted (AES256 unless the put asks for `aws:kms` or
 //!   `aws:kms:dsse`); the KMS key id given is stored and echoed on PUT, GET and HEAD (none
 //!   given: the account's `aws/s3` key, a fixed ARN).
@@ -174,7 +175,11 @@ pub fn handle(cloud: &mut crate::Cloud, ctx: &mut Ctx, req: &Req) -> Resp {
     let operation = operation_name(req);
     let (bucket, key) = split_path(&req.path);
     let s3 = &mut cloud.s3;
+    let foreign_owner = req
+        .header("x-amz-expected-bucket-owner")
+        .is_some_and(|owner| owner.trim() != ctx.account);
     let result = match operation {
+        _ if foreign_owner => Err(fail(403, "AccessDenied", "Access Denied")),
         Some("ListBuckets") => Ok(list_buckets(s3, ctx)),
         Some("CreateBucket") => create_bucket(s3, ctx, req, bucket),
         Some("HeadBucket") => head_bucket(s3, bucket),
@@ -1541,13 +1546,7 @@ mod tests {
     use super::*;
 
     /// Calls `handle` as the server would.
-    fn call(
-        cloud: &mut crate::Cloud,
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        body: &[u8],
-    ) -> (u16, String) {
+    fn call_req(cloud: &mut crate::Cloud, req: &Req) -> Resp {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut ctx = Ctx {
@@ -1558,6 +1557,16 @@ mod tests {
             rng: &mut rng,
             consistency_ms: 0,
         };
+        handle(cloud, &mut ctx, req)
+    }
+
+    fn call(
+        cloud: &mut crate::Cloud,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
         let req = Req {
             method: method.into(),
             path: path.into(),
@@ -1568,7 +1577,7 @@ mod tests {
             headers: Vec::new(),
             body: body.to_vec(),
         };
-        let resp = handle(cloud, &mut ctx, &req);
+        let resp = call_req(cloud, &req);
         (resp.status, String::from_utf8(resp.body).unwrap())
     }
 
@@ -1660,6 +1669,67 @@ mod tests {
         let mut expected: Vec<String> = (0..7).map(|n| format!("dir{n}/")).collect();
         expected.sort();
         assert_eq!(folded, expected);
+    }
+
+    #[test]
+    fn a_suspended_bucket_keeps_one_null_version_beside_the_older_ones() {
+        let mut cloud = crate::Cloud::default();
+        let versioning = |status: &str| {
+            format!("<VersioningConfiguration><Status>{status}</Status></VersioningConfiguration>")
+        };
+        for (method, path, query, body) in [
+            ("PUT", "/bkt", vec![], String::new()),
+            (
+                "PUT",
+                "/bkt",
+                vec![("versioning", "")],
+                versioning("Enabled"),
+            ),
+            ("PUT", "/bkt/k", vec![], "one".into()),
+            (
+                "PUT",
+                "/bkt",
+                vec![("versioning", "")],
+                versioning("Suspended"),
+            ),
+            ("PUT", "/bkt/k", vec![], "two".into()),
+            ("PUT", "/bkt/k", vec![], "three".into()),
+        ] {
+            let (status, xml) = call(&mut cloud, method, path, &query, body.as_bytes());
+            assert_eq!(status, 200, "{method} {path}: {xml}");
+        }
+        let versions = |cloud: &crate::Cloud| -> Vec<(String, bool, Vec<u8>)> {
+            cloud.s3.buckets["bkt"].objects["k"]
+                .iter()
+                .map(|v| (v.version_id.clone(), v.delete_marker, v.body.clone()))
+                .collect()
+        };
+        let v = versions(&cloud);
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[1].0.as_str(), &v[1].2[..]), ("null", &b"three"[..]));
+        let (status, _) = call(&mut cloud, "DELETE", "/bkt/k", &[], b"");
+        assert_eq!(status, 204);
+        let v = versions(&cloud);
+        assert_eq!(v.len(), 2, "the delete marker replaced the null version");
+        assert_eq!((v[1].0.as_str(), v[1].1), ("null", true));
+        let (status, xml) = call(&mut cloud, "GET", "/bkt", &[("versions", "")], b"");
+        assert_eq!(status, 200);
+        assert_eq!(all_between(&xml, "<VersionId>", "</").len(), 2, "{xml}");
+        assert!(
+            xml.contains(
+                "<DeleteMarker><Key>k</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+            ),
+            "{xml}"
+        );
+        // Not the account's bucket: refused before anything else.
+        let req_owner = Req {
+            method: "GET".into(),
+            path: "/bkt/k".into(),
+            query: Vec::new(),
+            headers: vec![("x-amz-expected-bucket-owner".into(), "999999999999".into())],
+            body: Vec::new(),
+        };
+        assert_eq!(call_req(&mut cloud, &req_owner).status, 403);
     }
 
     #[test]
