@@ -141,8 +141,9 @@
 //!   occasional 409 ConditionalRequestConflict. A re-create of an own bucket is 200 in
 //!   us-east-1 and 409 BucketAlreadyOwnedByYou elsewhere, as on AWS. An unknown version id is
 //!   404 NoSuchVersion whatever its form; DeleteObject's If-Match on a missing key answers
-//!   404 NoSuchKey (the user guide says 404; the code is UNVERIFIED). Range and date conditions on reads, ACLs, policies, tags,
-//!   multipart uploads, CopyObject and DeleteObjects are not served (501 NotImplemented).
+//!   404 NoSuchKey (the user guide says 404; the code is UNVERIFIED). Date conditions on
+//!   reads are ignored; ACLs, policies, tags, multipart uploads, CopyObject and DeleteObjects
+//!   are not served (501 NotImplemented).
 //!   `s3` module docs give the rest.
 
 pub mod iam;

@@ -23,7 +23,8 @@
 //!   when the current version's ETag differs and with 404 NoSuchKey when there is no current
 //!   version (or it is a delete marker), as the S3 User Guide's "conditional write behavior"
 //!   says. DeleteObject takes `If-Match` too (`*` matches any ETag). GetObject and HeadObject
-//!   take `If-Match` (412) and `If-None-Match` (304).
+//!   take `If-Match` (412) and `If-None-Match` (304), and one `Range: bytes=` range (206 with
+//!   Content-Range, 416 InvalidRange past the end; no checksum returned for a part).
 //! - Versioning: a bucket is unversioned until PutBucketVersioning; with it Enabled every put
 //!   makes a new version and a delete without versionId adds a delete marker; Suspended
 //!   writes the `null` version. ListObjectVersions lists each key's versions newest first.
@@ -50,9 +51,10 @@
 //!   409 ConditionalRequestConflict AWS can answer: one wins, the other gets 412.
 //! - An unknown version id is 404 NoSuchVersion whatever its form (AWS answers 400
 //!   InvalidArgument to a malformed one). DeleteObject `If-Match` on a missing key answers 404
-//!   NoSuchKey (the user guide says 404 Not Found; the code is UNVERIFIED). Range, If-Modified-Since and If-Unmodified-Since on reads, ACLs,
-//!   policies, tags, multipart uploads, CopyObject and DeleteObjects are not modelled; an
-//!   object is at most the sandbox's 16 MiB request body. KMS key ids are echoed as given
+//!   NoSuchKey (the user guide says 404 Not Found; the code is UNVERIFIED). If-Modified-Since
+//!   and If-Unmodified-Since on reads, ACLs, policies, tags, multipart uploads (so `aws s3
+//!   cp` of a file above its 8 MiB threshold), CopyObject and DeleteObjects are not
+//!   modelled; an object is at most the sandbox's 16 MiB request body. KMS key ids are echoed as given
 //!   (AWS answers the key's ARN for an alias).
 
 use std::collections::BTreeMap;
@@ -810,23 +812,96 @@ fn get_object(s3: &mut S3, req: &Req, bucket: &str, key: &str, head: bool) -> Re
         headers.push((format!("x-amz-meta-{k}"), value.clone()));
     }
     headers.extend(encryption_headers(v));
+    let len = v.body.len();
+    let range = match req.header("range") {
+        Some(r) => byte_range(r, len)?,
+        None => None,
+    };
     let checksum_mode = req
         .header("x-amz-checksum-mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"));
-    if let (true, Some(c)) = (checksum_mode, &v.checksum) {
+    // A part of the object has no full-object checksum to check.
+    if let (true, None, Some(c)) = (checksum_mode, range, &v.checksum) {
         headers.push((checksum_header(&c.algorithm), c.value.clone()));
         headers.push(("x-amz-checksum-type".into(), "FULL_OBJECT".into()));
     }
+    let (status, bytes) = match range {
+        Some((first, last)) => {
+            headers.push((
+                "content-range".into(),
+                format!("bytes {first}-{last}/{len}"),
+            ));
+            (206, &v.body[first..=last])
+        }
+        None => (200, &v.body[..]),
+    };
     if head {
-        headers.push(("content-length".into(), v.body.len().to_string()));
-        Ok(ok_empty(200, headers))
+        headers.push(("content-length".into(), bytes.len().to_string()));
+        Ok(ok_empty(status, headers))
     } else {
         Ok(Ok200 {
-            status: 200,
+            status,
             headers,
-            body: v.body.clone(),
+            body: bytes.to_vec(),
         })
     }
+}
+
+/// The inclusive byte range a `Range: bytes=..` header asks of an object of `len` bytes:
+/// `None` for a header S3 ignores (not `bytes=`, several ranges, not numbers), 416
+/// InvalidRange for a range that starts past the end.
+fn byte_range(header: &str, len: usize) -> Result<Option<(usize, usize)>, Fail> {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parse = |s: &str| s.parse::<usize>().ok();
+    let invalid = || {
+        fail(
+            416,
+            "InvalidRange",
+            "The requested range is not satisfiable",
+        )
+        .with("RangeRequested", header)
+        .with("ActualObjectSize", len.to_string())
+    };
+    let range = match (a.is_empty(), b.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => {
+            let Some(n) = parse(b) else {
+                return Ok(None);
+            };
+            if n == 0 || len == 0 {
+                return Err(invalid());
+            }
+            (len - n.min(len), len - 1)
+        }
+        (false, _) => {
+            let Some(first) = parse(a) else {
+                return Ok(None);
+            };
+            let last = if b.is_empty() {
+                usize::MAX
+            } else {
+                match parse(b) {
+                    Some(last) if last >= first => last,
+                    _ => return Ok(None),
+                }
+            };
+            if first >= len {
+                return Err(invalid());
+            }
+            (first, last.min(len - 1))
+        }
+        (true, true) => return Ok(None),
+    };
+    Ok(Some(range))
 }
 
 fn delete_object(
@@ -1730,6 +1805,29 @@ mod tests {
             body: Vec::new(),
         };
         assert_eq!(call_req(&mut cloud, &req_owner).status, 403);
+    }
+
+    #[test]
+    fn byte_ranges_are_read_as_s3_reads_them() {
+        let r = |h: &str, len: usize| byte_range(h, len).map_err(|f| f.status);
+        assert_eq!(r("bytes=0-4", 10), Ok(Some((0, 4))));
+        assert_eq!(r("bytes=5-", 10), Ok(Some((5, 9))));
+        assert_eq!(r("bytes=8-100", 10), Ok(Some((8, 9))));
+        assert_eq!(r("bytes=-3", 10), Ok(Some((7, 9))));
+        assert_eq!(r("bytes=-30", 10), Ok(Some((0, 9))));
+        assert_eq!(r("bytes=10-", 10), Err(416));
+        assert_eq!(r("bytes=-0", 10), Err(416));
+        assert_eq!(r("bytes=0-", 0), Err(416));
+        for ignored in [
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=5-2",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=3",
+        ] {
+            assert_eq!(r(ignored, 10), Ok(None), "{ignored}");
+        }
     }
 
     #[test]

@@ -299,6 +299,26 @@ async fn awscli_drives_s3() {
         assert!(out.ok, "aws {args:?}: {}", out.stderr);
     }
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "{\"serial\":2}");
+    // Above 8 MiB `aws s3 cp` downloads in ranged GETs.
+    let big: Vec<u8> = (0..10_000_000u32).map(|i| (i % 253) as u8).collect();
+    let big_file = d.join("big");
+    std::fs::write(&big_file, &big).unwrap();
+    let big_path = big_file.to_str().unwrap();
+    ok(c, u, &on("put-object", "big", &["--body", big_path]));
+    let big_copy = d.join("big-copy");
+    let args = ["s3", "cp", "s3://cli-state/big", big_copy.to_str().unwrap()];
+    let out = common::aws_in_runtime(c, u, &args);
+    assert!(out.ok, "aws {args:?}: {}", out.stderr);
+    assert!(
+        std::fs::read(&big_copy).unwrap() == big,
+        "the ranged download differs"
+    );
+    let ranged = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "GetObject" && r.resource.as_deref() == Some("cli-state/big"))
+        .count();
+    assert!(ranged >= 2, "{ranged} GetObject calls");
     let ls = common::aws_in_runtime(c, u, &["s3", "ls", "s3://cli-state/"]);
     assert!(ls.ok, "{}", ls.stderr);
     for line in ["PRE cp/", "PRE logs/", "PRE odd key+/", "stack.json"] {

@@ -383,6 +383,31 @@ async fn checksums_are_kept_verified_and_returned_for_the_sdk_to_validate() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("<Code>BadDigest</Code>"), "{body}");
+    // A range is a 206 of those bytes, without the whole object's checksum.
+    let part = s3
+        .get_object()
+        .bucket("sums")
+        .key("crc32")
+        .range("bytes=10-19")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.content_range(), Some("bytes 10-19/200000"));
+    assert_eq!(part.checksum_crc32(), None);
+    assert_eq!(
+        &part.body.collect().await.unwrap().into_bytes()[..],
+        &big[10..20]
+    );
+    let err = s3
+        .get_object()
+        .bucket("sums")
+        .key("crc32")
+        .range("bytes=200000-")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidRange");
     // A HEAD answers the object's length once, with no body; a matching If-None-Match 304.
     let (status, headers, body) = common::http_request(
         &endpoint,
