@@ -50,8 +50,11 @@ pub async fn open(
     };
     let (bucket, key) =
         livestack_aws::parse_s3_url(url).map_err(|why| anyhow::anyhow!("--state {why}"))?;
-    // The embedded sandbox's bucket: created once the sandbox serves S3.
-    let _ = sandbox;
+    if let Some(s) = sandbox {
+        s.ensure_bucket(&bucket)
+            .await
+            .with_context(|| format!("creating the bucket {bucket} in the embedded sandbox"))?;
+    }
     let kms = desired.state_kms_key.clone();
     let target = target.clone();
     let b = bucket.clone();

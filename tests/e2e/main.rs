@@ -9,6 +9,7 @@ mod lifecycle;
 mod partial;
 mod promises;
 mod pty;
+mod remote_state;
 mod safety;
 mod scale;
 mod secrets_and_faults;

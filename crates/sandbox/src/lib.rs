@@ -1,5 +1,5 @@
-//! A local endpoint for the parts of AWS Elemental MediaLive, MediaPackage (v1), SSM and IAM
-//! that livestack uses, speaking each service's own wire protocol so that the official
+//! A local endpoint for the parts of AWS Elemental MediaLive, MediaPackage (v1), SSM, IAM and
+//! S3 that livestack uses, speaking each service's own wire protocol so that the official
 //! aws-sdk-* clients and the AWS CLI talk to it unchanged, and enforcing the lifecycle rules of
 //! `shared/design/aws-lifecycle.md` (states with timed transitions, 409/422/404 answers).
 //!
@@ -12,7 +12,7 @@
 //! are 400 (not 422), MediaPackage's conflicts are 422 (not 409), SSM's are 400.
 //!
 //! ## Server
-//! - One endpoint on 127.0.0.1 serves all four services; requests are not signed-checked
+//! - One endpoint on 127.0.0.1 serves all five services; requests are not signed-checked
 //!   (any credentials work) and the region in ARNs is the configured one, whatever the client
 //!   signs for.
 //! - The request log is kept in memory (lost on restart); `POST /_sandbox/reset` empties the
@@ -24,8 +24,9 @@
 //!   attempt. Faults are 429 throttles and 500 errors in each protocol's
 //!   own error shape (restJson1 `TooManyRequestsException` / `InternalServerErrorException`,
 //!   awsJson `ThrottlingException` / `InternalServerError`, IAM `Throttling` /
-//!   `ServiceFailure`). AWS answers SSM and IAM throttles with 400; the sandbox uses 429 for
-//!   all, which the SDKs and the CLI retry alike. A throttle or an error is answered before
+//!   `ServiceFailure`, S3 `SlowDown` 503 / `InternalError` 500). AWS answers SSM and IAM
+//!   throttles with 400; the sandbox uses 429 for them and for MediaLive and MediaPackage
+//!   (S3's 503 is AWS's own), which the SDKs and the CLI retry alike. A throttle or an error is answered before
 //!   the call is carried out; a "lost response" (`lost_response_rate`) is carried out and then
 //!   answered as an error, as when AWS's answer never reaches the client.
 //! - Every modelled duration is AWS time divided by the speed factor; transitions settle
@@ -42,7 +43,7 @@
 //!
 //! ## Data file
 //! - Written after a call that may have changed the cloud (any operation but Describe*,
-//!   Get*, List*, whatever its answer), and that call is answered only once the file holds
+//!   Get*, Head*, List*, whatever its answer), and that call is answered only once the file holds
 //!   the change, so a killed sandbox keeps every change it acknowledged. The write itself
 //!   (serialise, temp file, fsync, rename) runs off the lock and off the request threads;
 //!   changes made during a write are written together by the next one. Reads never write:
@@ -130,10 +131,26 @@
 //! - Policy documents are checked only for being a JSON object with a `Statement`;
 //!   PermissionsBoundary and RoleLastUsed are not modelled; list markers are offsets.
 
+//!
+//! ## S3
+//! - Path-style only (`/bucket/key`), told apart from MediaPackage by the credential scope;
+//!   an unsigned request never reaches S3. Object bytes are kept in the cloud (base64 in the
+//!   data file), so objects are small: at most the 16 MiB a request body may be.
+//! - ETags are the MD5 of the bytes for every object, SSE-KMS ones included (AWS's are not
+//!   MD5s there). Calls run one at a time, so racing conditional writes get 412, never AWS's
+//!   occasional 409 ConditionalRequestConflict. A re-create of an own bucket is 200 in
+//!   us-east-1 and 409 BucketAlreadyOwnedByYou elsewhere, as on AWS. An unknown version id is
+//!   404 NoSuchVersion whatever its form; DeleteObject's If-Match on a missing key answers
+//!   404 NoSuchKey (the user guide says 404; the code is UNVERIFIED). Date conditions on
+//!   reads are ignored; ACLs, policies, tags, multipart uploads, CopyObject and DeleteObjects
+//!   are not served (501 NotImplemented).
+//!   `s3` module docs give the rest.
+
 pub mod iam;
 pub mod medialive;
 pub mod mediapackage;
 pub mod rate;
+pub mod s3;
 pub mod server;
 pub mod ssm;
 pub mod wire;
@@ -151,6 +168,7 @@ pub struct Cloud {
     pub mediapackage: mediapackage::MediaPackage,
     pub ssm: ssm::Ssm,
     pub iam: iam::Iam,
+    pub s3: s3::S3,
     /// Counter from which numeric ids and random-looking hex ids are derived.
     pub next_id: u64,
 }

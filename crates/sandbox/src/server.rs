@@ -2,9 +2,11 @@
 //! every service the same URL), the admin endpoints under `/_sandbox/`, seeded faults, the
 //! request log and the data file.
 //!
-//! Dispatch: a header `x-amz-target: AmazonSSM.*` goes to SSM (awsJson1_1); a POST whose
-//! form body has `Action=` goes to IAM (awsQuery); a path under `/prod/` goes to MediaLive;
-//! anything else to MediaPackage (restJson1).
+//! Dispatch: a request signed for S3 (the service in its SigV4 credential scope, from the
+//! `Authorization` header or a presigned `X-Amz-Credential`) goes to S3 (restXml, path-style
+//! `/bucket/key`); a header `x-amz-target: AmazonSSM.*` goes to SSM (awsJson1_1); a POST
+//! whose form body has `Action=` goes to IAM (awsQuery); a path under `/prod/` goes to
+//! MediaLive; anything else to MediaPackage (restJson1).
 //!
 //! Admin endpoints (never faulted, not logged): `GET /_sandbox/requests` (the request log),
 //! `POST /_sandbox/reset` (empty cloud and log), `PUT /_sandbox/faults` (replace the faults),
@@ -104,7 +106,7 @@ pub struct LoggedRequest {
     pub seq: u64,
     /// Milliseconds since the Unix epoch when the call was answered.
     pub time_ms: u64,
-    /// "medialive", "mediapackage", "ssm" or "iam".
+    /// "medialive", "mediapackage", "ssm", "iam" or "s3".
     pub service: String,
     /// The AWS operation, e.g. "CreateChannel" ("unknown" when it cannot be told).
     pub operation: String,
@@ -157,13 +159,34 @@ impl Running {
         self.app.lock().cloud.clone()
     }
 
+    /// Makes sure S3 bucket `name` exists, creating it (versioning Enabled, in the sandbox's
+    /// region) when missing, so that a state kept at `s3://name/...` works with no setup.
+    /// Returns once the data file holds the new bucket; an invalid bucket name is an error.
+    pub async fn ensure_bucket(&self, name: &str) -> Result<(), Error> {
+        let wait_for = {
+            let mut inner = self.app.lock();
+            let created =
+                crate::s3::ensure_bucket(&mut inner.cloud.s3, name, &self.app.region, now_ms())
+                    .map_err(Error::InvalidConfig)?;
+            if created {
+                self.app.changed(&mut inner)
+            } else {
+                None
+            }
+        };
+        if let Some(n) = wait_for {
+            self.app.written(n).await;
+        }
+        Ok(())
+    }
+
     /// Replaces the faults (the same as `PUT /_sandbox/faults`).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
         replace_faults(&self.app, faults).map_err(Error::InvalidConfig)
     }
 
     /// From now on, every call of `operation` (of `service` when given: "medialive",
-    /// "mediapackage", "ssm" or "iam") waits, not yet carried out, until
+    /// "mediapackage", "ssm", "iam" or "s3") waits, not yet carried out, until
     /// [`Running::release`] (the same as `PUT /_sandbox/hold`).
     pub fn hold(&self, service: Option<&str>, operation: &str) {
         add_hold(&self.app, service, operation);
@@ -461,6 +484,7 @@ fn call_key(service: Service, operation: &str, req: &Req) -> String {
         Service::Ssm => serde_json::from_slice(&req.body)
             .map(|v| named(&v))
             .unwrap_or_default(),
+        Service::S3 => format!("{} {}", req.method, req.path),
         Service::MediaLive | Service::MediaPackage => {
             let body = if req.method == "POST" {
                 serde_json::from_slice(&req.body)
@@ -669,6 +693,7 @@ enum Service {
     MediaPackage,
     Ssm,
     Iam,
+    S3,
 }
 
 impl Service {
@@ -678,12 +703,17 @@ impl Service {
             Service::MediaPackage => "mediapackage",
             Service::Ssm => "ssm",
             Service::Iam => "iam",
+            Service::S3 => "s3",
         }
     }
 }
 
 fn route(req: &Req) -> Service {
-    if req
+    // S3's paths (`/bucket/key`) look like MediaPackage's: the signature's scope tells them
+    // apart.
+    if credential_service(req) == Some("s3") {
+        Service::S3
+    } else if req
         .header("x-amz-target")
         .is_some_and(|t| t.starts_with("AmazonSSM."))
     {
@@ -695,6 +725,20 @@ fn route(req: &Req) -> Service {
     } else {
         Service::MediaPackage
     }
+}
+
+/// The service a SigV4 request was signed for: the fourth part of its credential scope
+/// (`Credential=AKID/20261201/us-east-1/s3/aws4_request`), from the `Authorization` header or
+/// a presigned URL's `X-Amz-Credential`.
+fn credential_service(req: &Req) -> Option<&str> {
+    let credential = match req.header("authorization") {
+        Some(auth) => auth
+            .split([' ', ','])
+            .find_map(|part| part.trim().strip_prefix("Credential="))?,
+        None => req.query_param("X-Amz-Credential")?,
+    };
+    let scope: Vec<&str> = credential.split('/').collect();
+    (scope.len() >= 5 && scope[scope.len() - 1] == "aws4_request").then(|| scope[scope.len() - 2])
 }
 
 /// The `Action` of an awsQuery form body.
@@ -792,6 +836,7 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
                     Service::MediaPackage => crate::mediapackage::handle(cloud, &mut ctx, &req),
                     Service::Ssm => crate::ssm::handle(cloud, &mut ctx, &req),
                     Service::Iam => crate::iam::handle(cloud, &mut ctx, &req),
+                    Service::S3 => crate::s3::handle(cloud, &mut ctx, &req),
                 }));
                 // A handler bug answers 500 (logged by the panic hook) instead of killing the
                 // connection.
@@ -859,6 +904,9 @@ impl Fault {
 fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
     let operation = operation_name(service, req);
     match (service, fault) {
+        (Service::S3, _) => {
+            crate::s3::fault_response(matches!(fault, Fault::Throttle | Fault::Rate), req)
+        }
         (Service::MediaLive | Service::MediaPackage, Fault::Throttle | Fault::Rate) => {
             Resp::rest_error(
                 429,
@@ -928,6 +976,7 @@ fn operation_name(service: Service, req: &Req) -> String {
             crate::medialive::operation_name(&req.method, &req.path).map(str::to_string)
         }
         Service::MediaPackage => mediapackage_operation(&req.method, &req.segments()),
+        Service::S3 => crate::s3::operation_name(req).map(str::to_string),
     };
     found.unwrap_or_else(|| "unknown".into())
 }
@@ -1172,7 +1221,7 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_follows_target_form_and_path() {
+    fn dispatch_follows_credential_scope_target_form_and_path() {
         let req = |method: &str, path: &str, headers: Vec<(&str, &str)>, body: &str| Req {
             method: method.into(),
             path: path.into(),
@@ -1202,5 +1251,34 @@ mod tests {
         assert_eq!(operation_name(Service::MediaPackage, &mp), "CreateChannel");
         let odd = req("PATCH", "/nothing", vec![], "");
         assert_eq!(operation_name(Service::MediaPackage, &odd), "unknown");
+        // S3's paths look like MediaPackage's: the credential scope decides.
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+        let s3 = req("PUT", "/channels/key", vec![("authorization", auth)], "x");
+        assert_eq!(route(&s3), Service::S3);
+        assert_eq!(operation_name(Service::S3, &s3), "PutObject");
+        let mut presigned = req("GET", "/channels", vec![], "");
+        presigned.query = vec![(
+            "X-Amz-Credential".into(),
+            "AKID/20261201/us-east-1/s3/aws4_request".into(),
+        )];
+        assert_eq!(route(&presigned), Service::S3);
+        let mp_signed = req(
+            "GET",
+            "/channels",
+            vec![(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/mediapackage/aws4_request",
+            )],
+            "",
+        );
+        assert_eq!(route(&mp_signed), Service::MediaPackage);
+        for broken in [
+            "AWS4-HMAC-SHA256 Credential=",
+            "Bearer x",
+            "Credential=a/s3",
+        ] {
+            let r = req("GET", "/channels", vec![("authorization", broken)], "");
+            assert_eq!(route(&r), Service::MediaPackage, "{broken}");
+        }
     }
 }

@@ -115,10 +115,67 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether an operation only reads (Describe*, Get*, List*): such a call changes nothing the
-/// data file must record, and its answer is not held back for a write.
+/// Whether an operation only reads (Describe*, Get*, Head*, List*): such a call changes
+/// nothing the data file must record, and its answer is not held back for a write.
 pub(crate) fn reads_only(operation: &str) -> bool {
-    ["Describe", "Get", "List"]
+    ["Describe", "Get", "Head", "List"]
         .iter()
         .any(|p| operation.starts_with(p))
+}
+
+/// A UTC calendar time, for the services' date formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+    pub millis: u64,
+    /// 0 for Sunday, 1 for Monday, ...
+    pub weekday: u32,
+}
+
+impl Utc {
+    /// `ms` since the Unix epoch.
+    pub fn from_ms(ms: u64) -> Utc {
+        let secs = ms / 1000;
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        Utc {
+            year: yoe + era * 400 + i64::from(m <= 2),
+            month: m as u32,
+            day: d as u32,
+            hour: rem / 3600,
+            minute: rem % 3600 / 60,
+            second: rem % 60,
+            millis: ms % 1000,
+            // 1970-01-01 was a Thursday.
+            weekday: ((days + 4).rem_euclid(7)) as u32,
+        }
+    }
+}
+
+/// XML text escaping (element content only: quotes need no escape there).
+pub(crate) fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -6,37 +6,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::CliOutput;
+use common::{fails, ok};
 use serde_json::Value;
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"medialive.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const READ_SSM: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:GetParameter","Resource":"*"}]}"#;
 const SSM_READ_ONLY: &str = "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess";
-
-/// Runs `aws ARGS` against `endpoint` without blocking the sandbox's runtime.
-fn aws(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
-    tokio::task::block_in_place(|| common::aws(cli, endpoint, args))
-}
-
-/// `aws ARGS` that must succeed; its JSON output.
-fn ok(cli: &PathBuf, endpoint: &str, args: &[&str]) -> Value {
-    let out = aws(cli, endpoint, args);
-    assert!(out.ok, "aws {args:?} failed: {}", out.stderr);
-    out.json()
-}
-
-/// `aws ARGS` that must fail with `code` named in stderr.
-fn fails(cli: &PathBuf, endpoint: &str, args: &[&str], code: &str) {
-    let out = aws(cli, endpoint, args);
-    assert!(!out.ok, "aws {args:?} succeeded: {}", out.stdout);
-    assert!(
-        out.stderr.contains(&format!("({code})")),
-        "aws {args:?}: expected {code}, got: {}",
-        out.stderr
-    );
-}
 
 /// Runs this test binary's `awscli_drives_ssm` alone, with no AWS CLI to be found, `CI` set
 /// or not; its exit status and everything it printed.

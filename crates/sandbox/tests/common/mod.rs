@@ -109,6 +109,31 @@ pub fn aws(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
     }
 }
 
+/// Runs `aws ARGS` against `endpoint` from a multi-threaded tokio test without blocking
+/// the sandbox's runtime.
+pub fn aws_in_runtime(cli: &PathBuf, endpoint: &str, args: &[&str]) -> CliOutput {
+    tokio::task::block_in_place(|| aws(cli, endpoint, args))
+}
+
+/// `aws ARGS` that must succeed; its JSON output.
+pub fn ok(cli: &PathBuf, endpoint: &str, args: &[&str]) -> serde_json::Value {
+    let out = aws_in_runtime(cli, endpoint, args);
+    assert!(out.ok, "aws {args:?} failed: {}", out.stderr);
+    out.json()
+}
+
+/// `aws ARGS` that must fail with `code` (an error code, or an HTTP status for a HEAD, whose
+/// errors have no body) named in stderr as `(code)`.
+pub fn fails(cli: &PathBuf, endpoint: &str, args: &[&str], code: &str) {
+    let out = aws_in_runtime(cli, endpoint, args);
+    assert!(!out.ok, "aws {args:?} succeeded: {}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("({code})")),
+        "aws {args:?}: expected {code}, got: {}",
+        out.stderr
+    );
+}
+
 /// One raw HTTP/1.1 call to the sandbox, for the admin endpoints and for requests the SDKs
 /// cannot send. Returns the status and the body.
 pub async fn http(endpoint: &str, method: &str, path: &str, body: &str) -> (u16, String) {
@@ -124,12 +149,35 @@ pub async fn http_with_headers(
     path: &str,
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
+    http_request(
+        endpoint,
+        method,
+        path,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await
+}
+
+/// [`http_with_headers`] with the request's own headers (besides host, content-length and
+/// connection), e.g. an `Authorization` whose scope routes the call to S3.
+pub async fn http_request(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     let addr = endpoint
         .strip_prefix("http://")
         .expect("endpoint is http://HOST:PORT")
         .to_string();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     tokio::task::spawn_blocking(move || {
