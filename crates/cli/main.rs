@@ -519,6 +519,10 @@ async fn run(cli: Cli) -> Result<u8> {
             if plan.is_empty() {
                 signals
                     .guard("apply stopped while planning", async {
+                        // A state that still holds its hash key gives it up, changes or not.
+                        if session.state.hash_key.is_some() {
+                            keep_hash_key(&mut session).await?;
+                        }
                         Ok(session.engine.remember(&plan, &observed).await?)
                     })
                     .await?;

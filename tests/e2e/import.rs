@@ -320,12 +320,17 @@ fn import_keeps_the_console_s_own_password_parameters() {
         .filter(|a| !a.starts_with("ssm_parameter."))
         .collect();
     adopt_and_apply(&w, "imday.toml", &adopted, &channel);
-    // The console's parameters are as they were, and livestack made none of its own.
+    // The console's parameters are as they were, and livestack made none of its own but the
+    // key of the stack's secret hashes.
     let params = w.cloud()["ssm"]["parameters"].clone();
     let names: Vec<&String> = params.as_object().unwrap().keys().collect();
     assert_eq!(
         names,
-        ["/console/imday/password-1", "/console/imday/password-2"],
+        [
+            "/console/imday/password-1",
+            "/console/imday/password-2",
+            "/livestack/imday/hash-key"
+        ],
         "{params:#}"
     );
 }

@@ -117,6 +117,8 @@ fn apply_target_creates_only_the_target_and_what_it_needs() {
         Inventory {
             mp_channels: vec!["imday-mp-channel".into()],
             mp_endpoints: vec!["imday-mp-hlsendpoint".into()],
+            // The stack's hash key, kept by its first apply.
+            ssm_parameters: vec!["/livestack/imday/hash-key".into()],
             ..Inventory::default()
         }
     );

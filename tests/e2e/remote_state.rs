@@ -52,7 +52,10 @@ fn s1() -> String {
 
 /// The lock id a refusal names (`lock id ID`).
 fn lock_id(refusal: &str) -> String {
-    let at = refusal.find("lock id ").expect("the refusal names the lock id") + 8;
+    let at = refusal
+        .find("lock id ")
+        .expect("the refusal names the lock id")
+        + 8;
     refusal[at..]
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
         .next()
@@ -84,9 +87,18 @@ fn a_second_apply_on_another_machine_is_refused_naming_the_first() {
     let w = world("remote-two-machines");
     let (a, b) = (machine(&w, "a"), machine(&w, "b"));
     w.sandbox.hold(None, "CreateChannel");
-    let first = start(&w, &a, &["apply", &s1(), "--state", STATE, "--auto-approve"]);
+    let first = start(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    );
     w.wait_held("CreateChannel", 1);
-    let refused = run(&w, &b, &["apply", &s1(), "--state", STATE, "--auto-approve"]).expect(1);
+    let refused = run(
+        &w,
+        &b,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(1);
     let said = refused.stderr.clone();
     assert!(
         said.contains(&format!("{STATE}: the stack is locked by")),
@@ -113,7 +125,11 @@ fn a_second_apply_on_another_machine_is_refused_naming_the_first() {
         assert!(!m.join("state").exists(), "{}", m.display());
     }
     let keys = objects(&w);
-    assert_eq!(keys, vec!["live/imday.json".to_string()], "no lock, no journal left");
+    assert_eq!(
+        keys,
+        vec!["live/imday.json".to_string()],
+        "no lock, no journal left"
+    );
 }
 
 #[test]
@@ -121,26 +137,45 @@ fn kill_9_mid_apply_then_force_unlock_and_reapply_converges_without_duplicates()
     let w = world("remote-kill-9");
     let (a, b) = (machine(&w, "a"), machine(&w, "b"));
     w.sandbox.hold(None, "StartChannel");
-    let mut first = livestack(&w, &a, &["apply", &s1(), "--state", STATE, "--auto-approve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = livestack(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
     w.wait_held("StartChannel", 1);
     // What the steps made so far is journaled in the bucket.
     assert!(
-        objects(&w).iter().any(|k| k.starts_with("live/imday.json.journal/")),
+        objects(&w)
+            .iter()
+            .any(|k| k.starts_with("live/imday.json.journal/")),
         "{:?}",
         objects(&w)
     );
     first.kill().unwrap(); // SIGKILL: no lock released, no state saved
     first.wait().unwrap();
     w.sandbox.release("StartChannel");
-    let refused = run(&w, &b, &["apply", &s1(), "--state", STATE, "--auto-approve"]).expect(1);
+    let refused = run(
+        &w,
+        &b,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(1);
     let id = lock_id(&refused.stderr);
     let unlocked = run(&w, &b, &["force-unlock", &s1(), &id, "--state", STATE]).expect(0);
-    assert!(unlocked.stdout.contains(&format!("released the lock {id}")), "{unlocked:?}");
-    run(&w, &b, &["apply", &s1(), "--state", STATE, "--auto-approve"]).expect(0);
+    assert!(
+        unlocked.stdout.contains(&format!("released the lock {id}")),
+        "{unlocked:?}"
+    );
+    run(
+        &w,
+        &b,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(0);
     run(
         &w,
         &b,
@@ -156,11 +191,31 @@ fn a_write_racing_another_is_refused_and_nothing_is_lost() {
     let w = world("remote-race");
     let (a, b) = (machine(&w, "a"), machine(&w, "b"));
     w.sandbox.hold(None, "StartChannel");
-    let first = start(&w, &a, &["apply", &s1(), "--state", STATE, "--auto-approve"]);
+    let first = start(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    );
     w.wait_held("StartChannel", 1);
     // Someone forces the lock while the apply runs and edits the state.
-    let refused = run(&w, &b, &["apply", &s1(), "--state", STATE, "--auto-approve"]).expect(1);
-    run(&w, &b, &["force-unlock", &s1(), &lock_id(&refused.stderr), "--state", STATE]).expect(0);
+    let refused = run(
+        &w,
+        &b,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(1);
+    run(
+        &w,
+        &b,
+        &[
+            "force-unlock",
+            &s1(),
+            &lock_id(&refused.stderr),
+            "--state",
+            STATE,
+        ],
+    )
+    .expect(0);
     run(
         &w,
         &b,
@@ -170,20 +225,42 @@ fn a_write_racing_another_is_refused_and_nothing_is_lost() {
     w.sandbox.release("StartChannel");
     let out = first.finish().expect(1);
     assert!(
-        out.stderr.contains("someone else wrote the state since this run read it"),
+        out.stderr
+            .contains("someone else wrote the state since this run read it"),
         "{}",
         out.stderr
     );
     assert!(out.stderr.contains("imday.errored.json"), "{}", out.stderr);
     // Nothing lost: the other write stands, this run's state is kept on its machine.
     let there = run(&w, &b, &["state", "list", &s1(), "--state", STATE]).expect(0);
-    assert!(!there.stdout.contains("iam_role.medialive"), "{}", there.stdout);
+    assert!(
+        !there.stdout.contains("iam_role.medialive"),
+        "{}",
+        there.stdout
+    );
     let kept = std::fs::read_to_string(a.join("imday.errored.json")).unwrap();
     assert!(kept.contains("medialive_channel.imday"), "{kept}");
     // Pushing the kept state (knowingly) and applying converges.
-    run(&w, &a, &["state", "push", &s1(), "imday.errored.json", "--state", STATE, "--force"])
-        .expect(0);
-    run(&w, &a, &["apply", &s1(), "--state", STATE, "--auto-approve"]).expect(0);
+    run(
+        &w,
+        &a,
+        &[
+            "state",
+            "push",
+            &s1(),
+            "imday.errored.json",
+            "--state",
+            STATE,
+            "--force",
+        ],
+    )
+    .expect(0);
+    run(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(0);
     run(
         &w,
         &a,
@@ -198,13 +275,33 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
     let w = world("remote-push-pull");
     let m = machine(&w, "laptop");
     // Applied with a state file first.
-    run(&w, &m, &["apply", &s1(), "--state", "state/imday.json", "--auto-approve"]).expect(0);
-    let pushed = run(&w, &m, &["state", "push", &s1(), "state/imday.json", "--state", STATE])
-        .expect(0);
+    run(
+        &w,
+        &m,
+        &[
+            "apply",
+            &s1(),
+            "--state",
+            "state/imday.json",
+            "--auto-approve",
+        ],
+    )
+    .expect(0);
+    let pushed = run(
+        &w,
+        &m,
+        &["state", "push", &s1(), "state/imday.json", "--state", STATE],
+    )
+    .expect(0);
     assert!(pushed.stdout.contains(&format!("to {STATE}")), "{pushed:?}");
     // From another machine, with only the bucket: nothing to do.
     let other = machine(&w, "ci");
-    run(&w, &other, &["plan", &s1(), "--state", STATE, "--detailed-exitcode"]).expect(0);
+    run(
+        &w,
+        &other,
+        &["plan", &s1(), "--state", STATE, "--detailed-exitcode"],
+    )
+    .expect(0);
     // A second push of another lineage is refused, and nothing is written.
     let fresh = m.join("other.json");
     std::fs::write(
@@ -212,10 +309,24 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
         r#"{"format_version":1,"lineage":"0000","serial":9,"stack":"imday","hash_key":"k","resources":{}}"#,
     )
     .unwrap();
-    let refused = run(&w, &m, &["state", "push", &s1(), "other.json", "--state", STATE]).expect(1);
-    assert!(refused.stderr.contains("holds another state (lineage"), "{}", refused.stderr);
+    let refused = run(
+        &w,
+        &m,
+        &["state", "push", &s1(), "other.json", "--state", STATE],
+    )
+    .expect(1);
+    assert!(
+        refused.stderr.contains("holds another state (lineage"),
+        "{}",
+        refused.stderr
+    );
     // And back to a file.
-    run(&w, &other, &["state", "pull", &s1(), "--state", STATE, "-o", "back.json"]).expect(0);
+    run(
+        &w,
+        &other,
+        &["state", "pull", &s1(), "--state", STATE, "-o", "back.json"],
+    )
+    .expect(0);
     let back: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(other.join("back.json")).unwrap()).unwrap();
     let local: serde_json::Value =
@@ -226,8 +337,16 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(other.join("back.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(other.join("back.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    run(&w, &other, &["plan", &s1(), "--state", "back.json", "--detailed-exitcode"]).expect(0);
+    run(
+        &w,
+        &other,
+        &["plan", &s1(), "--state", "back.json", "--detailed-exitcode"],
+    )
+    .expect(0);
 }

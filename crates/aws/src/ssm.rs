@@ -51,7 +51,11 @@ pub(crate) async fn discover(
     for page in pages {
         for p in page.parameters() {
             let Some(name) = p.name() else { continue };
-            if !name.starts_with(&prefix) || known.contains(name) {
+            // The stack's hash key is not a resource of the stack file.
+            if !name.starts_with(&prefix)
+                || known.contains(name)
+                || name == crate::hash_key_parameter(stack)
+            {
                 continue;
             }
             let tags = list_tags(c, res, name).await?;
