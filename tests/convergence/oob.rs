@@ -112,6 +112,10 @@ pub fn owned(cloud: &Json) -> Vec<Owned> {
             if tag(&r["tags"], STACK_TAG) != Some(STACK) {
                 continue;
             }
+            // The key of the stack's secret hashes: the stack's, but no resource of its file.
+            if kind == Kind::SsmParameter && *id == format!("/livestack/{STACK}/hash-key") {
+                continue;
+            }
             out.push(Owned {
                 kind,
                 address: tag(&r["tags"], ADDRESS_TAG).unwrap_or("").to_string(),

@@ -350,3 +350,39 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
     )
     .expect(0);
 }
+
+#[test]
+fn the_embedded_sandbox_keeps_the_bucket_a_stack_names_and_encrypts_with_its_kms_key() {
+    let w = World::new("remote-embedded");
+    let m = machine(&w, "laptop");
+    let text = std::fs::read_to_string(example("s3-loop.toml"))
+        .unwrap()
+        .replace(
+        "[stack]\n",
+        "[stack]\nstate = \"s3://demo-state/imday.json\"\nstate_kms_key = \"alias/livestack\"\n",
+    );
+    assert!(
+        text.contains("state = \"s3://"),
+        "the example has a [stack] table"
+    );
+    std::fs::write(m.join("stack.toml"), text).unwrap();
+    let mut c = w.bare_command(&["apply", "stack.toml", "--sandbox", "--auto-approve"]);
+    c.current_dir(&m);
+    Live::start(c, &["apply"]).finish().expect(0);
+    // Nothing but the embedded sandbox's own cloud on disk; the state is in its bucket.
+    assert!(m.join("state/imday.sandbox.json").exists());
+    assert!(!m.join("state/imday.json").exists());
+    let cloud: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("state/imday.sandbox.json")).unwrap())
+            .unwrap();
+    let versions = &cloud["s3"]["buckets"]["demo-state"]["objects"]["imday.json"];
+    let last = versions
+        .as_array()
+        .and_then(|v| v.last())
+        .expect("the state object");
+    assert_eq!(last["sse"], "aws:kms", "{last}");
+    assert_eq!(last["kms_key_id"], "alias/livestack", "{last}");
+    let mut c = w.bare_command(&["plan", "stack.toml", "--sandbox", "--detailed-exitcode"]);
+    c.current_dir(&m);
+    Live::start(c, &["plan"]).finish().expect(0);
+}
