@@ -351,6 +351,27 @@ fn a_saved_plan_is_applied_only_while_nothing_changed() {
 }
 
 #[test]
+fn a_plan_saved_before_any_state_existed_applies_while_none_does() {
+    let w = World::new("saved-plan-from-empty");
+    let s1 = s1();
+    let (first, second) = (w.dir.join("first.plan"), w.dir.join("second.plan"));
+    let (first, second) = (first.to_str().unwrap(), second.to_str().unwrap());
+    w.run(&["plan", &s1, "--out", first]).expect(0);
+    w.run(&["plan", &s1, "--out", second]).expect(0);
+    // Each run without a state drew a lineage of its own: the plan was refused as stale.
+    w.run(&["apply", first, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+    // Once a state exists, a plan made before it is stale.
+    let before = w.requests().len();
+    let stale = w.run(&["apply", second, "--auto-approve"]).expect(1);
+    assert_shows(
+        &stale.stderr,
+        &["stale plan: the state changed since it was made"],
+    );
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
+}
+
+#[test]
 fn no_interrupt_refuses_to_stop_a_running_channel_and_allows_the_rest() {
     let mut w = World::new("no-interrupt");
     w.env
