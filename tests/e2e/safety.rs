@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::harness::{
     assert_shows, change, example, plan_json, section_1_inventory, state_addresses, World,
+    SECTION_3_CALLS,
 };
 
 pub(crate) fn s1() -> String {
@@ -324,20 +325,7 @@ fn a_saved_plan_is_applied_only_while_nothing_changed() {
     );
     let before = w.requests().len();
     w.run(&["apply", &plan_arg, "--auto-approve"]).expect(0);
-    let ops: Vec<String> = w
-        .mutations_since(before)
-        .into_iter()
-        .map(|(op, _, _)| op)
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            "StopChannel",
-            "UpdateChannelClass",
-            "UpdateChannel",
-            "StartChannel"
-        ]
-    );
+    assert_eq!(w.operations_since(before), SECTION_3_CALLS);
     w.run(&["plan", &s3, "--detailed-exitcode"]).expect(0);
 
     // Something that is not a saved plan is refused as such.
