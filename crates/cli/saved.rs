@@ -139,7 +139,13 @@ pub fn check_saved_plan(
             s.target_label
         );
     }
-    if saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial) {
+    // Serial 0 is a state never written: its lineage was drawn for that run alone, so a plan
+    // made before any state existed stays good for as long as none does.
+    let same_state = match saved["serial"].as_u64() {
+        Some(0) => s.state.serial == 0,
+        _ => saved["lineage"] == json!(s.state.lineage) && saved["serial"] == json!(s.state.serial),
+    };
+    if !same_state {
         bail!("{}: stale plan: the state changed since it was made (serial {} now, {} then); run plan again", path.display(), s.state.serial, saved["serial"]);
     }
     if saved["fingerprint"] != json!(fingerprint(observed)) {

@@ -251,6 +251,14 @@ impl World {
             .collect()
     }
 
+    /// The operations of [`World::mutations_since`], in the order they were logged.
+    pub fn operations_since(&self, since: usize) -> Vec<String> {
+        self.mutations_since(since)
+            .into_iter()
+            .map(|(op, _, _)| op)
+            .collect()
+    }
+
     pub fn cloud(&self) -> Json {
         serde_json::to_value(self.sandbox.cloud()).expect("cloud serializes")
     }
@@ -503,6 +511,15 @@ pub fn section_1_inventory() -> Inventory {
         channels: vec!["imday".into()],
     }
 }
+
+/// The calls section 1 -> 3 makes, in this order: the channel's stop, class change, update
+/// and start.
+pub const SECTION_3_CALLS: [&str; 4] = [
+    "StopChannel",
+    "UpdateChannelClass",
+    "UpdateChannel",
+    "StartChannel",
+];
 
 /// `livestack plan STACK --json` against the world's sandbox, parsed.
 pub fn plan_json(w: &World, stack: &str) -> Json {

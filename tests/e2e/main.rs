@@ -1,6 +1,7 @@
 //! End to end: the real `livestack` binary against the sandbox over HTTP, with the real
 //! aws-sdk clients inside it. Each test has its own sandbox and scratch directory.
 
+mod ci_recipe;
 mod day2;
 mod exits;
 mod harness;

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::harness::{
     assert_shows, change, example, plan_json, section_1_inventory, state_addresses, World,
+    SECTION_3_CALLS,
 };
 
 pub(crate) fn s1() -> String {
@@ -324,20 +325,7 @@ fn a_saved_plan_is_applied_only_while_nothing_changed() {
     );
     let before = w.requests().len();
     w.run(&["apply", &plan_arg, "--auto-approve"]).expect(0);
-    let ops: Vec<String> = w
-        .mutations_since(before)
-        .into_iter()
-        .map(|(op, _, _)| op)
-        .collect();
-    assert_eq!(
-        ops,
-        [
-            "StopChannel",
-            "UpdateChannelClass",
-            "UpdateChannel",
-            "StartChannel"
-        ]
-    );
+    assert_eq!(w.operations_since(before), SECTION_3_CALLS);
     w.run(&["plan", &s3, "--detailed-exitcode"]).expect(0);
 
     // Something that is not a saved plan is refused as such.
@@ -348,6 +336,27 @@ fn a_saved_plan_is_applied_only_while_nothing_changed() {
         "{}",
         bad.stderr
     );
+}
+
+#[test]
+fn a_plan_saved_before_any_state_existed_applies_while_none_does() {
+    let w = World::new("saved-plan-from-empty");
+    let s1 = s1();
+    let (first, second) = (w.dir.join("first.plan"), w.dir.join("second.plan"));
+    let (first, second) = (first.to_str().unwrap(), second.to_str().unwrap());
+    w.run(&["plan", &s1, "--out", first]).expect(0);
+    w.run(&["plan", &s1, "--out", second]).expect(0);
+    // Each run without a state drew a lineage of its own: the plan was refused as stale.
+    w.run(&["apply", first, "--auto-approve"]).expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+    // Once a state exists, a plan made before it is stale.
+    let before = w.requests().len();
+    let stale = w.run(&["apply", second, "--auto-approve"]).expect(1);
+    assert_shows(
+        &stale.stderr,
+        &["stale plan: the state changed since it was made"],
+    );
+    assert!(w.mutations_since(before).is_empty(), "nothing was changed");
 }
 
 #[test]
