@@ -8,8 +8,8 @@
 //! keys exported as the action exports them), upload/download-artifact (a folder per run), the
 //! install step (the built binary put on PATH), a reviewer's approval of an `environment`, and
 //! `gh` (a stub that records the comments it is given and answers which pull request a commit
-//! merged and which run planned it). The state, `s3://` in the recipe, is a file here until
-//! the sandbox serves S3.
+//! merged and which run planned it). The state is the recipe's own `s3://` one, in the
+//! sandbox's bucket.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -226,17 +226,19 @@ impl<'w> Repo<'w> {
         )
         .unwrap();
         std::fs::set_permissions(&gh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        let jq = Command::new("bash")
-            .args(["-c", "command -v jq"])
-            .env("PATH", SYSTEM_PATH)
-            .output();
-        assert!(
-            jq.is_ok_and(|o| o.status.success()),
-            "the recipe uses jq, as GitHub's runners have it: install it (apt-get install jq)"
-        );
+        // The bucket the recipe's state names, made beforehand as its README asks.
+        let workflow = recipe();
+        let state = text(&workflow["env"]["LIVESTACK_STATE"]).expect("env LIVESTACK_STATE");
+        let bucket = state
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        w.block_on(w.sandbox.ensure_bucket(&bucket)).unwrap();
         Repo {
             w,
-            workflow: recipe(),
+            workflow,
             root,
             runs: 0,
             commits: BTreeMap::new(),
@@ -244,9 +246,14 @@ impl<'w> Repo<'w> {
         }
     }
 
-    /// The state file standing in for the recipe's bucket.
-    fn state(&self) -> PathBuf {
-        self.root.join("state.json")
+    /// The recipe's state, `s3://...` (in the sandbox's bucket of that name).
+    fn state(&self) -> String {
+        let state = text(&self.workflow["env"]["LIVESTACK_STATE"]).expect("env LIVESTACK_STATE");
+        assert!(
+            state.starts_with("s3://"),
+            "{RECIPE}: the state is kept in S3"
+        );
+        state
     }
 
     fn commit(&mut self, stack: &Path) -> String {
@@ -596,13 +603,6 @@ impl<'w> Repo<'w> {
                 for (k, v) in pairs(&step["env"]) {
                     c.env(k, cx.interpolate(&v));
                 }
-                // The recipe's bucket, until the sandbox serves S3.
-                let bucket = text(&wf["env"]["LIVESTACK_STATE"]).expect("env LIVESTACK_STATE");
-                assert!(
-                    bucket.starts_with("s3://"),
-                    "{RECIPE}: the state is kept in S3"
-                );
-                c.env("LIVESTACK_STATE", self.state());
                 let ran = Live::start(c, &[name, &label]).finish();
                 log.push_str(&format!("--- {label}\n{}{}", ran.stdout, ran.stderr));
                 if let Some(id) = text(&step["id"]) {
@@ -782,6 +782,7 @@ fn a_pull_request_posts_its_plan_and_its_merge_applies_that_plan_unless_stale() 
             "CreateInput",
             "CreateOriginEndpoint",
             "CreateRole",
+            "PutParameter", // the stack's hash key
             "PutParameter",
             "PutParameter",
             "StartChannel",

@@ -242,11 +242,12 @@ impl World {
 
     /// The operations logged after the first `since` requests that changed something
     /// (everything but Describe/Get/List), with their resource and status.
+    /// S3 is left out: it keeps a remote state (and its lock), not the stack's resources.
     pub fn mutations_since(&self, since: usize) -> Vec<(String, String, u16)> {
         self.requests()
             .into_iter()
             .skip(since)
-            .filter(|r| !is_read(&r.operation))
+            .filter(|r| !is_read(&r.operation) && r.service != "s3")
             .map(|r| (r.operation, r.resource.unwrap_or_default(), r.status))
             .collect()
     }
