@@ -285,7 +285,7 @@ fn lower_first(s: &str) -> String {
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent- and `+`-decoded.
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     body.split(|b| *b == b'&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
@@ -335,7 +335,7 @@ fn url_encode(s: &str) -> String {
 }
 
 /// XML text escaping (element content only: quotes need no escape there).
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
