@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use livestack_plan::{Hasher, Prior};
+use livestack_plan::{CloudTarget, Hasher, Prior};
 use serde::{Deserialize, Serialize};
 
 /// The newest format this build reads and writes.
@@ -35,6 +35,12 @@ pub struct State {
     pub stack: String,
     /// The key of the keyed hashes that stand for secrets (not itself a secret of the user's).
     pub hash_key: String,
+    /// The cloud the state's resources live in (AWS account and region, or a sandbox world),
+    /// recorded when the state is first written against one; `None` in a state written before
+    /// states recorded it, which takes its target at its next write. A run against another
+    /// target is refused by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<CloudTarget>,
     #[serde(flatten)]
     pub prior: Prior,
 }
@@ -48,6 +54,7 @@ impl State {
             serial: 0,
             stack: stack.to_string(),
             hash_key: random_hex(32),
+            target: None,
             prior: Prior::default(),
         }
     }
