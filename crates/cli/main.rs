@@ -543,7 +543,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     chans.join(", ")
                 );
             }
-            confirm(auto_approve, operation, &session.target, &mut signals).await?;
+            confirm(auto_approve, operation, &mut signals).await?;
             run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
@@ -557,7 +557,7 @@ async fn run(cli: Cli) -> Result<u8> {
             if plan.is_empty() {
                 return Ok(0);
             }
-            confirm(auto_approve, "destroy", &session.target, &mut signals).await?;
+            confirm(auto_approve, "destroy", &mut signals).await?;
             run_steps(&mut session, &plan, &observed, &mut signals).await?;
             Ok(0)
         }
@@ -795,21 +795,17 @@ async fn run_steps(
 /// Asks for "yes" on the terminal. Reading stdin blocks, so it is read on a thread of its own
 /// while the signals are watched: Ctrl-C or SIGTERM at the prompt cancels (the caller's lock
 /// is released as the error goes up).
-async fn confirm(
-    auto_approve: bool,
-    what: &str,
-    target: &livestack_plan::CloudTarget,
-    signals: &mut signals::Signals,
-) -> Result<()> {
+async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals) -> Result<()> {
     if auto_approve {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
         bail!("refusing to {what} without confirmation: not a terminal; pass --auto-approve");
     }
+    // The plan printed above the question names its target in its header.
     let question = match what {
-        "destroy" => format!("Do you want to destroy these resources in {target}?"),
-        _ => format!("Do you want to apply these changes to {target}?"),
+        "destroy" => "Do you want to destroy these resources?",
+        _ => "Do you want to apply these changes?",
     };
     eprint!("{question} Only 'yes' is accepted: ");
     let (tx, rx) = tokio::sync::oneshot::channel();

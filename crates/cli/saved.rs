@@ -197,7 +197,12 @@ pub fn check_saved_plan(
             s.target
         );
     }
-    if saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial) {
+    // A plan made before the state's first write matches a state still unwritten (whose
+    // lineage is drawn anew by every run).
+    let unwritten = saved["serial"] == 0 && s.state.serial == 0;
+    if !unwritten
+        && (saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial))
+    {
         bail!("{}: stale plan: the state changed since it was made (serial {} now, {} then); run plan again", path.display(), s.state.serial, saved["serial"]);
     }
     if saved["fingerprint"] != json!(fingerprint(observed)) {

@@ -13,3 +13,4 @@ mod safety;
 mod scale;
 mod secrets_and_faults;
 mod show;
+mod target;

@@ -200,6 +200,14 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
                 RetryConfig::standard()
                     .with_max_attempts(3)
                     .with_max_backoff(Duration::from_secs(1)),
+            )
+            // Not paced, so the attempt's limit is the SDK's own here.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(policy.connect_timeout())
+                    .operation_attempt_timeout(policy.attempt_timeout())
+                    .operation_timeout(policy.budget)
+                    .build(),
             );
         if let Some(p) = partition("sts") {
             b = b.retry_partition(aws_sdk_sts::config::retry::RetryPartition::new(p));

@@ -40,7 +40,9 @@ pub enum CloudTarget {
 
 impl CloudTarget {
     /// Whether `other` is the same cloud: the same account and region, or the same sandbox
-    /// world (whatever the URL, profile or endpoint it is reached by).
+    /// world and region (whatever the URL, profile or endpoint it is reached by). A sandbox
+    /// world serves any region, but what a stack makes there (ARNs, URLs) names the region it
+    /// was made for, as on AWS.
     pub fn same_cloud(&self, other: &CloudTarget) -> bool {
         match (self, other) {
             (
@@ -55,9 +57,18 @@ impl CloudTarget {
                     ..
                 },
             ) => a == b && r == s,
-            (CloudTarget::Sandbox { world: a, .. }, CloudTarget::Sandbox { world: b, .. }) => {
-                a == b
-            }
+            (
+                CloudTarget::Sandbox {
+                    world: a,
+                    region: r,
+                    ..
+                },
+                CloudTarget::Sandbox {
+                    world: b,
+                    region: s,
+                    ..
+                },
+            ) => a == b && r == s,
             _ => false,
         }
     }
@@ -65,8 +76,8 @@ impl CloudTarget {
 
 impl fmt::Display for CloudTarget {
     /// `AWS account 123456789012, eu-west-1, profile prod`, `sandbox at
-    /// http://127.0.0.1:4566 (world 3f2a…)`, `embedded sandbox state/imday.sandbox.json
-    /// (world 3f2a…)`.
+    /// http://127.0.0.1:4566 (world 3f2a…, us-east-1)`, `embedded sandbox
+    /// state/imday.sandbox.json (world 3f2a…, us-east-1)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloudTarget::Aws {
@@ -86,13 +97,14 @@ impl fmt::Display for CloudTarget {
             }
             CloudTarget::Sandbox {
                 world,
+                region,
                 url,
                 data_file,
                 ..
             } => match (url, data_file) {
-                (Some(u), _) => write!(f, "sandbox at {u} (world {world})"),
-                (None, Some(d)) => write!(f, "embedded sandbox {d} (world {world})"),
-                (None, None) => write!(f, "sandbox (world {world})"),
+                (Some(u), _) => write!(f, "sandbox at {u} (world {world}, {region})"),
+                (None, Some(d)) => write!(f, "embedded sandbox {d} (world {world}, {region})"),
+                (None, None) => write!(f, "sandbox (world {world}, {region})"),
             },
         }
     }
@@ -112,10 +124,14 @@ mod tests {
     }
 
     fn sandbox(world: &str, url: Option<&str>) -> CloudTarget {
+        sandbox_in(world, url, "us-east-1")
+    }
+
+    fn sandbox_in(world: &str, url: Option<&str>, region: &str) -> CloudTarget {
         CloudTarget::Sandbox {
             world: world.into(),
             account: "123456789012".into(),
-            region: "us-east-1".into(),
+            region: region.into(),
             url: url.map(String::from),
             data_file: url.is_none().then(|| "state/imday.sandbox.json".into()),
         }
@@ -130,6 +146,8 @@ mod tests {
         let served = sandbox("3f2a9c1b00000000", Some("http://127.0.0.1:4566"));
         assert!(served.same_cloud(&sandbox("3f2a9c1b00000000", None)));
         assert!(!served.same_cloud(&sandbox("9b1c000000000000", Some("http://127.0.0.1:4566"))));
+        let url = Some("http://127.0.0.1:4566");
+        assert!(!served.same_cloud(&sandbox_in("3f2a9c1b00000000", url, "eu-west-1")));
         // A sandbox answers as account 123456789012 too: still not that AWS account.
         assert!(!served.same_cloud(&aws("123456789012", "us-east-1", None)));
     }
@@ -142,11 +160,11 @@ mod tests {
         );
         assert_eq!(
             sandbox("3f2a", Some("http://127.0.0.1:4566")).to_string(),
-            "sandbox at http://127.0.0.1:4566 (world 3f2a)"
+            "sandbox at http://127.0.0.1:4566 (world 3f2a, us-east-1)"
         );
         assert_eq!(
             sandbox("3f2a", None).to_string(),
-            "embedded sandbox state/imday.sandbox.json (world 3f2a)"
+            "embedded sandbox state/imday.sandbox.json (world 3f2a, us-east-1)"
         );
         let json = serde_json::to_value(aws("123456789012", "eu-west-1", None)).unwrap();
         assert_eq!(
