@@ -286,7 +286,11 @@ impl TargetArgs {
         saved::Reach {
             sandbox_data: session.sandbox_data.clone(),
             sandbox_url: self.sandbox_url.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            // `--endpoint-url`, or AWS_ENDPOINT_URL, which the apply may not have set.
+            endpoint_url: match &session.target {
+                livestack_plan::CloudTarget::Aws { endpoint_url, .. } => endpoint_url.clone(),
+                livestack_plan::CloudTarget::Sandbox { .. } => None,
+            },
             region: session.cloud.region(),
             profile: session.cloud.profile(),
         }

@@ -59,24 +59,8 @@ pub fn save_plan(
         "plan": plan,
     });
     let text = serde_json::to_string_pretty(&saved)? + "\n";
-    write_private(path, text.as_bytes())
+    livestack_state::write_private(path, text.as_bytes())
         .with_context(|| format!("{}: cannot write the plan", path.display()))
-}
-
-/// Writes `bytes` to `path` readable by its owner only (a file there already is made so first).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        o.mode(0o600);
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
-    }
-    o.open(path)?.write_all(bytes)
 }
 
 /// The stack and state files a saved plan was made from, and the options that reach its

@@ -295,21 +295,30 @@ fn import_keeps_the_console_s_own_password_parameters() {
 fn import_to_imday_toml(w: &World, channel: &str) -> crate::harness::Run {
     let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
-    w.run_bare(
-        &[
-            "import",
-            "--sandbox-url",
-            &url,
-            "--channel",
-            channel,
-            "-o",
-            "imday.toml",
-            "--state",
-            &state,
-        ],
-        &[],
-    )
-    .expect(0)
+    let imported = w
+        .run_bare(
+            &[
+                "import",
+                "--sandbox-url",
+                &url,
+                "--channel",
+                channel,
+                "-o",
+                "imday.toml",
+                "--state",
+                &state,
+            ],
+            &[],
+        )
+        .expect(0);
+    // The state import writes is bound to the sandbox it read.
+    let (state, _) = w.state();
+    assert_eq!(state["target"]["kind"], "sandbox", "{}", state["target"]);
+    assert_eq!(
+        state["target"]["world"],
+        w.sandbox.identity().world.as_str()
+    );
+    imported
 }
 
 /// The first plan of an imported stack adopts exactly `adopted` and only adds their ownership

@@ -634,12 +634,19 @@ fn endpoint_url_sends_every_call_there_with_the_usual_credentials() {
     let applied = w
         .run_bare(&["apply", plan_arg, "--auto-approve"], &env)
         .expect(0);
-    assert_shows(
-        &applied.stdout,
-        &[&format!(
-            "Target: AWS account 123456789012, us-east-1, endpoint {url}\n"
-        )],
-    );
+    let header = format!("Target: AWS account 123456789012, us-east-1, endpoint {url}\n");
+    assert_shows(&applied.stdout, &[&header]);
+    // A plan made with AWS_ENDPOINT_URL records that endpoint too: applied without it, it
+    // still goes there.
+    w.run_bare(
+        &["plan", s2, "--state", state, "--out", "env.plan"],
+        &with_env,
+    )
+    .expect(0);
+    let applied = w
+        .run_bare(&["apply", "env.plan", "--auto-approve"], &env)
+        .expect(0);
+    assert_shows(&applied.stdout, &[&header]);
 }
 
 #[test]

@@ -299,6 +299,18 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Writes `bytes` to `path` readable and writable by its owner only (0600), as the state is:
+/// for other files that hold what the state holds (a saved plan). A file already there is
+/// made private before it is written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    open_private(path)?.write_all(bytes)
+}
+
 fn open_private(path: &Path) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
     o.write(true).create(true).truncate(true);
@@ -570,6 +582,26 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn the_target_is_kept_and_a_state_written_before_targets_loads_without_one() {
+        let p = tmp("target");
+        let mut s = State::new("imday");
+        save(&p, &mut s).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("\"target\""), "none recorded yet: {text}");
+        assert_eq!(load(&p, "imday").unwrap().unwrap().target, None);
+        s.target = Some(CloudTarget::Aws {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            profile: Some("prod".into()),
+            endpoint_url: None,
+        });
+        save(&p, &mut s).unwrap();
+        assert_eq!(load(&p, "imday").unwrap().unwrap().target, s.target);
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"kind\": \"aws\""), "{text}");
     }
 
     fn addr(a: &str) -> livestack_model::Address {
