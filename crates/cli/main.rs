@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use livestack_model::ValidatedStack;
-use livestack_plan::{Mode, Plan};
+use livestack_plan::{plural, Mode, Plan};
 use livestack_state::State;
 
 /// Declarative reconciler for AWS Elemental MediaLive and MediaPackage live-streaming stacks.
@@ -306,9 +306,48 @@ struct TargetArgs {
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=256))]
     parallelism: u64,
+    /// The AWS configuration's profile a saved plan was made with (`apply FILE.plan`), used
+    /// when neither AWS_PROFILE nor credentials are in the environment.
+    #[arg(skip)]
+    profile: Option<String>,
+    /// The embedded sandbox's data file a saved plan was made with.
+    #[arg(skip)]
+    sandbox_data: Option<PathBuf>,
 }
 
 impl TargetArgs {
+    /// The options that reach the target (never credentials), as a saved plan records them.
+    fn reach(&self, session: &Session) -> saved::Reach {
+        saved::Reach {
+            sandbox_data: session.sandbox_data.clone(),
+            sandbox_url: self.sandbox_url.clone(),
+            // `--endpoint-url`, or AWS_ENDPOINT_URL, which the apply may not have set.
+            endpoint_url: match &session.target {
+                livestack_plan::CloudTarget::Aws { endpoint_url, .. } => endpoint_url.clone(),
+                livestack_plan::CloudTarget::Sandbox { .. } => None,
+            },
+            region: session.cloud.region(),
+            profile: session.cloud.profile(),
+        }
+    }
+
+    /// Takes from a saved plan's options what the command line does not say: where the calls
+    /// go (unless `--sandbox`, `--sandbox-url` or `--endpoint-url` says it), the region and
+    /// the profile. What the command line says wins, and the target it reaches is checked
+    /// against the plan's.
+    fn fill_from(&mut self, reach: &saved::Reach) {
+        if !self.sandbox && self.sandbox_url.is_none() && self.endpoint_url.is_none() {
+            self.sandbox = reach.sandbox_data.is_some();
+            self.sandbox_data = reach.sandbox_data.clone();
+            self.sandbox_url = reach.sandbox_url.clone();
+            self.endpoint_url = reach.endpoint_url.clone();
+        }
+        if self.region.is_none() {
+            self.region = reach.region.clone();
+        }
+        self.profile = reach.profile.clone();
+    }
+
     /// `livestack SUBCOMMAND STACK` with the options that name the same state and target, as
     /// messages suggest it.
     fn command(&self, subcommand: &str, state_path: &Path, default_state: &Path) -> String {
@@ -471,7 +510,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 print!("{}", livestack_plan::render_text_with(&plan, options));
             }
             if let Some(out) = out {
-                saved::save_plan(&out, &plan, &session, &observed, full)?;
+                let reach = target.reach(&session);
+                saved::save_plan(&out, &plan, &session, &reach, &observed, full)?;
                 eprintln!(
                     "saved the plan to {}; apply it with `livestack apply {}`",
                     out.display(),
@@ -496,6 +536,11 @@ async fn run(cli: Cli) -> Result<u8> {
                 if let Some(saved) = saved::saved_plan_files(&target.stack)? {
                     plan_file = Some(std::mem::replace(&mut target.stack, saved.stack));
                     target.state.get_or_insert(saved.state);
+                    target.fill_from(&saved.reach);
+                }
+            } else if let Some(f) = &plan_file {
+                if let Some(saved) = saved::saved_plan_files(f)? {
+                    target.fill_from(&saved.reach);
                 }
             }
             // A saved plan is checked against a plan of its mode (`plan --destroy --out`) and
@@ -959,6 +1004,7 @@ async fn confirm(auto_approve: bool, what: &str, signals: &mut signals::Signals)
     if !std::io::stdin().is_terminal() {
         bail!("refusing to {what} without confirmation: not a terminal; pass --auto-approve");
     }
+    // The plan printed above the question names its target in its header.
     let question = match what {
         "destroy" => "Do you want to destroy these resources?",
         _ => "Do you want to apply these changes?",
@@ -1046,10 +1092,13 @@ async fn import(a: ImportArgs) -> Result<u8> {
         }
     }
     let mut sandbox = None;
-    let target = if a.sandbox {
+    let sandbox_data = a
+        .sandbox
+        .then(|| state_path.with_file_name(format!("{stack}.sandbox.json")));
+    let target = if let Some(data) = &sandbox_data {
         let running = livestack_sandbox::start(livestack_sandbox::Config {
             port: 0,
-            data: Some(state_path.with_file_name(format!("{stack}.sandbox.json"))),
+            data: Some(data.clone()),
             region: a.region.clone().unwrap_or_else(|| "us-east-1".into()),
             ..Default::default()
         })
@@ -1061,26 +1110,27 @@ async fn import(a: ImportArgs) -> Result<u8> {
             region: a.region.clone(),
             endpoint_url: Some(url),
             dummy_credentials: true,
+            profile: None,
         }
     } else {
         livestack_aws::Target {
             region: a.region.clone(),
             endpoint_url: a.sandbox_url.clone().or(a.endpoint_url.clone()),
             dummy_credentials: a.sandbox_url.is_some(),
+            profile: None,
         }
-    };
-    let policy = livestack_aws::CallPolicy {
-        budget: std::time::Duration::from_secs(a.call_timeout),
-        on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
-            progress::warning(&r.to_string())
-        })),
     };
     let mut state = State::new(&stack);
     // What import reads records no secret hash: a key of its own, never kept.
     let hasher = livestack_plan::Hasher::new(livestack_state::new_hash_key().as_bytes());
-    let clients = livestack_aws::connect_with(&target, &policy)
-        .await?
-        .with_hasher(hasher.clone());
+    let reach = Where {
+        sandbox_data: sandbox_data.as_deref(),
+        sandbox_url: a.sandbox_url.as_deref(),
+        endpoint_url: a.endpoint_url.as_deref(),
+    };
+    let (clients, cloud_target) = reach
+        .connect(&target, a.call_timeout, hasher.clone())
+        .await?;
     let region = a.region.clone().or_else(|| clients.region());
     let account =
         livestack_engine::import::read_account(&clients, &hasher, &stack, &a.channels, a.all)
@@ -1124,6 +1174,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
                 state_path.display()
             );
         }
+        state_now.target = Some(cloud_target);
         for (address, entry) in &file.entries {
             state_now
                 .prior
@@ -1153,6 +1204,102 @@ async fn import(a: ImportArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Where the options send the calls, before the cloud has said who it is.
+struct Where<'a> {
+    /// The embedded sandbox's data file (`--sandbox`).
+    sandbox_data: Option<&'a Path>,
+    sandbox_url: Option<&'a str>,
+    endpoint_url: Option<&'a str>,
+}
+
+impl Where<'_> {
+    /// In words, with the region and the profile the clients use: for an error met before the
+    /// cloud answered.
+    fn words(&self, clients: &livestack_aws::Clients) -> String {
+        let place = match (self.sandbox_data, self.sandbox_url, self.endpoint_url) {
+            (Some(d), _, _) => format!("the embedded sandbox of {}", d.display()),
+            (_, Some(url), _) => format!("the sandbox at {url}"),
+            (_, _, Some(url)) => format!("AWS at the endpoint {url}"),
+            _ => "AWS".to_string(),
+        };
+        let details: Vec<String> = clients
+            .region()
+            .into_iter()
+            .chain(clients.profile().map(|p| format!("profile {p}")))
+            .collect();
+        match details.is_empty() {
+            true => place,
+            false => format!("{place} ({})", details.join(", ")),
+        }
+    }
+
+    /// The clients for `target` (each call given `call_timeout` seconds, every retry shown as
+    /// a warning) and who answers there.
+    async fn connect(
+        &self,
+        target: &livestack_aws::Target,
+        call_timeout: u64,
+        hasher: livestack_plan::Hasher,
+    ) -> Result<(livestack_aws::Clients, livestack_plan::CloudTarget)> {
+        let policy = livestack_aws::CallPolicy {
+            budget: std::time::Duration::from_secs(call_timeout),
+            on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
+                progress::warning(&r.to_string())
+            })),
+        };
+        let clients = livestack_aws::connect_with(target, &policy)
+            .await?
+            .with_hasher(hasher);
+        let cloud_target = self.target(&clients).await?;
+        Ok((clients, cloud_target))
+    }
+
+    /// Who answers at the other end (STS GetCallerIdentity): the AWS account and region, or
+    /// the sandbox world. A missing credential or an endpoint that does not answer is one line
+    /// naming where the options pointed and the cause.
+    async fn target(
+        &self,
+        clients: &livestack_aws::Clients,
+    ) -> Result<livestack_plan::CloudTarget> {
+        let region = clients.region().unwrap_or_default();
+        let me = match clients.caller_identity().await {
+            Ok(me) => me,
+            Err(e) => bail!(
+                "cannot reach {}: {}",
+                self.words(clients),
+                livestack_aws::short_cause(&e)
+            ),
+        };
+        if self.sandbox_data.is_some() || self.sandbox_url.is_some() {
+            let Some(world) = me.sandbox_world() else {
+                bail!(
+                    "{} answered as {} (STS GetCallerIdentity), not as a livestack sandbox; \
+                     use --endpoint-url for an AWS endpoint",
+                    self.words(clients),
+                    me.arn
+                );
+            };
+            return Ok(livestack_plan::CloudTarget::Sandbox {
+                world: world.to_string(),
+                account: me.account,
+                region,
+                url: self.sandbox_url.map(String::from),
+                data_file: self.sandbox_data.map(|d| d.display().to_string()),
+            });
+        }
+        Ok(livestack_plan::CloudTarget::Aws {
+            account: me.account,
+            region,
+            profile: clients.profile(),
+            endpoint_url: self.endpoint_url.map(String::from).or_else(|| {
+                std::env::var("AWS_ENDPOINT_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            }),
+        })
+    }
+}
+
 fn default_state_path(stack: &ValidatedStack) -> PathBuf {
     Path::new("state").join(format!("{}.json", stack.name))
 }
@@ -1164,8 +1311,12 @@ pub struct Session {
     pub apply_command: String,
     /// The same for `destroy`.
     pub destroy_command: String,
-    /// Where the calls go, in words (a saved plan is refused elsewhere).
-    pub target_label: String,
+    /// Where the calls go: the account and region, or the sandbox world, that answered.
+    pub target: livestack_plan::CloudTarget,
+    /// Whether the state file existed when the run began.
+    state_existed: bool,
+    /// The embedded sandbox's data file (`--sandbox`).
+    pub sandbox_data: Option<PathBuf>,
     /// The stack, its state and the clients, as the engine reconciles them.
     pub engine: livestack_engine::Engine<livestack_aws::Clients>,
     /// The hash key to keep in the stack's SSM parameter before anything is applied (a new
@@ -1213,21 +1364,27 @@ impl Session {
             file_lock = take_lock(&livestack_state::Store::File(state_path.clone()))?;
         }
         let region = t.region.clone().or_else(|| desired.region.clone());
-        let (target, sandbox) = if t.sandbox {
+        let sandbox_data = t.sandbox.then(|| {
+            t.sandbox_data
+                .clone()
+                .unwrap_or_else(|| store::sandbox_data(&state_path, &desired))
+        });
+        let (target, sandbox) = if let Some(data) = &sandbox_data {
             let running = livestack_sandbox::start(livestack_sandbox::Config {
                 port: 0,
-                data: Some(store::sandbox_data(&state_path, &desired)),
+                data: Some(data.clone()),
                 speed: t.sandbox_speed,
                 region: region.clone().unwrap_or_else(|| "us-east-1".into()),
                 ..Default::default()
             })
             .await
-            .context("starting the embedded sandbox")?;
+            .with_context(|| format!("starting the embedded sandbox of {}", data.display()))?;
             (
                 livestack_aws::Target {
                     region,
                     endpoint_url: Some(running.endpoint_url()),
                     dummy_credentials: true,
+                    profile: None,
                 },
                 Some(running),
             )
@@ -1237,6 +1394,7 @@ impl Session {
                     region,
                     endpoint_url: Some(url.clone()),
                     dummy_credentials: true,
+                    profile: None,
                 },
                 None,
             )
@@ -1246,46 +1404,54 @@ impl Session {
                     region,
                     endpoint_url: t.endpoint_url.clone(),
                     dummy_credentials: false,
+                    profile: t.profile.clone().filter(|_| {
+                        std::env::var_os("AWS_PROFILE").is_none()
+                            && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                    }),
                 },
                 None,
             )
         };
+        // The stack's hash key is read with the refresh (`plan_targets`); until then, a key
+        // of this run's own (`outputs` compares no secret).
+        let hasher = livestack_plan::Hasher::new(livestack_state::new_hash_key().as_bytes());
+        let (clients, cloud_target) = Where {
+            sandbox_data: sandbox_data.as_deref(),
+            sandbox_url: t.sandbox_url.as_deref(),
+            endpoint_url: t.endpoint_url.as_deref(),
+        }
+        .connect(&target, t.call_timeout, hasher.clone())
+        .await?;
         let at = store::open(&state_path, &desired, &target, sandbox.as_ref()).await?;
         let lock = match file_lock {
             Some(l) => Some(l),
             None => take_lock(&at)?,
         };
         // Under the lock, a journal an apply cut short left is folded in for good.
-        let state = match &lock {
+        let loaded = match &lock {
             Some(l) => l.load(&desired.name)?,
             None => at.load(&desired.name)?,
+        };
+        let state_existed = loaded.is_some();
+        let mut state = loaded.unwrap_or_else(|| State::new(&desired.name));
+        // A state belongs to the cloud it was first written against: refused here, before
+        // anything of the stack is read or written there.
+        match &state.target {
+            Some(recorded) if !recorded.same_cloud(&cloud_target) => bail!(
+                "{at}: the state belongs to {recorded}, but this run targets {cloud_target}; give \
+                 the options that reach its target, or another --state"
+            ),
+            Some(_) => {}
+            // Recorded at the state's first write (or the next one of a state written before
+            // states recorded their target).
+            None => state.target = Some(cloud_target.clone()),
         }
-        .unwrap_or_else(|| State::new(&desired.name));
-        let policy = livestack_aws::CallPolicy {
-            budget: std::time::Duration::from_secs(t.call_timeout),
-            on_retry: Some(std::sync::Arc::new(|r: &livestack_aws::Retry| {
-                progress::warning(&r.to_string())
-            })),
-        };
-        let clients = livestack_aws::connect_with(&target, &policy).await?;
-        // The stack's hash key is read with the refresh (`plan_targets`); until then, a key
-        // of this run's own (`outputs` compares no secret).
-        let hasher = livestack_plan::Hasher::new(livestack_state::new_hash_key().as_bytes());
-        let clients = clients.with_hasher(hasher.clone());
-        let target_label = match (&target.endpoint_url, t.sandbox, &t.sandbox_url) {
-            (_, true, _) => "the embedded sandbox".to_string(),
-            (_, _, Some(url)) => format!("the sandbox at {url}"),
-            (Some(url), _, _) => format!("the endpoint {url}"),
-            (None, _, _) => "AWS".to_string(),
-        };
-        let target_label = match clients.region() {
-            Some(r) => format!("{target_label} ({r})"),
-            None => target_label,
-        };
         Ok(Session {
             apply_command: t.command("apply", &state_path, &default_state),
             destroy_command: t.command("destroy", &state_path, &default_state),
-            target_label,
+            target: cloud_target,
+            state_existed,
+            sandbox_data,
             stack_path: t.stack.clone(),
             keep_key: None,
             engine: livestack_engine::Engine {
@@ -1301,8 +1467,9 @@ impl Session {
         })
     }
 
-    /// Refresh and plan: the stack's hash key read first (after the targets are checked: an
-    /// unknown one is refused before any call).
+    /// Refresh and plan, bound to this run's target: the stack's hash key read first (after the
+    /// targets are checked: an unknown one is refused before any call); without a state, it says
+    /// where the state was looked for and what it adopts from the cloud.
     async fn plan_targets(
         &mut self,
         mode: Mode,
@@ -1321,7 +1488,28 @@ impl Session {
         self.keep_key = keep;
         self.engine.cloud = self.engine.cloud.clone().with_hasher(hasher.clone());
         self.engine.hasher = hasher;
-        Ok(self.engine.plan_targets(mode, targets).await?)
+        let (mut plan, observed) = self.engine.plan_targets(mode, targets).await?;
+        plan.target = Some(self.target.clone());
+        if !self.state_existed {
+            let found = match mode {
+                Mode::Apply => plan.adopted.len(),
+                Mode::Destroy => plan.changes.len(),
+            };
+            if found > 0 {
+                let what = match mode {
+                    Mode::Apply => "apply adopts them into that state (no AWS call)",
+                    Mode::Destroy => "destroy deletes them",
+                };
+                plan.warnings.push(format!(
+                    "no state at {}: {} of stack \"{}\" found in {} by their ownership tags; {what}",
+                    self.store,
+                    plural(found, "resource"),
+                    self.desired.name,
+                    self.target,
+                ));
+            }
+        }
+        Ok((plan, observed))
     }
 }
 

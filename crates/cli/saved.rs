@@ -12,35 +12,63 @@ fn fingerprint(observed: &Observed) -> String {
     Hasher::new(b"livestack-fingerprint").hash(&serde_json::to_string(observed).unwrap_or_default())
 }
 
-/// Saves the plan with what `apply FILE` checks before it runs it, and how `plan` showed it
-/// (`full`) for `livestack show FILE`.
+/// The format of saved plans this build writes and reads: 2 binds a plan to its target
+/// (`target`, `reach`); format 1 plans (before) are refused, to be made again.
+const SAVED_FORMAT: u64 = 2;
+
+/// The options that reach a plan's target, as `plan --out` saw them; never credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reach {
+    /// The embedded sandbox's data file (`--sandbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_data: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// The region the calls were signed for (whichever option or setting gave it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The AWS configuration's profile the credentials came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// Saves the plan with what `apply FILE` checks before it runs it (its target and the options
+/// that reach it among them), and how `plan` showed it (`full`) for `livestack show FILE`.
+/// Private to its owner (0600), as the state is.
 pub fn save_plan(
     path: &Path,
     plan: &Plan,
     s: &Session,
+    reach: &Reach,
     observed: &Observed,
     full: bool,
 ) -> Result<()> {
     let saved = json!({
-        "livestack_saved_plan": 1,
+        "livestack_saved_plan": SAVED_FORMAT,
         "stack": s.desired.name,
         "stack_file": s.stack_path,
         "state_file": s.store.to_string(),
-        "target": s.target_label,
+        "target": s.target,
+        "reach": reach,
         "lineage": s.state.lineage,
         "serial": s.state.serial,
         "fingerprint": fingerprint(observed),
         "full": full,
         "plan": plan,
     });
-    std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n")
+    let text = serde_json::to_string_pretty(&saved)? + "\n";
+    livestack_state::write_private(path, text.as_bytes())
         .with_context(|| format!("{}: cannot write the plan", path.display()))
 }
 
-/// The stack and state files a saved plan was made from.
+/// The stack and state files a saved plan was made from, and the options that reach its
+/// target.
 pub struct SavedPlanFiles {
     pub stack: std::path::PathBuf,
     pub state: std::path::PathBuf,
+    pub reach: Reach,
 }
 
 /// Whether a file's text is a saved plan rather than a stack file: a saved plan is JSON (a
@@ -71,9 +99,14 @@ fn read_saved_plan(path: &Path) -> Result<Option<Json>> {
             "{}: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)",
             path.display()
         ),
-        v if *v == json!(1) => Ok(Some(saved)),
+        v if *v == json!(SAVED_FORMAT) => Ok(Some(saved)),
+        v if v.as_u64().is_some_and(|v| v < SAVED_FORMAT) => bail!(
+            "{}: a saved plan of format {v}, made before plans named their target; make it \
+             again with `livestack plan STACK --out FILE`",
+            path.display()
+        ),
         v => bail!(
-            "{}: a saved plan of format {v}, newer than this livestack reads (1)",
+            "{}: a saved plan of format {v}, newer than this livestack reads ({SAVED_FORMAT})",
             path.display()
         ),
     }
@@ -88,6 +121,13 @@ pub fn saved_plan_files(path: &Path) -> Result<Option<SavedPlanFiles>> {
         (Some(stack), Some(state)) => Ok(Some(SavedPlanFiles {
             stack: stack.into(),
             state: state.into(),
+            reach: serde_json::from_value(saved["reach"].clone()).with_context(|| {
+                format!(
+                    "{}: corrupt saved plan (its `reach`); make it again with `livestack plan \
+                     STACK --out FILE`",
+                    path.display()
+                )
+            })?,
         })),
         _ => bail!(
             "{}: corrupt saved plan (no stack or state file named); make it again with \
@@ -124,28 +164,29 @@ pub fn check_saved_plan(
         .with_context(|| format!("{}: cannot read the saved plan", path.display()))?;
     let saved: Json = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a saved livestack plan", path.display()))?;
-    if saved["livestack_saved_plan"] != 1 || saved["stack"] != json!(s.desired.name) {
+    if saved["livestack_saved_plan"] != SAVED_FORMAT || saved["stack"] != json!(s.desired.name) {
         bail!(
             "{}: not a saved plan of stack `{}`",
             path.display(),
             s.desired.name
         );
     }
-    if saved["target"] != json!(s.target_label) {
+    let made_for: livestack_plan::CloudTarget = serde_json::from_value(saved["target"].clone())
+        .with_context(|| format!("{}: corrupt saved plan (its target)", path.display()))?;
+    if !made_for.same_cloud(&s.target) {
         bail!(
-            "{}: the plan was made against {}, this apply targets {}; give the same target options",
+            "{}: the plan was made for {made_for}, but this apply targets {}; apply it without \
+             target options (it keeps its own), or make the plan again",
             path.display(),
-            saved["target"].as_str().unwrap_or("an unknown target"),
-            s.target_label
+            s.target
         );
     }
-    // Serial 0 is a state never written: its lineage was drawn for that run alone, so a plan
-    // made before any state existed stays good for as long as none does.
-    let same_state = match saved["serial"].as_u64() {
-        Some(0) => s.state.serial == 0,
-        _ => saved["lineage"] == json!(s.state.lineage) && saved["serial"] == json!(s.state.serial),
-    };
-    if !same_state {
+    // A plan made before the state's first write matches a state still unwritten (whose
+    // lineage is drawn anew by every run).
+    let unwritten = saved["serial"] == 0 && s.state.serial == 0;
+    if !unwritten
+        && (saved["lineage"] != json!(s.state.lineage) || saved["serial"] != json!(s.state.serial))
+    {
         bail!("{}: stale plan: the state changed since it was made (serial {} now, {} then); run plan again", path.display(), s.state.serial, saved["serial"]);
     }
     if saved["fingerprint"] != json!(fingerprint(observed)) {
@@ -154,8 +195,10 @@ pub fn check_saved_plan(
             path.display()
         );
     }
-    let plan: Plan = serde_json::from_value(saved["plan"].clone())
+    let mut plan: Plan = serde_json::from_value(saved["plan"].clone())
         .with_context(|| format!("{}: the saved plan is malformed", path.display()))?;
+    // The same cloud, maybe reached another way (another URL, profile): named as it is now.
+    plan.target = fresh.target.clone();
     if &plan != fresh {
         bail!(
             "{}: stale plan: the stack file changed since it was made; run plan again",

@@ -77,6 +77,7 @@ pub async fn open_plain(at: &Path, desired: &ValidatedStack) -> Result<Store> {
         region: desired.region.clone(),
         endpoint_url: None,
         dummy_credentials: false,
+        profile: None,
     };
     open(at, desired, &target, None).await
 }

@@ -304,13 +304,20 @@ fn unanswering_endpoint_gives_up_in_bounded_time_and_shows_retries() {
     let w = World::new("unanswering");
     let s1 = s1();
     w.run(&["apply", &s1, "--auto-approve"]).expect(0);
-    // The server accepts every call and answers none (for ten minutes).
-    w.sandbox
-        .set_faults(Faults {
-            latency_ms: 600_000,
-            ..Default::default()
-        })
-        .unwrap();
+    // The server takes the refresh's calls and answers none: each is held until its client
+    // gives up (the caller identity, asked first, is answered).
+    for operation in [
+        "DescribeChannel",
+        "ListInputs",
+        "ListInputSecurityGroups",
+        "ListChannels",
+        "ListOriginEndpoints",
+        "GetRole",
+        "GetParameters",
+        "DescribeParameters",
+    ] {
+        w.sandbox.hold(None, operation);
+    }
     let plan = w.run(&["plan", &s1, "--call-timeout", "3"]).expect(1);
     let lines: Vec<&str> = plan.stderr.lines().collect();
     // Each attempt gets a quarter of the budget; the retries are shown as they happen.
@@ -343,4 +350,34 @@ fn unanswering_endpoint_gives_up_in_bounded_time_and_shows_retries() {
         plan.stderr
     );
     assert_shows(last, &[" failed: ", "timed out", "occurred after 3s"]);
+
+    // A server that answers nothing at all: the first call, who is there, gives up within
+    // the budget too, its retries shown, and the error names the target.
+    w.sandbox
+        .set_faults(Faults {
+            latency_ms: 600_000,
+            ..Default::default()
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let plan = w.run(&["plan", &s1, "--call-timeout", "3"]).expect(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let lines: Vec<&str> = plan.stderr.lines().collect();
+    assert!(
+        lines.contains(
+            &"warning: STS: GetCallerIdentity attempt 1 failed (no answer within 1s); retrying, attempt 2 of 3"
+        ),
+        "{}",
+        plan.stderr
+    );
+    let url = w.sandbox.endpoint_url();
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: cannot reach the sandbox at {url} (us-east-1): GetCallerIdentity: "
+        )),
+        "{}",
+        plan.stderr
+    );
+    assert_shows(last, &["timed out", "occurred after 3s"]);
 }

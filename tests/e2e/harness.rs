@@ -361,6 +361,7 @@ impl World {
             region: Some("us-east-1".into()),
             endpoint_url: Some(self.sandbox.endpoint_url()),
             dummy_credentials: true,
+            profile: None,
         }))
         .expect("clients")
     }

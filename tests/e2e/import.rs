@@ -356,6 +356,13 @@ fn import_to_imday_toml(w: &World, channel: &str) -> crate::harness::Run {
         )
         .expect(0);
     assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    // The state import writes is bound to the sandbox it read.
+    let (state, _) = w.state();
+    assert_eq!(state["target"]["kind"], "sandbox", "{}", state["target"]);
+    assert_eq!(
+        state["target"]["world"],
+        w.sandbox.identity().world.as_str()
+    );
     run
 }
 

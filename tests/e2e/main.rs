@@ -15,3 +15,4 @@ mod safety;
 mod scale;
 mod secrets_and_faults;
 mod show;
+mod target;

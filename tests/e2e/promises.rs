@@ -544,21 +544,28 @@ fn region_reaches_the_arns_and_urls_and_a_plan_for_another_region_is_refused() {
         }
     }
 
-    // A plan saved for one region is not applied to another.
+    // A plan saved for one region is not applied to another; without options it goes to its
+    // own.
     let w2 = World::new("region-saved-plan");
     let plan_file = w2.dir.join("eu.plan");
     let plan_arg = plan_file.to_str().unwrap();
     w2.run(&["plan", s1, "--region", "eu-west-1", "--out", plan_arg])
         .expect(0);
-    let refused = w2.run(&["apply", plan_arg, "--auto-approve"]).expect(1);
+    let refused = w2
+        .run(&["apply", plan_arg, "--region", "us-east-1", "--auto-approve"])
+        .expect(1);
     let url = w2.sandbox.endpoint_url();
+    let world = w2.sandbox.identity().world;
     assert_eq!(
         refused.stderr,
-        format!("error: {plan_arg}: the plan was made against the sandbox at {url} (eu-west-1), this apply targets the sandbox at {url} (us-east-1); give the same target options\n")
+        format!("error: {plan_arg}: the plan was made for sandbox at {url} (world {world}, eu-west-1), but this apply targets sandbox at {url} (world {world}, us-east-1); apply it without target options (it keeps its own), or make the plan again\n")
     );
     assert!(w2.requests().iter().all(|r| r.operation.starts_with("List")
         || r.operation.starts_with("Describe")
         || r.operation.starts_with("Get")));
+    w2.run(&["apply", plan_arg, "--auto-approve"]).expect(0);
+    let (saved, _) = w2.state();
+    assert_eq!(saved["target"]["region"], "eu-west-1");
 }
 
 #[test]
@@ -618,10 +625,28 @@ fn endpoint_url_sends_every_call_there_with_the_usual_credentials() {
     )
     .expect(0);
     let refused = w.run(&["apply", plan_arg, "--auto-approve"]).expect(1);
+    let world = w.sandbox.identity().world;
     assert_shows(
         &refused.stderr,
-        &[&format!("the plan was made against the endpoint {url} (us-east-1), this apply targets the sandbox at {url} (us-east-1)")],
+        &[&format!("the state belongs to AWS account 123456789012, us-east-1, endpoint {url}, but this run targets sandbox at {url} (world {world}, us-east-1)")],
     );
+    // With no option repeated, it goes to its own endpoint.
+    let applied = w
+        .run_bare(&["apply", plan_arg, "--auto-approve"], &env)
+        .expect(0);
+    let header = format!("Target: AWS account 123456789012, us-east-1, endpoint {url}\n");
+    assert_shows(&applied.stdout, &[&header]);
+    // A plan made with AWS_ENDPOINT_URL records that endpoint too: applied without it, it
+    // still goes there.
+    w.run_bare(
+        &["plan", s2, "--state", state, "--out", "env.plan"],
+        &with_env,
+    )
+    .expect(0);
+    let applied = w
+        .run_bare(&["apply", "env.plan", "--auto-approve"], &env)
+        .expect(0);
+    assert_shows(&applied.stdout, &[&header]);
 }
 
 #[test]

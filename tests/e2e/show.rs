@@ -89,7 +89,11 @@ fn show_prints_a_saved_plan_as_plan_printed_it() {
     assert_no_secret(&w, "show PLAN", &shown.all(), &[STREAM_KEY]);
     assert_no_secret(&w, "show PLAN --json", &shown_json.all(), &[STREAM_KEY]);
 
-    expect_file!["golden/show_s3_plan.txt"].assert_eq(&normalized(&shown.stdout));
+    // The sandbox's port changes every run; its world id is normalized like any id.
+    let port_free = shown
+        .stdout
+        .replace(&w.sandbox.endpoint_url(), "http://127.0.0.1:PORT");
+    expect_file!["golden/show_s3_plan.txt"].assert_eq(&normalized(&port_free));
     // The JSON in brief: what each change does and which fields it touches.
     let plan: Json = serde_json::from_str(&shown_json.stdout).unwrap();
     let brief: Vec<String> = plan["changes"]
@@ -213,7 +217,11 @@ fn show_stack_prints_the_state_without_calling_aws() {
         serde_json::from_str(&w.run(&["outputs", s1, "--json"]).expect(0).stdout).unwrap();
     assert_eq!(json["outputs"], outputs_json);
 
-    expect_file!["golden/show_s3_loop_state.txt"].assert_eq(&normalized(&shown.stdout));
+    assert_eq!(json["target"]["world"], w.sandbox.identity().world.as_str());
+    let port_free = shown
+        .stdout
+        .replace(&w.sandbox.endpoint_url(), "http://127.0.0.1:PORT");
+    expect_file!["golden/show_s3_loop_state.txt"].assert_eq(&normalized(&port_free));
 }
 
 #[test]
@@ -237,6 +245,14 @@ fn show_refuses_what_is_not_a_saved_plan_in_one_line() {
             "edited.plan",
             good.replacen("\"changes\"", "\"chagnes\"", 1),
         ),
+        (
+            "old.plan",
+            good.replacen(
+                "\"livestack_saved_plan\": 2",
+                "\"livestack_saved_plan\": 1",
+                1,
+            ),
+        ),
     ];
     let mut errors = Vec::new();
     for (name, text) in &files {
@@ -248,9 +264,10 @@ fn show_refuses_what_is_not_a_saved_plan_in_one_line() {
         errors.push(run.stderr);
     }
     expect![[r#"
-        error: truncated.plan: corrupt saved plan (EOF while parsing a value at line 1478 column 4); make it again with `livestack plan STACK --out FILE`
+        error: truncated.plan: corrupt saved plan (EOF while parsing a value at line 1495 column 4); make it again with `livestack plan STACK --out FILE`
         error: other.json: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)
         error: junk.plan: neither a saved plan (`livestack plan STACK --out FILE`) nor a stack file: junk.plan:1:6: error: invalid TOML: key with no value, expected `=`
         error: edited.plan: corrupt saved plan (its plan: missing field `changes`); make it again with `livestack plan STACK --out FILE`
+        error: old.plan: a saved plan of format 1, made before plans named their target; make it again with `livestack plan STACK --out FILE`
     "#]].assert_eq(&errors.concat());
 }

@@ -177,6 +177,71 @@ impl Error {
     }
 }
 
+/// The cause of `e` in one line, without the resource: `GetCallerIdentity: HTTP 403
+/// InvalidClientTokenId: ...`, `GetCallerIdentity: no AWS credentials found (tried ...)`,
+/// `GetCallerIdentity: connection refused`. For the errors of the first call a run makes,
+/// which say more about where the calls go than about any resource.
+pub fn short_cause(e: &Error) -> String {
+    match e {
+        Error::Service {
+            operation,
+            code,
+            message,
+            status,
+            ..
+        } => {
+            let status = status.map(|s| format!("HTTP {s} ")).unwrap_or_default();
+            one_line(&format!("{operation}: {status}{code}: {message}"))
+        }
+        Error::Transport {
+            operation, source, ..
+        } => format!("{operation}: {}", transport_cause(&source.0)),
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// What a transport error's chain (`dispatch failure: other: ...: root`) means, in one line:
+/// the credential providers tried, or the network's cause, never a Debug dump.
+fn transport_cause(chain: &str) -> String {
+    // The credential chain lists each provider it tried on a line of its own.
+    if let Some((_, tried)) = chain.split_once("no credentials found in chain. Attempted:") {
+        let names: Vec<&str> = tried
+            .lines()
+            .filter_map(|l| l.trim().split_once(':').map(|(name, _)| name))
+            .filter(|n| !n.is_empty())
+            .collect();
+        return format!("no AWS credentials found (tried {})", names.join(", "));
+    }
+    let chain = one_line(chain);
+    let cut = chain
+        .trim_start_matches("dispatch failure: ")
+        .trim_start_matches("other: ")
+        .trim_start_matches("io error: ");
+    let lower = cut.to_ascii_lowercase();
+    let root = cut.rsplit(": ").next().unwrap_or(cut).trim();
+    if lower.contains("connection refused") {
+        "connection refused".into()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
+        format!("the endpoint's host name does not resolve ({root})")
+    } else if lower.contains("credential") {
+        format!("no usable AWS credentials: {cut}")
+    } else {
+        cut.to_string()
+    }
+}
+
+/// `text` with its line breaks (and the indentation after them) made `; `.
+fn one_line(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// Builds an [`Error`] from an SDK error, with every string in `secrets` cut out of the text.
 pub(crate) fn sdk<E>(
     operation: &'static str,
@@ -401,6 +466,52 @@ mod tests {
         assert!(
             !again.to_string().ends_with("exist))"),
             "not repeated: {again}"
+        );
+    }
+
+    #[test]
+    fn the_first_calls_causes_are_one_line() {
+        let transport = |chain: &str| Error::Transport {
+            operation: "GetCallerIdentity",
+            resource: "the caller identity".into(),
+            source: Cause(chain.into()),
+        };
+        let no_credentials = "dispatch failure: other: the credential provider was not \
+            enabled: no credentials found in chain. Attempted:\n  Environment: the credential \
+            provider was not enabled: environment variable not set\n  Profile: the credential \
+            provider was not enabled\n  Ec2InstanceMetadata: the credential provider was not \
+            enabled: IMDS disabled";
+        assert_eq!(
+            short_cause(&transport(no_credentials)),
+            "GetCallerIdentity: no AWS credentials found (tried Environment, Profile, \
+             Ec2InstanceMetadata)"
+        );
+        let refused = "dispatch failure: io error: client error (Connect): tcp connect error: \
+                       Connection refused (os error 111)";
+        assert_eq!(
+            short_cause(&transport(refused)),
+            "GetCallerIdentity: connection refused"
+        );
+        let expired = "dispatch failure: other: the credential provider was not enabled:\n \
+                       the SSO session has expired";
+        assert_eq!(
+            short_cause(&transport(expired)),
+            "GetCallerIdentity: no usable AWS credentials: the credential provider was not \
+             enabled: the SSO session has expired"
+        );
+        let denied = sdk(
+            "GetCallerIdentity",
+            "the caller identity",
+            service_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token is invalid.\n",
+            ),
+            &[],
+        );
+        assert_eq!(
+            short_cause(&denied),
+            "GetCallerIdentity: HTTP 403 InvalidClientTokenId: The security token is invalid."
         );
     }
 

@@ -38,7 +38,7 @@ use serde_json::Value as Json;
 
 pub use calls::{about, CallPolicy, OnRetry, Retry, DEFAULT_BUDGET};
 pub use case::{to_camel, to_pascal};
-pub use error::{Cause, Error};
+pub use error::{short_cause, Cause, Error};
 pub use pace::{Family, Pacer};
 pub use s3state::{parse_s3_url, S3Objects};
 
@@ -53,6 +53,28 @@ pub struct Target {
     /// Use fixed dummy credentials instead of the standard chain (for the sandbox); the region
     /// defaults to us-east-1 then.
     pub dummy_credentials: bool,
+    /// The profile of the AWS configuration to use; `None` is the standard chain's
+    /// (`AWS_PROFILE`, else `default`). Ignored with dummy credentials.
+    pub profile: Option<String>,
+}
+
+/// Who the calls are made as, from STS GetCallerIdentity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// The 12-digit account id.
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+impl CallerIdentity {
+    /// The world id of a livestack sandbox (its UserId is `AROASANDBOX:<world>`); `None` for
+    /// anything else.
+    pub fn sandbox_world(&self) -> Option<&str> {
+        self.user_id
+            .strip_prefix("AROASANDBOX:")
+            .filter(|w| !w.is_empty())
+    }
 }
 
 /// The SSM parameter that keeps the key of a stack's secret hashes.
@@ -80,6 +102,13 @@ pub(crate) async fn sdk_config(
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    if let Some(p) = target
+        .profile
+        .as_ref()
+        .filter(|_| !target.dummy_credentials)
+    {
+        loader = loader.profile_name(p);
+    }
     if target.dummy_credentials {
         loader = loader.credentials_provider(aws_sdk_medialive::config::Credentials::new(
             "AKIDSANDBOX",
@@ -105,6 +134,9 @@ pub struct Clients {
     mp: aws_sdk_mediapackage::Client,
     iam: aws_sdk_iam::Client,
     ssm: aws_sdk_ssm::Client,
+    sts: aws_sdk_sts::Client,
+    /// The profile the credentials come from, when they come from one.
+    profile: Option<String>,
     hasher: Option<Hasher>,
     /// The pace of each API family, shared by the four clients.
     pacer: std::sync::Arc<Pacer>,
@@ -174,7 +206,46 @@ pub async fn connect_with(target: &Target, policy: &CallPolicy) -> Result<Client
             $sdk::Client::from_conf(b.build())
         }};
     }
+    // Who the caller is: one call a run, not paced, tried three times (an endpoint that is
+    // not there is said at once, not after the eight attempts a resource's call gets).
+    let sts = {
+        let mut b = aws_sdk_sts::config::Builder::from(&conf)
+            .interceptor(calls::ReportRetries {
+                policy: policy.clone(),
+            })
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_max_backoff(Duration::from_secs(1)),
+            )
+            // Not paced, so the attempt's limit is the SDK's own here.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(policy.connect_timeout())
+                    .operation_attempt_timeout(policy.attempt_timeout())
+                    .operation_timeout(policy.budget)
+                    .build(),
+            );
+        if let Some(p) = partition("sts") {
+            b = b.retry_partition(aws_sdk_sts::config::retry::RetryPartition::new(p));
+        }
+        aws_sdk_sts::Client::from_conf(b.build())
+    };
+    let profile = match (&target.profile, target.dummy_credentials) {
+        (_, true) => None,
+        (Some(p), false) => Some(p.clone()),
+        // The standard chain: credentials in the environment come before any profile.
+        (None, false) if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() => None,
+        (None, false) => Some(
+            std::env::var("AWS_PROFILE")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "default".into()),
+        ),
+    };
     Ok(Clients {
+        sts,
+        profile,
         ml: client!(aws_sdk_medialive, "medialive"),
         mp: client!(aws_sdk_mediapackage, "mediapackage"),
         iam: client!(aws_sdk_iam, "iam"),
@@ -257,6 +328,34 @@ impl Clients {
     /// The region the clients sign for.
     pub fn region(&self) -> Option<String> {
         self.ml.config().region().map(|r| r.to_string())
+    }
+
+    /// The profile of the AWS configuration the credentials come from: the one asked for,
+    /// else `AWS_PROFILE` or `default` when the environment holds no credentials; `None` with
+    /// credentials from the environment or dummy ones.
+    pub fn profile(&self) -> Option<String> {
+        self.profile.clone()
+    }
+
+    /// Who the calls are made as (STS GetCallerIdentity): the first call of a run, so a
+    /// missing credential or an endpoint that does not answer is met here.
+    pub async fn caller_identity(&self) -> Result<CallerIdentity, Error> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error::sdk("GetCallerIdentity", "the caller identity", e, &[]))?;
+        let unexpected = |member: &str| Error::Unexpected {
+            operation: "GetCallerIdentity",
+            resource: "the caller identity".into(),
+            reason: format!("no {member} in the answer"),
+        };
+        Ok(CallerIdentity {
+            account: out.account.ok_or_else(|| unexpected("Account"))?,
+            arn: out.arn.unwrap_or_default(),
+            user_id: out.user_id.unwrap_or_default(),
+        })
     }
 
     /// The resource as the cloud has it; `None` when it does not exist (404, or a channel,

@@ -51,6 +51,7 @@ fn read(url: String, address: &str) -> Result<Option<String>, String> {
             region: Some("us-east-1".into()),
             endpoint_url: Some(url),
             dummy_credentials: true,
+            profile: None,
         })
         .await
         .unwrap();

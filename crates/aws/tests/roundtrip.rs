@@ -31,6 +31,7 @@ async fn clients(sandbox: &Running) -> Clients {
         region: Some("us-east-1".into()),
         endpoint_url: Some(sandbox.endpoint_url()),
         dummy_credentials: true,
+        profile: None,
     })
     .await
     .expect("connects")
@@ -1030,6 +1031,7 @@ async fn waiting_for_a_slot_is_not_an_unanswered_attempt() {
             region: Some("us-east-1".into()),
             endpoint_url: Some(sb.endpoint_url()),
             dummy_credentials: true,
+            profile: None,
         },
         &policy,
     )
@@ -1084,4 +1086,17 @@ async fn security_groups(c: &Clients, prefix: &str, n: usize) -> Vec<(Address, S
         ids.push((a.clone(), c.create(&a, &spec, "").await.unwrap().0));
     }
     ids
+}
+
+/// The first call of a run, STS GetCallerIdentity through aws-sdk-sts: the sandbox answers
+/// its account and its world, which tells two sandboxes apart.
+#[tokio::test]
+async fn the_caller_identity_names_the_sandbox_world() {
+    let sb = sandbox().await;
+    let me = clients(&sb).await.caller_identity().await.unwrap();
+    assert_eq!(me.account, "123456789012");
+    assert_eq!(me.sandbox_world(), Some(sb.identity().world.as_str()));
+    let other = sandbox().await;
+    let them = clients(&other).await.caller_identity().await.unwrap();
+    assert_ne!(them.sandbox_world(), me.sandbox_world());
 }

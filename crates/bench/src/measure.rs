@@ -67,6 +67,7 @@ pub async fn clients(sandbox: &Running, hasher: &Hasher) -> Result<Clients> {
         region: Some("us-east-1".into()),
         endpoint_url: Some(sandbox.endpoint_url()),
         dummy_credentials: true,
+        profile: None,
     };
     Ok(livestack_aws::connect_with(&target, &CallPolicy::default())
         .await

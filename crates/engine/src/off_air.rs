@@ -88,6 +88,7 @@ mod tests {
         Plan {
             format_version: livestack_plan::FORMAT_VERSION,
             stack: "imday".into(),
+            target: None,
             mode,
             changes: Vec::new(),
             steps: ops

@@ -5,6 +5,7 @@
 //! [`Step`]s (the calls to make, each with the steps it must wait for). Apply executes the steps
 //! it is given and never re-derives them from the stack file.
 
+mod cloud_target;
 mod diff;
 mod graph;
 mod observed;
@@ -19,6 +20,7 @@ use petgraph::graphmap::DiGraphMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
+pub use cloud_target::CloudTarget;
 pub use diff::FieldChange;
 pub use graph::{plan_graph, stack_graph, GraphFormat};
 pub use observed::{Observed, ObservedResource};
@@ -184,6 +186,10 @@ pub struct Summary {
 pub struct Plan {
     pub format_version: u32,
     pub stack: String,
+    /// Where the plan goes, filled in by whoever planned against a cloud (`None` for a plan
+    /// made from data alone): a saved plan applies there only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<CloudTarget>,
     pub mode: Mode,
     pub changes: Vec<Change>,
     pub steps: Vec<Step>,
@@ -1638,6 +1644,7 @@ impl Builder<'_> {
         Ok(Plan {
             format_version: FORMAT_VERSION,
             stack: stack.to_string(),
+            target: None,
             mode,
             changes,
             steps,

@@ -40,6 +40,9 @@ pub fn render_text_with(plan: &Plan, options: TextOptions) -> String {
         Mode::Destroy => "destroy",
     };
     let _ = writeln!(out, "livestack {verb} plan for stack \"{}\"", plan.stack);
+    if let Some(t) = &plan.target {
+        let _ = writeln!(out, "Target: {t}");
+    }
     for w in &plan.warnings {
         let _ = writeln!(out, "\n{}: {w}", paint("1;33", "Warning"));
     }

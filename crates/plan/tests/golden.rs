@@ -3,7 +3,7 @@
 //! A case's `case.toml` names the stack to plan (`stack`), optionally a stack that was applied
 //! before (`applied`: its state and cloud are simulated as livestack would have left them),
 //! out-of-band changes to that cloud (`[[drift]]`), a lost state (`lost_state`), and the mode.
-//! `targets` cuts the plan down as `-target` does.
+//! `targets` cuts the plan down as `-target` does; `[target]` is where the plan goes (its header).
 //! The expected plan is in `expected.txt` and `expected.json`; refresh them with
 //! `UPDATE_EXPECT=1 cargo test -p livestack-plan --test golden` and review the diff.
 
@@ -33,6 +33,10 @@ struct Case {
     /// expected as `error: ...` in `expected.txt` (and no `expected.json`).
     #[serde(default)]
     targets: Vec<String>,
+    /// Where the plan goes (`[target]` in `case.toml`, as the binary fills it in after
+    /// STS GetCallerIdentity): its header line and the JSON's `target`.
+    #[serde(default)]
+    target: Option<livestack_plan::CloudTarget>,
 }
 
 /// An out-of-band change: set `path` (dotted; `status` for the lifecycle state) of the
@@ -333,6 +337,10 @@ fn run(dir: &Path) -> Result<(), String> {
                 };
             }
         },
+    };
+    let p = livestack_plan::Plan {
+        target: case.target.clone(),
+        ..p
     };
     expect_file![dir.join("expected.txt")].assert_eq(&render_text(&p, false));
     expect_file![dir.join("expected.json")].assert_eq(&(render_json(&p) + "\n"));

@@ -271,7 +271,7 @@ fn lower_first(s: &str) -> String {
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent- and `+`-decoded.
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     body.split(|b| *b == b'&')
         .filter(|p| !p.is_empty())
         .map(|pair| {

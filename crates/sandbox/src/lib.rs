@@ -1,5 +1,5 @@
 //! A local endpoint for the parts of AWS Elemental MediaLive, MediaPackage (v1), SSM, IAM and
-//! S3 that livestack uses, speaking each service's own wire protocol so that the official
+//! S3 that livestack uses (and STS's GetCallerIdentity), speaking each service's own wire protocol so that the official
 //! aws-sdk-* clients and the AWS CLI talk to it unchanged, and enforcing the lifecycle rules of
 //! `shared/design/aws-lifecycle.md` (states with timed transitions, 409/422/404 answers).
 //!
@@ -15,6 +15,10 @@
 //! - One endpoint on 127.0.0.1 serves all five services; requests are not signed-checked
 //!   (any credentials work) and the region in ARNs is the configured one, whatever the client
 //!   signs for.
+//! - STS serves GetCallerIdentity only (see `sts`), reached by a request signed for `sts`.
+//!   Each world (data file, or a sandbox in memory) has a random id made at its creation and
+//!   written to its data file at once (the one write a start makes); the caller identity
+//!   names it, with the configured account. A reset keeps it.
 //! - The request log is kept in memory (lost on restart); `POST /_sandbox/reset` empties the
 //!   cloud, the log and the data file's cloud alike.
 //! - Each call's fault is drawn from a hash of (seed, service, operation, resource, attempt),
@@ -153,6 +157,7 @@ pub mod rate;
 pub mod s3;
 pub mod server;
 pub mod ssm;
+pub mod sts;
 pub mod wire;
 
 pub use rate::RateLimit;
@@ -169,6 +174,33 @@ pub struct Cloud {
     pub ssm: ssm::Ssm,
     pub iam: iam::Iam,
     pub s3: s3::S3,
+    /// Who this world is (STS GetCallerIdentity); made once, when the world is created.
+    pub identity: Identity,
     /// Counter from which numeric ids and random-looking hex ids are derived.
     pub next_id: u64,
+}
+
+/// What tells one sandbox world from another: a random id drawn when the world is created
+/// (its data file first written, or a sandbox kept in memory started), kept in the data file
+/// and across resets. Empty in a data file written before worlds had one: it gets one when
+/// next started.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Identity {
+    /// 16 lower-case hex digits.
+    pub world: String,
+}
+
+impl Identity {
+    /// A new world's identity, from the operating system's randomness (not the faults' seed:
+    /// two sandboxes started with one seed are still two worlds).
+    pub fn random() -> Identity {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        Identity {
+            world: (0..16)
+                .map(|_| char::from_digit(rng.random_range(0..16), 16).expect("a hex digit"))
+                .collect(),
+        }
+    }
 }

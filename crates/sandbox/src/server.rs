@@ -2,15 +2,16 @@
 //! every service the same URL), the admin endpoints under `/_sandbox/`, seeded faults, the
 //! request log and the data file.
 //!
-//! Dispatch: a request signed for S3 (the service in its SigV4 credential scope, from the
-//! `Authorization` header or a presigned `X-Amz-Credential`) goes to S3 (restXml, path-style
-//! `/bucket/key`); a header `x-amz-target: AmazonSSM.*` goes to SSM (awsJson1_1); a POST
+//! Dispatch: a request signed for S3 or STS (the service in its SigV4 credential scope, from
+//! the `Authorization` header or a presigned `X-Amz-Credential`: [`crate::wire::scope_service`])
+//! goes to S3 (restXml, path-style `/bucket/key`) or STS (awsQuery); a header `x-amz-target: AmazonSSM.*` goes to SSM (awsJson1_1); a POST
 //! whose form body has `Action=` goes to IAM (awsQuery); a path under `/prod/` goes to
 //! MediaLive; anything else to MediaPackage (restJson1).
 //!
 //! Admin endpoints (never faulted, not logged): `GET /_sandbox/requests` (the request log),
 //! `POST /_sandbox/reset` (empty cloud and log), `PUT /_sandbox/faults` (replace the faults),
-//! `GET /_sandbox/cloud` (the cloud as JSON), and the holds a test drives a moment with:
+//! `GET /_sandbox/cloud` (the cloud as JSON), `GET /_sandbox/identity` (the world id, account
+//! and region: who STS GetCallerIdentity says this sandbox is), and the holds a test drives a moment with:
 //! `PUT /_sandbox/hold` with `{"operation": "StartChannel", "service": "medialive"}`
 //! (`service` optional) makes every such call wait, not yet carried out, until
 //! `DELETE /_sandbox/hold/OPERATION` (or `DELETE /_sandbox/hold` for all) releases it;
@@ -180,6 +181,11 @@ impl Running {
         Ok(())
     }
 
+    /// Who this sandbox world is (the same as `GET /_sandbox/identity`).
+    pub fn identity(&self) -> crate::Identity {
+        self.app.lock().cloud.identity.clone()
+    }
+
     /// Replaces the faults (the same as `PUT /_sandbox/faults`).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
         replace_faults(&self.app, faults).map_err(Error::InvalidConfig)
@@ -254,6 +260,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    #[error("cannot write the sandbox data file {}", path.display())]
+    WriteData {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the sandbox server failed")]
     Serve(#[source] std::io::Error),
     #[error("cannot wait for ctrl-c")]
@@ -264,10 +276,22 @@ pub enum Error {
 /// loaded from that file first (a missing file is an empty cloud).
 pub async fn start(config: Config) -> Result<Running, Error> {
     check_config(&config)?;
-    let cloud = match &config.data {
+    let mut cloud = match &config.data {
         Some(path) => load(path)?,
         None => Cloud::default(),
     };
+    if cloud.identity.world.is_empty() {
+        // A new world (or one written before worlds had an identity): its identity is on
+        // disk before anyone can ask for it, so a restart answers the same.
+        cloud.identity = crate::Identity::random();
+        if let Some(path) = &config.data {
+            let bytes = serde_json::to_vec_pretty(&cloud).expect("the cloud serializes");
+            write_atomically(path, &bytes).map_err(|source| Error::WriteData {
+                path: path.clone(),
+                source,
+            })?;
+        }
+    }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -312,7 +336,8 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let speed = config.speed;
     let running = start(config).await?;
     let url = running.endpoint_url();
-    println!("livestack sandbox listening on {url} (speed {speed}x)");
+    let world = running.identity().world;
+    println!("livestack sandbox listening on {url} (speed {speed}x, world {world})");
     match &data {
         Some(path) => println!("cloud persisted to {}", path.display()),
         None => println!("cloud kept in memory only (use a data file to keep it)"),
@@ -495,6 +520,7 @@ fn call_key(service: Service, operation: &str, req: &Req) -> String {
             };
             format!("{} {}{body}", req.method, req.path)
         }
+        Service::Sts => String::new(),
     };
     format!("{} {operation} {resource}", service.name())
 }
@@ -694,6 +720,7 @@ enum Service {
     Ssm,
     Iam,
     S3,
+    Sts,
 }
 
 impl Service {
@@ -704,16 +731,20 @@ impl Service {
             Service::Ssm => "ssm",
             Service::Iam => "iam",
             Service::S3 => "s3",
+            Service::Sts => "sts",
         }
     }
 }
 
 fn route(req: &Req) -> Service {
-    // S3's paths (`/bucket/key`) look like MediaPackage's: the signature's scope tells them
-    // apart.
-    if credential_service(req) == Some("s3") {
-        Service::S3
-    } else if req
+    // S3's paths (`/bucket/key`) look like MediaPackage's, STS's forms like IAM's: the
+    // signature's scope tells them apart.
+    match crate::wire::scope_service(req) {
+        Some("s3") => return Service::S3,
+        Some("sts") => return Service::Sts,
+        _ => {}
+    }
+    if req
         .header("x-amz-target")
         .is_some_and(|t| t.starts_with("AmazonSSM."))
     {
@@ -725,20 +756,6 @@ fn route(req: &Req) -> Service {
     } else {
         Service::MediaPackage
     }
-}
-
-/// The service a SigV4 request was signed for: the fourth part of its credential scope
-/// (`Credential=AKID/20261201/us-east-1/s3/aws4_request`), from the `Authorization` header or
-/// a presigned URL's `X-Amz-Credential`.
-fn credential_service(req: &Req) -> Option<&str> {
-    let credential = match req.header("authorization") {
-        Some(auth) => auth
-            .split([' ', ','])
-            .find_map(|part| part.trim().strip_prefix("Credential="))?,
-        None => req.query_param("X-Amz-Credential")?,
-    };
-    let scope: Vec<&str> = credential.split('/').collect();
-    (scope.len() >= 5 && scope[scope.len() - 1] == "aws4_request").then(|| scope[scope.len() - 2])
 }
 
 /// The `Action` of an awsQuery form body.
@@ -837,6 +854,7 @@ async fn handle_http(State(app): State<Arc<App>>, request: axum::extract::Reques
                     Service::Ssm => crate::ssm::handle(cloud, &mut ctx, &req),
                     Service::Iam => crate::iam::handle(cloud, &mut ctx, &req),
                     Service::S3 => crate::s3::handle(cloud, &mut ctx, &req),
+                    Service::Sts => crate::sts::handle(cloud, &mut ctx, &req),
                 }));
                 // A handler bug answers 500 (logged by the panic hook) instead of killing the
                 // connection.
@@ -938,7 +956,11 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
             r.headers = vec![("content-type".into(), "application/x-amz-json-1.1".into())];
             r
         }
-        (Service::Iam, _) => {
+        (Service::Iam | Service::Sts, _) => {
+            let xmlns = match service {
+                Service::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+                _ => "https://iam.amazonaws.com/doc/2010-05-08/",
+            };
             let (status, kind, code, message) = match fault {
                 Fault::Throttle | Fault::Rate => (429, "Sender", "Throttling", "Rate exceeded"),
                 Fault::Error | Fault::LostResponse => (
@@ -949,7 +971,7 @@ fn fault_response(service: Service, fault: Fault, req: &Req) -> Resp {
                 ),
             };
             let body = format!(
-                "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+                "<ErrorResponse xmlns=\"{xmlns}\">\
                  <Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
                  <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
             );
@@ -971,7 +993,7 @@ fn operation_name(service: Service, req: &Req) -> String {
             .header("x-amz-target")
             .and_then(|t| t.strip_prefix("AmazonSSM."))
             .map(str::to_string),
-        Service::Iam => form_action(&req.body),
+        Service::Iam | Service::Sts => form_action(&req.body),
         Service::MediaLive => {
             crate::medialive::operation_name(&req.method, &req.path).map(str::to_string)
         }
@@ -1066,7 +1088,11 @@ async fn admin(app: &App, req: &Req) -> Response {
         ("POST", "/_sandbox/reset") => {
             let wait_for = {
                 let mut inner = app.lock();
-                inner.cloud = Cloud::default();
+                // The same world, emptied: its identity stays.
+                inner.cloud = Cloud {
+                    identity: inner.cloud.identity.clone(),
+                    ..Cloud::default()
+                };
                 inner.log.clear();
                 inner.attempts.clear();
                 inner.buckets = Buckets::default();
@@ -1128,6 +1154,17 @@ async fn admin(app: &App, req: &Req) -> Response {
             release_holds(app, Some(&path["/_sandbox/hold/".len()..]));
             json_response(StatusCode::OK, &holds_json(app))
         }
+        ("GET", "/_sandbox/identity") => {
+            let world = app.lock().cloud.identity.world.clone();
+            json_response(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "world": world,
+                    "account": app.account,
+                    "region": app.region,
+                }),
+            )
+        }
         ("GET", "/_sandbox/cloud") => {
             let cloud = serde_json::to_value(&app.lock().cloud).expect("cloud serializes");
             json_response(StatusCode::OK, &cloud)
@@ -1135,7 +1172,8 @@ async fn admin(app: &App, req: &Req) -> Response {
         _ => plain(
             StatusCode::NOT_FOUND,
             "unknown sandbox admin endpoint; try GET /_sandbox/requests, POST /_sandbox/reset, \
-             PUT /_sandbox/faults, GET /_sandbox/cloud, PUT|GET|DELETE /_sandbox/hold",
+             PUT /_sandbox/faults, GET /_sandbox/cloud, GET /_sandbox/identity, \
+             PUT|GET|DELETE /_sandbox/hold",
         ),
     }
 }
@@ -1249,6 +1287,32 @@ mod tests {
         let mp = req("POST", "/channels", vec![], "{\"id\":\"x\"}");
         assert_eq!(route(&mp), Service::MediaPackage);
         assert_eq!(operation_name(Service::MediaPackage, &mp), "CreateChannel");
+        let signed_for = |service: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/{service}/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            )
+        };
+        let form = "Action=GetCallerIdentity&Version=2011-06-15";
+        let sts = req(
+            "POST",
+            "/",
+            vec![("authorization", &signed_for("sts"))],
+            form,
+        );
+        assert_eq!(route(&sts), Service::Sts);
+        assert_eq!(operation_name(Service::Sts, &sts), "GetCallerIdentity");
+        let iam = req(
+            "POST",
+            "/",
+            vec![("authorization", &signed_for("iam"))],
+            form,
+        );
+        assert_eq!(
+            route(&iam),
+            Service::Iam,
+            "a form signed for iam stays IAM's"
+        );
         let odd = req("PATCH", "/nothing", vec![], "");
         assert_eq!(operation_name(Service::MediaPackage, &odd), "unknown");
         // S3's paths look like MediaPackage's: the credential scope decides.

@@ -115,6 +115,25 @@ impl Ctx<'_> {
     }
 }
 
+/// The service a SigV4-signed request was signed for: the fourth part of its credential
+/// scope (`Authorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sts/aws4_request,
+/// ...`, or the `X-Amz-Credential` query parameter of a presigned URL). `None` for an unsigned
+/// request or another scheme. Services that share a wire protocol (STS and IAM both send
+/// `Action=` forms) are told apart by it, as AWS tells them apart by host.
+pub fn scope_service(req: &Req) -> Option<&str> {
+    let credential = match req.header("authorization") {
+        Some(auth) => auth
+            .strip_prefix("AWS4-HMAC-SHA256")?
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("Credential="))?,
+        None => req.query_param("X-Amz-Credential")?,
+    };
+    // AKID/DATE/REGION/SERVICE/aws4_request
+    let mut parts = credential.rsplit('/');
+    (parts.next()? == "aws4_request").then_some(())?;
+    parts.next().filter(|s| !s.is_empty())
+}
+
 /// Whether an operation only reads (Describe*, Get*, Head*, List*): such a call changes
 /// nothing the data file must record, and its answer is not held back for a write.
 pub(crate) fn reads_only(operation: &str) -> bool {
@@ -178,4 +197,52 @@ pub(crate) fn xml_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)], query: &[(&str, &str)]) -> Req {
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Req {
+            method: "POST".into(),
+            path: "/".into(),
+            query: pairs(query),
+            headers: pairs(headers),
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn the_scope_service_is_read_from_the_signature_or_a_presigned_query() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDSANDBOX/20261201/us-east-1/sts/aws4_request, \
+                    SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(
+            scope_service(&req(&[("authorization", auth)], &[])),
+            Some("sts")
+        );
+        let presigned = [(
+            "X-Amz-Credential",
+            "AKID/20261201/eu-west-1/s3/aws4_request",
+        )];
+        assert_eq!(scope_service(&req(&[], &presigned)), Some("s3"));
+        assert_eq!(scope_service(&req(&[], &[])), None);
+        for bad in [
+            "AWS AKID:signature",
+            "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=abc",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1//aws4_request",
+            "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/sts/other",
+        ] {
+            assert_eq!(
+                scope_service(&req(&[("authorization", bad)], &[])),
+                None,
+                "{bad}"
+            );
+        }
+    }
 }

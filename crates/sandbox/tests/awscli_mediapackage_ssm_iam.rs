@@ -684,3 +684,81 @@ async fn awscli_drives_iam() {
     );
     sandbox.shutdown().await;
 }
+
+/// `aws sts get-caller-identity` (a form signed for `sts`, told from IAM's forms by its
+/// credential scope) names the sandbox's account and its world; the world is the data file's,
+/// the same after a restart and a reset, and another sandbox is another world.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awscli_names_the_sandbox_world() {
+    let Some(cli) = common::aws_cli() else { return };
+    let dir = std::env::temp_dir().join(format!("livestack-sts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("cloud.json");
+    let config = || livestack_sandbox::Config {
+        data: Some(data.clone()),
+        ..Default::default()
+    };
+    let sb = livestack_sandbox::start(config()).await.unwrap();
+    let url = sb.endpoint_url();
+    let world = sb.identity().world;
+    assert_eq!(world.len(), 16, "{world}");
+    assert!(data.exists(), "a new world's identity is written at once");
+    let me = ok(&cli, &url, &["sts", "get-caller-identity"]);
+    assert_eq!(me["Account"], "123456789012", "{me}");
+    assert_eq!(
+        me["Arn"],
+        format!("arn:aws:sts::123456789012:assumed-role/livestack-sandbox/{world}")
+    );
+    assert_eq!(me["UserId"], format!("AROASANDBOX:{world}"));
+    let log = common::request_log(&url).await;
+    let last = log.last().unwrap();
+    assert_eq!(
+        (&last["service"], &last["operation"]),
+        (&"sts".into(), &"GetCallerIdentity".into())
+    );
+    fails(&cli, &url, &["sts", "get-session-token"], "InvalidAction");
+    // IAM's forms still reach IAM.
+    fails(
+        &cli,
+        &url,
+        &["iam", "get-role", "--role-name", "nobody"],
+        "NoSuchEntity",
+    );
+    let (status, body) = common::http(&url, "GET", "/_sandbox/identity", "").await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&shown["world"], &shown["account"], &shown["region"]),
+        (
+            &world.clone().into(),
+            &"123456789012".into(),
+            &"us-east-1".into()
+        )
+    );
+    let (status, _) = common::http(&url, "POST", "/_sandbox/reset", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sb.identity().world,
+        world,
+        "a reset empties the world, it stays itself"
+    );
+    sb.shutdown().await;
+
+    let again = livestack_sandbox::start(config()).await.unwrap();
+    let me = ok(&cli, &again.endpoint_url(), &["sts", "get-caller-identity"]);
+    assert_eq!(
+        me["UserId"],
+        format!("AROASANDBOX:{world}"),
+        "the data file's world"
+    );
+    again.shutdown().await;
+
+    let other = common::sandbox().await;
+    let them = ok(&cli, &other.endpoint_url(), &["sts", "get-caller-identity"]);
+    assert_ne!(
+        them["UserId"], me["UserId"],
+        "another sandbox is another world"
+    );
+    other.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

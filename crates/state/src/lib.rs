@@ -23,7 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use livestack_plan::Prior;
+use livestack_plan::{CloudTarget, Prior};
 use serde::{Deserialize, Serialize};
 
 /// The newest format this build reads and writes.
@@ -44,6 +44,12 @@ pub struct State {
     /// parameter); a state that still holds it gives it up at its next apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
+    /// The cloud the state's resources live in (AWS account and region, or a sandbox world),
+    /// recorded when the state is first written against one; `None` in a state written before
+    /// states recorded it, which takes its target at its next write. A run against another
+    /// target is refused by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<CloudTarget>,
     #[serde(flatten)]
     pub prior: Prior,
 }
@@ -57,6 +63,7 @@ impl State {
             serial: 0,
             stack: stack.to_string(),
             hash_key: None,
+            target: None,
             prior: Prior::default(),
         }
     }
@@ -330,6 +337,18 @@ fn sync_dir(path: &Path) {
             let _ = d.sync_all();
         }
     }
+}
+
+/// Writes `bytes` to `path` readable and writable by its owner only (0600), as the state is:
+/// for other files that hold what the state holds (a saved plan). A file already there is
+/// made private before it is written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    }
+    open_private(path)?.write_all(bytes)
 }
 
 fn open_private(path: &Path) -> std::io::Result<File> {
@@ -703,6 +722,26 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn the_target_is_kept_and_a_state_written_before_targets_loads_without_one() {
+        let p = tmp("target");
+        let mut s = State::new("imday");
+        save(&p, &mut s).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("\"target\""), "none recorded yet: {text}");
+        assert_eq!(load(&p, "imday").unwrap().unwrap().target, None);
+        s.target = Some(CloudTarget::Aws {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            profile: Some("prod".into()),
+            endpoint_url: None,
+        });
+        save(&p, &mut s).unwrap();
+        assert_eq!(load(&p, "imday").unwrap().unwrap().target, s.target);
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"kind\": \"aws\""), "{text}");
     }
 
     fn addr(a: &str) -> livestack_model::Address {

@@ -130,6 +130,7 @@ pub fn render_json(state: &State, path: &Path) -> Json {
         "state_file": path.display().to_string(),
         "serial": state.serial,
         "lineage": state.lineage,
+        "target": state.target,
         "resources": resources,
         "deposed": ids(&state.prior.deposed),
         "released": ids(&state.prior.released),
@@ -147,6 +148,9 @@ pub fn render_text(state: &State, path: &Path) -> String {
         path.display(),
         state.serial
     );
+    if let Some(t) = &state.target {
+        let _ = writeln!(out, "Target: {t}");
+    }
     let _ = writeln!(
         out,
         "What the last apply recorded; AWS was not called (`livestack plan` compares it with the \
