@@ -386,3 +386,47 @@ fn the_embedded_sandbox_keeps_the_bucket_a_stack_names_and_encrypts_with_its_kms
     c.current_dir(&m);
     Live::start(c, &["plan"]).finish().expect(0);
 }
+
+#[test]
+fn sigterm_mid_apply_releases_the_s3_lock_and_keeps_every_finished_step() {
+    let w = world("remote-sigterm");
+    let a = machine(&w, "a");
+    w.sandbox.hold(None, "StartChannel");
+    let apply = start(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    );
+    w.wait_held("StartChannel", 1);
+    assert!(objects(&w).contains(&"live/imday.json.lock".to_string()));
+    let sent = Command::new("kill")
+        .args(["-TERM", &apply.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = apply.finish().expect(143);
+    assert!(out.stderr.contains("SIGTERM"), "{}", out.stderr);
+    w.sandbox.release("StartChannel");
+    // The lock is gone and the journal folded into the state object: the steps that
+    // finished are recorded, nothing is left beside the state.
+    assert_eq!(objects(&w), vec!["live/imday.json".to_string()]);
+    let listed = run(&w, &a, &["state", "list", &s1(), "--state", STATE]).expect(0);
+    assert!(
+        listed.stdout.contains("medialive_channel.imday"),
+        "{}",
+        listed.stdout
+    );
+    run(
+        &w,
+        &a,
+        &["apply", &s1(), "--state", STATE, "--auto-approve"],
+    )
+    .expect(0);
+    run(
+        &w,
+        &a,
+        &["plan", &s1(), "--state", STATE, "--detailed-exitcode"],
+    )
+    .expect(0);
+    assert_eq!(w.inventory(), section_1_inventory());
+}
