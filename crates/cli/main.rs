@@ -599,6 +599,11 @@ async fn run(cli: Cli) -> Result<u8> {
                 open_and_plan(&target, "destroy", Mode::Destroy, &only.targets).await?;
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
+                // Nothing of the stack is left (deleted outside livestack): its hash key goes.
+                if only.targets.is_empty() && session.state.prior.resources.is_empty() {
+                    let stack = session.desired.name.clone();
+                    session.cloud.delete_hash_key(&stack).await?;
+                }
                 return Ok(0);
             }
             confirm(auto_approve, "destroy", &mut signals).await?;
