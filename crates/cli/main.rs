@@ -321,9 +321,15 @@ impl TargetArgs {
         saved::Reach {
             sandbox_data: session.sandbox_data.clone(),
             sandbox_url: self.sandbox_url.clone(),
-            // `--endpoint-url`, or AWS_ENDPOINT_URL, which the apply may not have set.
+            // `--endpoint-url`, or AWS_ENDPOINT_URL, which the apply may not have set (a
+            // sandbox reached as an endpoint too).
             endpoint_url: match &session.target {
                 livestack_plan::CloudTarget::Aws { endpoint_url, .. } => endpoint_url.clone(),
+                livestack_plan::CloudTarget::Sandbox { url, .. }
+                    if self.sandbox_url.is_none() && session.sandbox_data.is_none() =>
+                {
+                    url.clone()
+                }
                 livestack_plan::CloudTarget::Sandbox { .. } => None,
             },
             region: session.cloud.region(),
@@ -600,7 +606,10 @@ async fn run(cli: Cli) -> Result<u8> {
             print!("{}", livestack_plan::render_text(&plan, color));
             if plan.is_empty() {
                 // Nothing of the stack is left (deleted outside livestack): its hash key goes.
-                if only.targets.is_empty() && session.state.prior.resources.is_empty() {
+                if only.targets.is_empty()
+                    && session.state.prior.resources.is_empty()
+                    && session.key_stored
+                {
                     let stack = session.desired.name.clone();
                     session.cloud.delete_hash_key(&stack).await?;
                 }
@@ -986,6 +995,7 @@ async fn run_steps(
             if plan.mode == Mode::Destroy
                 && plan.targets.is_empty()
                 && session.state.prior.resources.is_empty()
+                && session.key_stored
             {
                 let stack = session.desired.name.clone();
                 session.cloud.delete_hash_key(&stack).await?;
@@ -1275,22 +1285,32 @@ impl Where<'_> {
                 livestack_aws::short_cause(&e)
             ),
         };
-        if self.sandbox_data.is_some() || self.sandbox_url.is_some() {
-            let Some(world) = me.sandbox_world() else {
-                bail!(
-                    "{} answered as {} (STS GetCallerIdentity), not as a livestack sandbox; \
-                     use --endpoint-url for an AWS endpoint",
-                    self.words(clients),
-                    me.arn
-                );
-            };
+        // A sandbox reached as an endpoint (`--endpoint-url`, AWS_ENDPOINT_URL) is one world
+        // among others too: bound to its world, not to the account every sandbox answers.
+        if let Some(world) = me.sandbox_world() {
             return Ok(livestack_plan::CloudTarget::Sandbox {
                 world: world.to_string(),
-                account: me.account,
+                account: me.account.clone(),
                 region,
-                url: self.sandbox_url.map(String::from),
+                url: self
+                    .sandbox_url
+                    .or(self.endpoint_url)
+                    .map(String::from)
+                    .or_else(|| {
+                        std::env::var("AWS_ENDPOINT_URL")
+                            .ok()
+                            .filter(|u| !u.is_empty())
+                    }),
                 data_file: self.sandbox_data.map(|d| d.display().to_string()),
             });
+        }
+        if self.sandbox_data.is_some() || self.sandbox_url.is_some() {
+            bail!(
+                "{} answered as {} (STS GetCallerIdentity), not as a livestack sandbox; \
+                 use --endpoint-url for an AWS endpoint",
+                self.words(clients),
+                me.arn
+            );
         }
         Ok(livestack_plan::CloudTarget::Aws {
             account: me.account,
@@ -1328,6 +1348,8 @@ pub struct Session {
     /// key, or one a state written before the key moved out of it held), and whether it
     /// replaces one there.
     keep_key: Option<(String, bool)>,
+    /// Whether the stack's hash key parameter was there when the plan was made.
+    key_stored: bool,
     /// Held for the whole plan+apply; released on drop.
     _lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
@@ -1459,6 +1481,7 @@ impl Session {
             sandbox_data,
             stack_path: t.stack.clone(),
             keep_key: None,
+            key_stored: false,
             engine: livestack_engine::Engine {
                 desired,
                 store: at,
@@ -1488,6 +1511,7 @@ impl Session {
             .hash_key(&self.desired.name)
             .await
             .context("refresh: reading the key of the stack's secret hashes")?;
+        self.key_stored = stored.is_some();
         let (key, keep) = hash_key(&self.state, stored, &self.store)?;
         let hasher = livestack_plan::Hasher::new(key.as_bytes());
         self.keep_key = keep;

@@ -624,17 +624,31 @@ fn endpoint_url_sends_every_call_there_with_the_usual_credentials() {
         &env,
     )
     .expect(0);
-    let refused = w.run(&["apply", plan_arg, "--auto-approve"]).expect(1);
+    // A sandbox reached as an endpoint is bound to its world: another sandbox is another
+    // target.
     let world = w.sandbox.identity().world;
-    assert_shows(
-        &refused.stderr,
-        &[&format!("the state belongs to AWS account 123456789012, us-east-1, endpoint {url}, but this run targets sandbox at {url} (world {world}, us-east-1)")],
-    );
+    let elsewhere = World::new("endpoint-url-elsewhere");
+    let other_url = elsewhere.sandbox.endpoint_url();
+    let other_world = elsewhere.sandbox.identity().world;
+    let refused = w
+        .run_bare(
+            &[
+                "apply",
+                plan_arg,
+                "--auto-approve",
+                "--endpoint-url",
+                &other_url,
+            ],
+            &env,
+        )
+        .expect(1);
+    assert_shows(&refused.stderr, &[&world, &other_world]);
+    assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
     // With no option repeated, it goes to its own endpoint.
     let applied = w
         .run_bare(&["apply", plan_arg, "--auto-approve"], &env)
         .expect(0);
-    let header = format!("Target: AWS account 123456789012, us-east-1, endpoint {url}\n");
+    let header = format!("Target: sandbox at {url} (world {world}, us-east-1)\n");
     assert_shows(&applied.stdout, &[&header]);
     // A plan made with AWS_ENDPOINT_URL records that endpoint too: applied without it, it
     // still goes there.

@@ -267,6 +267,7 @@ impl Objects for S3Objects {
                     .key(key)
                     .content_type("application/json")
                     .body(bytes.into());
+                let if_match = matches!(when, Condition::Matches(_));
                 req = match when {
                     Condition::Always => req,
                     Condition::Absent => req.if_none_match("*"),
@@ -279,9 +280,10 @@ impl Objects for S3Objects {
                 }
                 match req.send().await {
                     Ok(out) => Ok(Outcome::Done(out.e_tag().unwrap_or_default().to_string())),
-                    // 412: the condition failed; 409: a conditional write raced another one.
-                    // 404: If-Match on an object deleted since.
-                    Err(e) if matches!(status(&e), Some(412 | 409 | 404)) => Ok(Outcome::Refused),
+                    // 412: the condition failed; 409: a conditional write raced another one;
+                    // 404 NoSuchKey: If-Match on an object deleted since (not a missing bucket).
+                    Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(Outcome::Refused),
+                    Err(e) if if_match && e.code() == Some("NoSuchKey") => Ok(Outcome::Refused),
                     Err(e) => Err(ObjectError {
                         call: "PutObject",
                         url,

@@ -223,18 +223,23 @@ pub(crate) async fn execute<C: Cloud>(
         saved?;
         return Ok(());
     }
+    // Where the finished steps are recorded: the state, or, when its save failed too, what
+    // that failure says (a state refused by its store is kept aside, and the error says where).
+    let kept = match &saved {
+        Ok(()) => format!(
+            "the state is saved in {}: run the same command again to continue",
+            s.store
+        ),
+        Err(e) if failure.is_some() => format!("the state could not be saved: {e}"),
+        Err(_) => "the state could not be saved".to_string(),
+    };
     let cause = match (failure, saved) {
         (Some(e), _) => e,
         (None, Err(e)) => e.into(),
         (None, Ok(())) => Error::Interrupted(stopped_by.map_or("a signal", |r| r.signal.name())),
     };
     Err(Error::Unfinished {
-        summary: format!(
-            "{} of {} steps done; the state is saved in {}: run the same command again to continue",
-            done.len(),
-            plan.steps.len(),
-            s.store
-        ),
+        summary: format!("{} of {} steps done; {kept}", done.len(), plan.steps.len()),
         signal: stopped_by.map(|r| r.signal),
         off_air: crate::off_air::lines(
             plan,

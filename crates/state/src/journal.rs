@@ -99,10 +99,17 @@ impl Journal {
             Store::Remote(remote) => {
                 let at = format!("{}.journal/", remote.url());
                 let there = || Error::JournalThere { at: at.clone() };
-                if !remote.journal_names()?.is_empty() {
+                let left = remote.journal_names()?;
+                if left.first() == Some(&remote.journal_name(0)) {
                     return Err(there());
                 }
-                let put = remote.objects().put(
+                // Entries without a header: what a removal cut short (or a run whose lock was
+                // forced) left; nothing reads them.
+                remote.remove_journal(&left)?;
+                if !remote.still_held()? {
+                    return Err(Error::LockLost { at: remote.url() });
+                }
+                let put = remote.put(
                     &remote.journal_name(0),
                     line(&header).into_bytes(),
                     Condition::Absent,
@@ -166,10 +173,15 @@ impl Journal {
                 }),
             Sink::Remote { remote, next } => {
                 let name = remote.journal_name(*next);
-                match remote
-                    .objects()
-                    .put(&name, text.into_bytes(), Condition::Absent)
-                {
+                let put = match remote.still_held() {
+                    Ok(true) => remote.put(&name, text.into_bytes(), Condition::Absent),
+                    Ok(false) => {
+                        self.broken = true;
+                        return Err(Error::LockLost { at: remote.url() });
+                    }
+                    Err(e) => Err(e),
+                };
+                match put {
                     Ok(Outcome::Done(_)) => {
                         *next += 1;
                         Ok(())

@@ -167,14 +167,20 @@ pub enum Error {
     Remote(#[from] ObjectError),
     /// The state object changed since this process read it: someone else wrote it (a lock
     /// forced while this run held it, or a writer that took no lock). Nothing was overwritten.
-    #[error("{at}: someone else wrote the state since this run read it (serial {serial}), so it was not overwritten; this run's state was kept in {}: compare the two, then `livestack state push` the one to keep", kept.display())]
+    #[error("{at}: {why} (serial {serial}), so it was not overwritten; this run's state was kept in {}: compare the two, then `livestack state push` the one to keep", kept.display())]
     Conflict {
         at: String,
+        /// What happened: someone else wrote the state, or took this run's lock.
+        why: &'static str,
         serial: u64,
         kept: PathBuf,
     },
     #[error("{at}: a journal is already there (an apply in progress, or one cut short): load the state under its lock to fold it first")]
     JournalThere { at: String },
+    /// The lock this run took was removed (`force-unlock`) and maybe taken by someone else
+    /// while the run went on: it writes nothing more.
+    #[error("{at}: this run's lock was removed while it ran (force-unlock), so it wrote nothing more; what its finished steps made carries the stack's ownership tags and is found again by the next apply")]
+    LockLost { at: String },
 }
 
 impl Error {
@@ -528,18 +534,17 @@ impl Lock {
         let info = lock_info(operation);
         let text = serde_json::to_vec(&info).expect("lock info serializes");
         for _ in 0..3 {
-            let put = remote
-                .objects()
-                .put(&name, text.clone(), Condition::Absent)?;
+            let put = remote.put(&name, text.clone(), Condition::Absent)?;
             match put {
                 Outcome::Done(etag) => {
+                    remote.set_held(Some(etag.clone()));
                     return Ok(Lock {
                         at: LockAt::Remote {
                             remote: remote.clone(),
                             etag,
                         },
                         info,
-                    })
+                    });
                 }
                 Outcome::Refused => {
                     let found = remote.objects().get(&name)?;
@@ -635,7 +640,16 @@ impl Drop for Lock {
                 }
             }
             LockAt::Remote { remote, etag } => {
-                let _ = remote.objects().delete(&remote.lock_name(), Some(etag));
+                remote.set_held(None);
+                if let Err(e) = remote.objects().delete(&remote.lock_name(), Some(etag)) {
+                    // Nothing else can say it: the run is ending.
+                    eprintln!(
+                        "warning: the lock {} (id {}) could not be released: {e}; remove it with `livestack force-unlock STACK {}` and the same --state",
+                        remote.objects().url(&remote.lock_name()),
+                        self.info.id,
+                        self.info.id
+                    );
+                }
             }
         }
     }

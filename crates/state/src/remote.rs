@@ -89,6 +89,9 @@ pub struct Remote {
     key: String,
     seen: Mutex<Option<Seen>>,
     versioned: OnceLock<bool>,
+    /// The entity tag of the lock object this process holds, while it holds it: every write
+    /// checks first that the lock is still that one (not forced and taken by someone else).
+    held: Mutex<Option<String>>,
     /// Where a state whose write was refused is kept (the working directory by default).
     refused_dir: std::path::PathBuf,
 }
@@ -100,6 +103,7 @@ impl Remote {
             key: key.to_string(),
             seen: Mutex::new(None),
             versioned: OnceLock::new(),
+            held: Mutex::new(None),
             refused_dir: std::path::PathBuf::new(),
         }
     }
@@ -165,9 +169,41 @@ impl Remote {
         })
     }
 
+    /// `put`, where a refusal that finds the very bytes written is a success: a conditional
+    /// write whose answer was lost and that the SDK retried meets its own write (412).
+    pub(crate) fn put(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        when: Condition,
+    ) -> Result<Outcome, ObjectError> {
+        match self.objects.put(name, bytes.clone(), when)? {
+            Outcome::Refused => match self.objects.get(name)? {
+                Some(o) if o.bytes == bytes => Ok(Outcome::Done(o.etag)),
+                _ => Ok(Outcome::Refused),
+            },
+            done => Ok(done),
+        }
+    }
+
+    /// This process now holds the lock object with entity tag `etag` (`None`: no longer).
+    pub(crate) fn set_held(&self, etag: Option<String>) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = etag;
+    }
+
+    /// Whether the lock this process took is still there as it wrote it (true when it holds
+    /// none: a reader, or `state push` before its lock).
+    pub(crate) fn still_held(&self) -> Result<bool, ObjectError> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match held {
+            None => Ok(true),
+            Some(etag) => Ok(self.objects.head(&self.lock_name())? == Some(etag)),
+        }
+    }
+
     /// Writes the state, only over the version this process read (or where there was none):
     /// `Ok(false)` when someone else wrote it in between. Without versioning, the version
-    /// replaced is first copied to `KEY.bak`.
+    /// replaced is then copied to `KEY.bak`.
     pub(crate) fn write(&self, bytes: Vec<u8>) -> Result<bool, ObjectError> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let seen = match seen {
@@ -183,33 +219,34 @@ impl Remote {
         };
         let when = match &seen {
             Seen::Absent => Condition::Absent,
-            Seen::Version { etag, bytes } => {
-                if !self.versioned()? {
-                    self.objects.put(
-                        &format!("{}.bak", self.key),
-                        bytes.clone(),
-                        Condition::Always,
-                    )?;
-                }
-                Condition::Matches(etag.clone())
-            }
+            Seen::Version { etag, .. } => Condition::Matches(etag.clone()),
         };
-        match self.objects.put(&self.key, bytes.clone(), when)? {
+        match self.put(&self.key, bytes.clone(), when)? {
             Outcome::Done(etag) => {
                 *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(Seen::Version { etag, bytes });
+                // Only a write that took place replaces the backup.
+                if let Seen::Version { bytes: before, .. } = seen {
+                    if !self.versioned() {
+                        self.objects.put(
+                            &format!("{}.bak", self.key),
+                            before,
+                            Condition::Always,
+                        )?;
+                    }
+                }
                 Ok(true)
             }
             Outcome::Refused => Ok(false),
         }
     }
 
-    fn versioned(&self) -> Result<bool, ObjectError> {
-        if let Some(v) = self.versioned.get() {
-            return Ok(*v);
-        }
-        let v = self.objects.versioned()?;
-        Ok(*self.versioned.get_or_init(|| v))
+    /// Whether the bucket keeps versions; a role not allowed to ask (`s3:GetBucketVersioning`
+    /// is not in every state policy) gets the `.bak` copy instead.
+    fn versioned(&self) -> bool {
+        *self
+            .versioned
+            .get_or_init(|| self.objects.versioned().unwrap_or(false))
     }
 
     /// The journal's objects as one text, a line each, in order; `None` without a header (no
@@ -221,12 +258,16 @@ impl Remote {
         }
         let mut text = Vec::new();
         for name in &names {
-            // An entry removed while it was listed (a close in progress): the rest is read.
-            if let Some(o) = self.objects.get(name)? {
-                text.extend_from_slice(&o.bytes);
-                if !text.ends_with(b"\n") {
-                    text.push(b'\n');
+            match self.objects.get(name)? {
+                Some(o) => {
+                    text.extend_from_slice(&o.bytes);
+                    if !text.ends_with(b"\n") {
+                        text.push(b'\n');
+                    }
                 }
+                // Removed while it was listed: the journal is being removed, which only ever
+                // follows the save of the state that holds its steps.
+                None => return Ok((None, names)),
             }
         }
         Ok((Some(text), names))
@@ -257,6 +298,11 @@ pub(crate) mod tests {
         pub objects: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
         pub versioned: bool,
         pub puts: std::sync::atomic::AtomicUsize,
+        /// The next put is carried out, then answered 412, as the SDK's retry of a write
+        /// whose answer was lost meets it.
+        pub lose_next_answer: std::sync::atomic::AtomicBool,
+        /// GetBucketVersioning is denied (AccessDenied).
+        pub versioning_denied: bool,
     }
 
     impl Objects for Bucket {
@@ -291,6 +337,12 @@ pub(crate) mod tests {
             let n = self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let etag = format!("\"{n}\"");
             m.insert(name.to_string(), (bytes, etag.clone()));
+            if self
+                .lose_next_answer
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Ok(Outcome::Refused);
+            }
             Ok(Outcome::Done(etag))
         }
         fn delete(&self, name: &str, if_match: Option<&str>) -> Result<Outcome, ObjectError> {
@@ -314,6 +366,13 @@ pub(crate) mod tests {
                 .collect())
         }
         fn versioned(&self) -> Result<bool, ObjectError> {
+            if self.versioning_denied {
+                return Err(ObjectError {
+                    call: "GetBucketVersioning",
+                    url: "s3://test".into(),
+                    message: "HTTP 403 AccessDenied".into(),
+                });
+            }
             Ok(self.versioned)
         }
     }

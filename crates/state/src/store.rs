@@ -160,13 +160,18 @@ pub(crate) fn remote_folded(
 /// Writes a remote state over the version read; refused, this run's state is kept in a file
 /// of the working directory and the error says where.
 pub(crate) fn remote_write(r: &Remote, state: &State) -> Result<(), Error> {
-    if r.write(to_bytes(state))? {
+    let why = if !r.still_held()? {
+        "this run's lock was removed while it ran (force-unlock)"
+    } else if r.write(to_bytes(state))? {
         return Ok(());
-    }
+    } else {
+        "someone else wrote the state since this run read it"
+    };
     let kept = r.refused_path(&state.stack);
     write(&kept, state)?;
     Err(Error::Conflict {
         at: r.url(),
+        why,
         serial: state.serial,
         kept,
     })
@@ -348,5 +353,142 @@ mod tests {
         let lock = store(&bucket).lock("apply").unwrap();
         lock.load("imday").unwrap();
         assert!(!names(&bucket).iter().any(|n| n.contains(".journal/")));
+    }
+
+    #[test]
+    fn a_conditional_write_retried_after_its_answer_was_lost_is_not_a_refusal() {
+        let bucket = Arc::new(Bucket::default());
+        let at = store(&bucket);
+        // The lock, the state and a journal entry: each lands, its answer is lost, and the
+        // retry meets it (412).
+        bucket
+            .lose_next_answer
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let lock = at.lock("apply").unwrap();
+        let mut s = State::new("imday");
+        at.save(&mut s).unwrap();
+        bucket
+            .lose_next_answer
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        at.save(&mut s).unwrap();
+        let mut j = at.begin_journal(&mut s).unwrap();
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        bucket
+            .lose_next_answer
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
+        j.close(&mut s).unwrap();
+        drop(lock);
+        assert_eq!(names(&bucket), ["team/imday.json", "team/imday.json.bak"]);
+        assert_eq!(
+            store(&bucket).load("imday").unwrap().unwrap().prior,
+            s.prior
+        );
+    }
+
+    #[test]
+    fn a_run_whose_lock_was_forced_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = Arc::new(Bucket::default());
+        let at = store_keeping_in(&bucket, dir.path());
+        let lock = at.lock("apply").unwrap();
+        let mut s = State::new("imday");
+        let mut j = at.begin_journal(&mut s).unwrap();
+        // Someone forces the lock and takes it.
+        store(&bucket).force_unlock(&lock.info.id).unwrap();
+        let other = store(&bucket).lock("apply").unwrap();
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        let e = j
+            .append(&s.prior, &[addr("medialive_input.a")])
+            .unwrap_err();
+        assert!(matches!(e, Error::LockLost { .. }), "{e}");
+        let e = j.close(&mut s).unwrap_err();
+        assert!(e.to_string().contains("this run's lock was removed"), "{e}");
+        assert!(dir.path().join("imday.errored.json").exists());
+        // The other holder's lock and the state are as they were.
+        drop(lock);
+        assert!(names(&bucket).contains(&"team/imday.json.lock".to_string()));
+        drop(other);
+        let there = store(&bucket).load("imday").unwrap().unwrap();
+        assert!(there.prior.resources.is_empty());
+    }
+
+    #[test]
+    fn a_reader_meeting_a_journal_being_removed_reads_the_saved_state() {
+        let bucket = Arc::new(Bucket::default());
+        let at = store(&bucket);
+        let mut s = State::new("imday");
+        let mut j = at.begin_journal(&mut s).unwrap();
+        s.prior
+            .resources
+            .insert(addr("medialive_input.a"), resource("1"));
+        j.append(&s.prior, &[addr("medialive_input.a")]).unwrap();
+        at.save(&mut s).unwrap();
+        std::mem::forget(j);
+        // A reader lists the journal, then the close removes an entry before it is read.
+        struct Vanishing(Arc<Bucket>);
+        impl std::fmt::Debug for Vanishing {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("Vanishing")
+            }
+        }
+        impl crate::Objects for Vanishing {
+            fn url(&self, name: &str) -> String {
+                self.0.url(name)
+            }
+            fn get(&self, name: &str) -> Result<Option<crate::Object>, crate::ObjectError> {
+                if name.ends_with("00000001") {
+                    self.0.objects.lock().unwrap().remove(name);
+                }
+                self.0.get(name)
+            }
+            fn head(&self, name: &str) -> Result<Option<String>, crate::ObjectError> {
+                self.0.head(name)
+            }
+            fn put(
+                &self,
+                name: &str,
+                bytes: Vec<u8>,
+                when: crate::Condition,
+            ) -> Result<crate::Outcome, crate::ObjectError> {
+                self.0.put(name, bytes, when)
+            }
+            fn delete(
+                &self,
+                name: &str,
+                m: Option<&str>,
+            ) -> Result<crate::Outcome, crate::ObjectError> {
+                self.0.delete(name, m)
+            }
+            fn list(&self, prefix: &str) -> Result<Vec<String>, crate::ObjectError> {
+                self.0.list(prefix)
+            }
+            fn versioned(&self) -> Result<bool, crate::ObjectError> {
+                self.0.versioned()
+            }
+        }
+        let reader = Store::Remote(Arc::new(Remote::new(
+            Arc::new(Vanishing(bucket.clone())),
+            "team/imday.json",
+        )));
+        assert_eq!(reader.load("imday").unwrap().unwrap().prior, s.prior);
+    }
+
+    #[test]
+    fn a_role_not_allowed_to_read_the_versioning_keeps_a_backup() {
+        let bucket = Arc::new(Bucket {
+            versioned: true,
+            versioning_denied: true,
+            ..Default::default()
+        });
+        let at = store(&bucket);
+        let mut s = State::new("imday");
+        at.save(&mut s).unwrap();
+        at.save(&mut s).unwrap();
+        assert!(names(&bucket).contains(&"team/imday.json.bak".to_string()));
     }
 }
