@@ -570,10 +570,9 @@ async fn run(cli: Cli) -> Result<u8> {
             if plan.is_empty() {
                 signals
                     .guard("apply stopped while planning", async {
-                        // A state that still holds its hash key gives it up, changes or not.
-                        if session.state.hash_key.is_some() {
-                            keep_hash_key(&mut session).await?;
-                        }
+                        // The hash key kept (and out of a state that still holds it) before
+                        // anything records a hash, changes or not: adopted resources do.
+                        keep_hash_key(&mut session).await?;
                         Ok(session.engine.remember(&plan, &observed).await?)
                     })
                     .await?;
@@ -859,6 +858,14 @@ async fn state_push(stack: &Path, file: &Path, state: Option<PathBuf>, force: bo
     let path = store::location(state.as_deref(), &desired);
     let mut pushed = livestack_state::load(file, &desired.name)?
         .with_context(|| format!("{}: no such state file", file.display()))?;
+    if pushed.hash_key.is_some() {
+        bail!(
+            "{}: this state still holds the key of its secret hashes, which a shared state must \
+             not: apply it where it is first (the key moves to the stack's SSM parameter), then \
+             push it; nothing was written",
+            file.display()
+        );
+    }
     let at = store::open_plain(&path, &desired).await?;
     let lock = at
         .lock("state push")
@@ -953,16 +960,21 @@ fn hash_key(
 /// Before the first step: the hash key kept in the stack's SSM parameter, and out of the
 /// state (saved at once when it held it).
 async fn keep_hash_key(session: &mut Session) -> Result<()> {
-    if let Some((key, overwrite)) = session.keep_key.take() {
+    let put = session.keep_key.take();
+    if let Some((key, overwrite)) = &put {
         let stack = session.desired.name.clone();
         session
             .cloud
-            .put_hash_key(&stack, &key, overwrite)
+            .put_hash_key(&stack, key, *overwrite)
             .await
             .context("keeping the key of the stack's secret hashes")?;
     }
-    if session.state.hash_key.take().is_some() {
+    // The state's copy goes once the parameter holds the key (put now, or there already).
+    if session.state.hash_key.is_some() && (put.is_some() || session.key_stored) {
+        session.state.hash_key = None;
         let engine = &mut session.engine;
+        // Twice: the backup (`.bak`) of the first write is the state that held the key.
+        engine.store.save(&mut engine.state)?;
         engine.store.save(&mut engine.state)?;
     }
     Ok(())
@@ -1349,9 +1361,11 @@ pub struct Session {
     /// replaces one there.
     keep_key: Option<(String, bool)>,
     /// Whether the stack's hash key parameter was there when the plan was made.
-    key_stored: bool,
+    pub key_stored: bool,
     /// Held for the whole plan+apply; released on drop.
     _lock: Option<livestack_state::Lock>,
+    /// The embedded sandbox's data file, locked when it keeps a bucket's state.
+    _data_lock: Option<livestack_state::Lock>,
     _sandbox: Option<livestack_sandbox::Running>,
 }
 
@@ -1396,6 +1410,12 @@ impl Session {
                 .clone()
                 .unwrap_or_else(|| store::sandbox_data(&state_path, &desired))
         });
+        // The embedded sandbox keeping a bucket's state in its data file: two runs would each
+        // hold a copy of the bucket, so the data file is locked as a state file would be.
+        let mut data_lock = None;
+        if let (Some(data), Some(_)) = (&sandbox_data, store::s3_url(&state_path)) {
+            data_lock = take_lock(&livestack_state::Store::File(data.clone()))?;
+        }
         let (target, sandbox) = if let Some(data) = &sandbox_data {
             let running = livestack_sandbox::start(livestack_sandbox::Config {
                 port: 0,
@@ -1491,6 +1511,7 @@ impl Session {
                 parallelism: t.parallelism as usize,
             },
             _lock: lock,
+            _data_lock: data_lock,
             _sandbox: sandbox,
         })
     }
@@ -1506,17 +1527,35 @@ impl Session {
         if !targets.is_empty() {
             livestack_plan::needed(&self.desired, targets)?;
         }
-        let stored = self
-            .cloud
-            .hash_key(&self.desired.name)
-            .await
-            .context("refresh: reading the key of the stack's secret hashes")?;
-        self.key_stored = stored.is_some();
-        let (key, keep) = hash_key(&self.state, stored, &self.store)?;
-        let hasher = livestack_plan::Hasher::new(key.as_bytes());
-        self.keep_key = keep;
-        self.engine.cloud = self.engine.cloud.clone().with_hasher(hasher.clone());
-        self.engine.hasher = hasher;
+        // Only a stack that has secrets (or a state that recorded some) needs the key: one
+        // without asks SSM for nothing.
+        let has_secrets = self
+            .desired
+            .resources
+            .iter()
+            .any(|r| serde_json::to_string(&r.spec).is_ok_and(|t| t.contains("\"$secret\"")));
+        if has_secrets || self.state.holds_hashes() || self.state.hash_key.is_some() {
+            let stored = self
+                .cloud
+                .hash_key(&self.desired.name)
+                .await
+                .context("refresh: reading the key of the stack's secret hashes")?;
+            self.key_stored = stored.is_some();
+            let key = match mode {
+                Mode::Apply => {
+                    let (key, keep) = hash_key(&self.state, stored, &self.store)?;
+                    self.keep_key = keep;
+                    Some(key)
+                }
+                // A destroy compares no secret: any key there is as good, none is no error.
+                Mode::Destroy => stored.or_else(|| self.state.hash_key.clone()),
+            };
+            if let Some(key) = key {
+                let hasher = livestack_plan::Hasher::new(key.as_bytes());
+                self.engine.cloud = self.engine.cloud.clone().with_hasher(hasher.clone());
+                self.engine.hasher = hasher;
+            }
+        }
         let (mut plan, observed) = self.engine.plan_targets(mode, targets).await?;
         plan.target = Some(self.target.clone());
         if !self.state_existed {

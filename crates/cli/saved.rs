@@ -8,8 +8,32 @@ use serde_json::{json, Value as Json};
 
 use crate::Session;
 
-fn fingerprint(observed: &Observed) -> String {
-    Hasher::new(b"livestack-fingerprint").hash(&serde_json::to_string(observed).unwrap_or_default())
+/// `blind`: without the hashes of secrets, for a plan made before the stack's hash key was
+/// kept (each run draws one of its own then, so the same secret hashes differently).
+fn fingerprint(observed: &Observed, blind: bool) -> String {
+    let mut v = serde_json::to_value(observed).unwrap_or_default();
+    if blind {
+        blind_secrets(&mut v);
+        // The hashes of the secrets the stack uses, by placeholder.
+        if let Some(m) = v.get_mut("secrets").and_then(|m| m.as_object_mut()) {
+            m.values_mut().for_each(|h| *h = serde_json::Value::Null);
+        }
+    }
+    Hasher::new(b"livestack-fingerprint").hash(&v.to_string())
+}
+
+/// Every `{"$sensitive": hash}` made `{"$sensitive": null}`.
+fn blind_secrets(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(h) = m.get_mut("$sensitive") {
+                *h = serde_json::Value::Null;
+            }
+            m.values_mut().for_each(blind_secrets);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(blind_secrets),
+        _ => {}
+    }
 }
 
 /// The format of saved plans this build writes and reads: 2 binds a plan to its target
@@ -54,7 +78,8 @@ pub fn save_plan(
         "reach": reach,
         "lineage": s.state.lineage,
         "serial": s.state.serial,
-        "fingerprint": fingerprint(observed),
+        "fingerprint": fingerprint(observed, !s.key_stored),
+        "secrets_blind": !s.key_stored,
         "full": full,
         "plan": plan,
     });
@@ -189,7 +214,8 @@ pub fn check_saved_plan(
     {
         bail!("{}: stale plan: the state changed since it was made (serial {} now, {} then); run plan again", path.display(), s.state.serial, saved["serial"]);
     }
-    if saved["fingerprint"] != json!(fingerprint(observed)) {
+    let blind = saved["secrets_blind"].as_bool().unwrap_or(false);
+    if saved["fingerprint"] != json!(fingerprint(observed, blind)) {
         bail!(
             "{}: stale plan: the cloud changed since it was made; run plan again",
             path.display()

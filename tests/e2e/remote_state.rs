@@ -308,7 +308,7 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
     let fresh = m.join("other.json");
     std::fs::write(
         &fresh,
-        r#"{"format_version":1,"lineage":"0000","serial":9,"stack":"imday","hash_key":"k","resources":{}}"#,
+        r#"{"format_version":1,"lineage":"0000","serial":9,"stack":"imday","resources":{}}"#,
     )
     .unwrap();
     let refused = run(
@@ -319,6 +319,23 @@ fn a_state_moves_from_a_file_to_s3_and_back() {
     .expect(1);
     assert!(
         refused.stderr.contains("holds another state (lineage"),
+        "{}",
+        refused.stderr
+    );
+    // A state that still holds the key of its hashes never goes to a shared place.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(m.join("state/imday.json")).unwrap())
+            .unwrap();
+    old["hash_key"] = "0123".into();
+    std::fs::write(m.join("old.json"), old.to_string()).unwrap();
+    let refused = run(
+        &w,
+        &m,
+        &["state", "push", &s1(), "old.json", "--state", STATE],
+    )
+    .expect(1);
+    assert!(
+        refused.stderr.contains("still holds the key"),
         "{}",
         refused.stderr
     );
