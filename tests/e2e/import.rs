@@ -305,15 +305,14 @@ fn import_keeps_the_console_s_own_password_parameters() {
         &toml,
         &[
             "password_parameters = [\"/console/imday/password-1\", \"/console/imday/password-2\"]",
-            // Destination `destination1` is not what livestack names group TN2224's: the ladder
-            // cannot say it, the settings file does.
-            "name = \"destination1\"",
-            "encoder_settings = { file = \"imday-imday.encoder.json\" }",
+            // The console's destination id is kept as the group's `destination_id`, and the
+            // ladder says the rest: no settings file.
+            "name = \"TN2224\"\ndestination_id = \"destination1\"\ntype = \"hls\"",
+            "ladder = \"1080p\"",
         ],
     );
-    assert!(!toml.contains("ladder ="), "{toml}");
-    let file = std::fs::read_to_string(w.dir.join("imday-imday.encoder.json")).unwrap();
-    assert!(file.contains("\"destination1\""), "{file}");
+    assert!(!toml.contains("encoder_settings"), "{toml}");
+    assert!(!w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
     let adopted: Vec<&str> = SECTION_1_ADOPTED
         .iter()
         .copied()

@@ -376,13 +376,28 @@ pub(super) fn attachment_keys(
 ) -> Option<Vec<String>> {
     let s = &a["InputSettings"];
     let mut out = Vec::new();
-    for (member, _) in s.as_object().into_iter().flatten() {
+    for (member, v) in s.as_object().into_iter().flatten() {
         if ![
             "SourceEndBehavior",
             "AudioSelectors",
             "CaptionSelectors",
             "DeblockFilter",
             "DenoiseFilter",
+        ]
+        .contains(&member.as_str())
+            && !input_default(member, v)
+        {
+            return None;
+        }
+    }
+    // Besides InputAttachmentName, InputId, InputSettings and the failover, an attachment
+    // member (LogicalInterfaceNames...) is one the keys cannot say.
+    for member in a.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if ![
+            "InputAttachmentName",
+            "InputId",
+            "InputSettings",
+            "AutomaticInputFailoverSettings",
         ]
         .contains(&member.as_str())
         {
@@ -495,12 +510,25 @@ pub(super) fn attachment_keys(
     Some(out)
 }
 
+/// Whether `value` of InputSettings member `member` is what MediaLive gives an attachment that
+/// leaves the member out (DescribeChannel reports them on a console channel): sending the
+/// attachment without it changes nothing.
+pub(super) fn input_default(member: &str, value: &Json) -> bool {
+    match member {
+        "InputFilter" => value == "AUTO",
+        "FilterStrength" => value.as_f64() == Some(1.0),
+        "Smpte2038DataPreference" => value == "IGNORE",
+        _ => false,
+    }
+}
+
 /// Where `desired` (a lowered spec) and `observed` differ, as paths; a placeholder (`$ref`,
 /// `$secret`) stands for anything, numbers compare by value. As the planner, a member the
 /// cloud reports and the file does not say is no difference (a server default, an output),
 /// except within what import writes more briefly than AWS does, EncoderSettings and
 /// InputAttachments: there a member the model would not send is lost by the next update, so
-/// both sides must hold the same members.
+/// both sides must hold the same members (but an input setting at MediaLive's default,
+/// [`input_default`]).
 pub(super) fn differences(desired: &Json, observed: &Json) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(d), Some(o)) = (desired.as_object(), observed.as_object()) {
@@ -530,8 +558,18 @@ fn diff(d: &Json, o: &Json, path: &str, strict: bool, out: &mut Vec<String>) {
                 diff(v, b.get(k).unwrap_or(&Json::Null), &at, strict, out);
             }
             if strict {
-                for k in b.keys().filter(|k| !a.contains_key(*k)) {
-                    out.push(format!("{path}.{k}"));
+                let settings = path.ends_with("].InputSettings");
+                let attachment = path.starts_with("InputAttachments[") && path.ends_with(']');
+                for (k, v) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                    let defaults = |v: &Json| {
+                        v.as_object()
+                            .is_some_and(|m| m.iter().all(|(k, v)| input_default(k, v)))
+                    };
+                    let unsent = (settings && input_default(k, v))
+                        || (attachment && k == "InputSettings" && defaults(v));
+                    if !unsent {
+                        out.push(format!("{path}.{k}"));
+                    }
                 }
             }
         }
