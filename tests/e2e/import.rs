@@ -471,25 +471,8 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
     other["Tags"] = owned;
     let other = mk(Kind::MedialiveChannel, other);
 
-    let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
-    let before = w.requests().len();
-    let run = w
-        .run_bare(
-            &[
-                "import",
-                "--sandbox-url",
-                &url,
-                "--all",
-                "-o",
-                "live.toml",
-                "--state",
-                &state,
-            ],
-            &[],
-        )
-        .expect(0);
-    assert!(w.mutations_since(before).is_empty());
+    let run = import_all(&w, &["-o", "live.toml", "--state", &state], 0);
     assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     assert_shows(
         &run.stderr,
@@ -641,4 +624,64 @@ fn import_reads_the_embedded_sandbox() {
     for s in plan["steps"].as_array().unwrap() {
         assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
     }
+}
+
+/// Import into the name of a stack livestack already manages in the account is refused: the
+/// file would be planned as that stack, whose plan deletes what carries its tags and the file
+/// does not declare (its derived SSM parameters, under the labels of the stack's own file).
+/// Under another name, that stack's resources are listed as its own and not imported.
+#[test]
+fn import_into_a_stack_name_already_in_the_account_is_refused() {
+    let w = World::new("import-managed");
+    let s1 = example("s3-loop.toml");
+    w.run(&["apply", s1.to_str().unwrap(), "--auto-approve"])
+        .expect(0);
+    let import = |stack: &str, code: i32| {
+        let (toml, state) = (
+            format!("{stack}-import.toml"),
+            format!("{stack}-import.json"),
+        );
+        import_all(
+            &w,
+            &["--stack", stack, "-o", &toml, "--state", &state],
+            code,
+        )
+    };
+    let refused = import("imday", 1);
+    assert_shows(
+        &refused.stderr,
+        &[
+            "import: stack `imday` already has resources in this account (",
+            "import into another stack name (--stack NAME)",
+        ],
+    );
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    assert!(!w.dir.join("imday-import.toml").exists());
+    assert!(!w.dir.join("imday-import.json").exists());
+
+    let other = import("elsewhere", 0);
+    assert_shows(
+        &other.stderr,
+        &["is owned by stack `imday` (its livestack tags); not imported"],
+    );
+}
+
+/// `livestack import --all` with `args` against the world's sandbox, which exits with `code`
+/// and writes nothing to the cloud.
+fn import_all(w: &World, args: &[&str], code: i32) -> crate::harness::Run {
+    let url = w.sandbox.endpoint_url();
+    let mut all = vec!["import", "--sandbox-url", &url, "--all"];
+    all.extend_from_slice(args);
+    let before = w.requests().len();
+    let run = w.run_bare(&all, &[]).expect(code);
+    assert!(
+        w.mutations_since(before).is_empty(),
+        "import wrote to the cloud"
+    );
+    run
 }

@@ -70,6 +70,29 @@ pub async fn read_account<C: Cloud>(
             })
             .map(Option::unwrap_or_default)
     };
+    // A stack of this name already in the account (its ownership tags): the imported file
+    // would be planned as that stack, and the plan would delete what the file does not
+    // declare (its derived SSM parameters under other labels, say). Refused.
+    let managed = cloud
+        .discover(stack, &BTreeSet::new())
+        .await
+        .map_err(|e| Error::Discover {
+            source: Box::new(e),
+        })?;
+    if !managed.is_empty() {
+        let mut found: Vec<String> = managed
+            .iter()
+            .take(3)
+            .map(|(a, id)| format!("{a} is {id}"))
+            .collect();
+        if managed.len() > 3 {
+            found.push(format!("and {} more", managed.len() - 3));
+        }
+        return Err(Error::StackInUse {
+            stack: stack.to_string(),
+            found: found.join(", "),
+        });
+    }
     let mut account = Account::default();
     let channels = list(Kind::MedialiveChannel).await?;
     let mut chosen = Vec::new();
