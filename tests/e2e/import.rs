@@ -554,55 +554,8 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
 #[test]
 fn import_reads_the_embedded_sandbox() {
     let w = World::new("import-embedded");
-    let s1 = example("s3-loop.toml");
-    let s1 = s1.to_str().unwrap();
-    let embedded = [
-        "--sandbox",
-        "--sandbox-speed",
-        "200",
-        "--region",
-        "us-east-1",
-    ];
-    let mut apply = vec!["apply", s1, "--auto-approve", "--state", "a/imday.json"];
-    apply.extend(embedded);
-    w.run_bare(&apply, &[]).expect(0);
-    fn untag(v: &mut Json) {
-        match v {
-            Json::Object(m) => {
-                m.retain(|k, _| !k.starts_with("livestack:"));
-                m.values_mut().for_each(untag);
-            }
-            Json::Array(a) => a.iter_mut().for_each(untag),
-            _ => {}
-        }
-    }
-    let text = std::fs::read_to_string(w.dir.join("a/imday.sandbox.json")).unwrap();
-    let mut cloud: Json = serde_json::from_str(&text).unwrap();
-    untag(&mut cloud);
-    std::fs::create_dir_all(w.dir.join("b")).unwrap();
-    std::fs::write(w.dir.join("b/imday.sandbox.json"), cloud.to_string()).unwrap();
-
-    let run = w
-        .run_bare(
-            &[
-                "import",
-                "--sandbox",
-                "--region",
-                "us-east-1",
-                "--channel",
-                "imday",
-                "-o",
-                "b/imday.toml",
-                "--state",
-                "b/imday.json",
-            ],
-            &[],
-        )
-        .expect(0);
     // The channel reads parameters named after the applied stack's label: named, not owned.
-    assert_shows(&run.stderr, &["imported 5 resources into b/imday.toml"]);
-    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
-    let toml = std::fs::read_to_string(w.dir.join("b/imday.toml")).unwrap();
+    let toml = import_untagged(&w, "s3-loop.toml", "us-east-1", "imday", 5);
     assert_shows(
         &toml,
         &[
@@ -611,19 +564,98 @@ fn import_reads_the_embedded_sandbox() {
             "source_end_behavior = \"loop\"",
         ],
     );
+}
+
+/// The European example (teletext subtitles as WebVTT, SCTE-35 passed through, failover,
+/// selectors) built by hand: its captions and SCTE-35 come back as the group's keys, no
+/// settings file, and its first plan only adopts.
+#[test]
+fn import_reads_captions_and_scte35_back_as_keys() {
+    let w = World::new("import-captions");
+    let toml = import_untagged(&w, "european-broadcast.toml", "eu-west-1", "euro-news", 7);
+    assert_shows(
+        &toml,
+        &[
+            "captions = [{ selector = \"teletext\", format = \"webvtt\", language = \"deu\", label = \"Deutsch\" }]",
+            "scte35 = \"passthrough\"",
+            "caption_selectors = [{ name = \"teletext\", source = \"teletext\", page = \"888\", language = \"deu\" }]",
+            "failover = { secondary = ",
+        ],
+    );
+}
+
+/// `example` applied in the embedded sandbox of `region`, its livestack tags stripped, then
+/// channel `channel` imported (`count` resources, no settings file) and planned: adopt-only,
+/// tags-only. The file written.
+#[track_caller]
+fn import_untagged(
+    w: &World,
+    example_file: &str,
+    region: &str,
+    channel: &str,
+    count: usize,
+) -> String {
+    let ex = example(example_file);
+    let ex = ex.to_str().unwrap();
+    let embedded = ["--sandbox", "--sandbox-speed", "200", "--region", region];
+    let mut apply = vec!["apply", ex, "--auto-approve", "--state", "a/x.json"];
+    apply.extend(embedded);
+    w.run_bare(&apply, &[("SOCIAL_KEY", "k")]).expect(0);
+    fn untag(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                m.retain(|k, _| !k.starts_with("livestack:"));
+                m.values_mut().for_each(untag);
+            }
+            Json::Array(a) => {
+                // IAM keeps a role's tags as [key, value] pairs.
+                a.retain(|t| !t[0].as_str().is_some_and(|k| k.starts_with("livestack:")));
+                a.iter_mut().for_each(untag);
+            }
+            _ => {}
+        }
+    }
+    // The embedded sandbox's cloud is kept beside the state, named after the applied stack.
+    let stack = livestack_model::load(&example(example_file))
+        .expect("the example loads")
+        .name;
+    let text = std::fs::read_to_string(w.dir.join(format!("a/{stack}.sandbox.json"))).unwrap();
+    let mut cloud: Json = serde_json::from_str(&text).unwrap();
+    untag(&mut cloud);
+    std::fs::create_dir_all(w.dir.join("b")).unwrap();
+    std::fs::write(w.dir.join("b/x.sandbox.json"), cloud.to_string()).unwrap();
+
+    let mut import = vec![
+        "import",
+        "--channel",
+        channel,
+        "-o",
+        "b/x.toml",
+        "--state",
+        "b/x.json",
+    ];
+    import.extend(["--sandbox", "--region", region]);
+    let run = w.run_bare(&import, &[]).expect(0);
+    assert_shows(
+        &run.stderr,
+        &[&format!("imported {count} resources into b/x.toml")],
+    );
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    let toml = std::fs::read_to_string(w.dir.join("b/x.toml")).unwrap();
     assert!(!toml.contains("encoder_settings"), "{toml}");
-    let mut plan = vec!["plan", "b/imday.toml", "--json", "--state", "b/imday.json"];
+    let mut plan = vec!["plan", "b/x.toml", "--json", "--state", "b/x.json"];
     plan.extend(embedded);
     let out = w.run_bare(&plan, &[]).expect(0);
     let plan: Json = serde_json::from_str(&out.stdout).expect("plan --json");
     assert_eq!(
         plan["adopted"].as_array().unwrap().len(),
-        5,
+        count,
         "{plan:#}\n{toml}"
     );
     for s in plan["steps"].as_array().unwrap() {
         assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
     }
+    toml
 }
 
 /// Import into the name of a stack livestack already manages in the account is refused: the

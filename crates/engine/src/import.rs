@@ -439,27 +439,14 @@ pub fn stack_file(
         );
         let lowered = match livestack_model::parse(&path, &probe.toml) {
             Ok(l) => l,
-            Err(_) if !choice.attachments.values().all(Vec::is_empty) => {
-                // Attachment keys the model refuses (failover it cannot pair, say): those
-                // channels are not imported rather than written without them.
-                let refused: BTreeSet<String> = choice
-                    .attachments
-                    .iter()
-                    .filter(|(_, k)| !k.is_empty())
-                    .map(|((id, _), _)| id.clone())
-                    .collect();
-                for id in refused {
-                    choice.attachments.retain(|(c, _), _| *c != id);
-                    choice.left_out.insert(
-                        (Kind::MedialiveChannel, id),
-                        "its input attachments' settings do not validate as the model's keys"
-                            .into(),
-                    );
-                }
-                continue;
-            }
+            // A file that does not lower: the encoder settings keys (captions naming what the
+            // attachments do not say, say) go to the settings file first; then the
+            // attachments' keys are suspected, the preset last.
             Err(_) if !choice.modelled.is_empty() => {
                 choice.modelled.clear();
+                continue;
+            }
+            Err(_) if refuse_attachments(account, stack, region, file_stem, &mut choice) => {
                 continue;
             }
             Err(_) if !choice.preset.is_empty() => {
@@ -548,6 +535,53 @@ pub fn stack_file(
     let mut f = render(account, stack, region, file_stem, &choice);
     f.notes.extend(leftover);
     f
+}
+
+/// When the file does not lower because of the input attachments' keys (failover the model
+/// cannot pair, say): leaves out each channel whose keys alone make it fail (rather than write
+/// its attachments without them) and says whether it left out any.
+fn refuse_attachments(
+    account: &Account,
+    stack: &str,
+    region: Option<&str>,
+    file_stem: &str,
+    choice: &mut Choice,
+) -> bool {
+    let path = Path::new(file_stem).with_extension("toml");
+    let lowers = |choice: &Choice, keep: Option<&str>| {
+        let mut c = Choice {
+            probe: true,
+            ..choice.clone()
+        };
+        for ((id, _), k) in c.attachments.iter_mut() {
+            if keep != Some(id.as_str()) {
+                k.clear();
+            }
+        }
+        livestack_model::parse(&path, &render(account, stack, region, file_stem, &c).toml).is_ok()
+    };
+    // Not the attachments' doing.
+    if !lowers(choice, None) {
+        return false;
+    }
+    let with_keys: BTreeSet<String> = choice
+        .attachments
+        .iter()
+        .filter(|(_, k)| !k.is_empty())
+        .map(|((id, _), _)| id.clone())
+        .collect();
+    let mut refused = false;
+    for id in with_keys {
+        if !lowers(choice, Some(&id)) {
+            choice.attachments.retain(|(c, _), _| *c != id);
+            choice.left_out.insert(
+                (Kind::MedialiveChannel, id),
+                "its input attachments' settings do not validate as the model's keys".into(),
+            );
+            refused = true;
+        }
+    }
+    refused
 }
 
 /// Why an input attachment cannot be written as the model's keys: the members they do not say.

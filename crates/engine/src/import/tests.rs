@@ -503,3 +503,49 @@ output_groups = [{{ name = "out", type = "mediapackage", destination = "mediapac
         f.toml
     );
 }
+
+/// Captions (WebVTT, embedded, burnt in) and SCTE-35 passed through come back as the groups'
+/// `captions` and `scte35`, not the settings file: the European example and the golden case
+/// of every caption format.
+#[test]
+fn captions_and_scte35_come_back_as_their_keys() {
+    let f = exact(&account_of(include_str!(
+        "../../../../examples/european-broadcast.toml"
+    )));
+    shows(
+        &f.toml,
+        &[
+            "captions = [{ selector = \"teletext\", format = \"webvtt\", language = \"deu\", label = \"Deutsch\" }]",
+            "scte35 = \"passthrough\"",
+            "ladder = \"euro-news-hls\"",
+        ],
+    );
+    assert!(!f.toml.contains("encoder_settings"), "{}", f.toml);
+
+    let broadcast = include_str!(
+        "../../../../crates/plan/tests/cases/create-broadcast-inputs-captions/stack.toml"
+    );
+    let f = exact(&account_of(broadcast));
+    shows(
+        &f.toml,
+        &[
+            "format = \"embedded\"",
+            "captions = [{ selector = \"teletext-deu\", format = \"webvtt\", language = \"deu\", name = \"de\" }]",
+            "format = \"burn_in\"",
+        ],
+    );
+    assert_eq!(
+        f.toml.matches("scte35 = \"passthrough\"").count(),
+        2,
+        "{}",
+        f.toml
+    );
+    assert!(!f.toml.contains("encoder_settings"), "{}", f.toml);
+
+    // Avails no group passes through (an RTMP group only): the settings file says them.
+    let mut account = account_of(SECTION_1);
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    ch.spec["EncoderSettings"]["AvailConfiguration"] = json!({ "AvailSettings": { "Scte35SpliceInsert": { "NoRegionalBlackoutFlag": "FOLLOW", "WebDeliveryAllowedFlag": "FOLLOW" } } });
+    let f = stack_file(&account, "imday", None, "imday");
+    assert!(f.toml.contains("encoder_settings = { file"), "{}", f.toml);
+}
