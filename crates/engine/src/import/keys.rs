@@ -1,6 +1,6 @@
 //! A channel's AWS members read back into the stack file's keys: its encoder settings as output
-//! group keys (`ladder`, the video choices, `audio`, HLS options) and `input_loss`, and its
-//! input attachments' settings (selectors, filters, failover). Each is a guess that
+//! group keys (`ladder`, the video choices, `audio`, HLS options, `captions`, `scte35`) and
+//! `input_loss`, and its input attachments' settings (selectors, filters, failover). Each is a guess that
 //! [`super::stack_file`] checks by lowering the file written and comparing with what was read;
 //! what does not come back exactly is written another way (the encoder settings file) or left
 //! out with a comment.
