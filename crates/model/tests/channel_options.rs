@@ -164,8 +164,11 @@ fn a_group_s_destination_id_is_its_own_when_given_and_unique_in_the_channel() {
         ),
         "{e}"
     );
-    let e = parse(Path::new("opts.toml"), &text("destination_id = \"a b\"")).expect_err("a space");
-    assert!(e.to_string().contains("`a b` is no destination id"), "{e}");
+    let e = parse(Path::new("opts.toml"), &text("destination_id = \"\"")).expect_err("empty");
+    assert!(
+        e.to_string().contains("a destination id must not be empty"),
+        "{e}"
+    );
     parse(
         Path::new("opts.toml"),
         &text("destination_id = \"MediaLive-for-RTMP\""),

@@ -521,10 +521,12 @@ fn output_group(
     // derived from the group's name.
     let given_id = g.opt("destination_id", diags, |n, diags| {
         let (s, span) = spanned_string(n, diags)?;
-        if s.is_empty() || s.chars().any(char::is_whitespace) {
+        // MediaLive's API gives the id no pattern (`__string`); the console's are words such
+        // as `destination1`.
+        if s.is_empty() {
             diags.push(
-                Diagnostic::new(span, format!("`{s}` is no destination id"))
-                    .hint("a destination id is a word such as \"destination1\" (no spaces)"),
+                Diagnostic::new(span, "a destination id must not be empty")
+                    .hint("for example destination_id = \"destination1\""),
             );
             return None;
         }
