@@ -595,36 +595,8 @@ fn import_untagged(
     channel: &str,
     count: usize,
 ) -> String {
-    let ex = example(example_file);
-    let ex = ex.to_str().unwrap();
+    untagged(w, example_file, region, |_| {});
     let embedded = ["--sandbox", "--sandbox-speed", "200", "--region", region];
-    let mut apply = vec!["apply", ex, "--auto-approve", "--state", "a/x.json"];
-    apply.extend(embedded);
-    w.run_bare(&apply, &[("SOCIAL_KEY", "k")]).expect(0);
-    fn untag(v: &mut Json) {
-        match v {
-            Json::Object(m) => {
-                m.retain(|k, _| !k.starts_with("livestack:"));
-                m.values_mut().for_each(untag);
-            }
-            Json::Array(a) => {
-                // IAM keeps a role's tags as [key, value] pairs.
-                a.retain(|t| !t[0].as_str().is_some_and(|k| k.starts_with("livestack:")));
-                a.iter_mut().for_each(untag);
-            }
-            _ => {}
-        }
-    }
-    // The embedded sandbox's cloud is kept beside the state, named after the applied stack.
-    let stack = livestack_model::load(&example(example_file))
-        .expect("the example loads")
-        .name;
-    let text = std::fs::read_to_string(w.dir.join(format!("a/{stack}.sandbox.json"))).unwrap();
-    let mut cloud: Json = serde_json::from_str(&text).unwrap();
-    untag(&mut cloud);
-    std::fs::create_dir_all(w.dir.join("b")).unwrap();
-    std::fs::write(w.dir.join("b/x.sandbox.json"), cloud.to_string()).unwrap();
-
     let mut import = vec![
         "import",
         "--channel",
@@ -716,4 +688,82 @@ fn import_all(w: &World, args: &[&str], code: i32) -> crate::harness::Run {
         "import wrote to the cloud"
     );
     run
+}
+
+/// `example` applied in the embedded sandbox of `region` (state `a/x.json`), its cloud then
+/// stripped of livestack's tags and changed by `edit` (the sandbox's stored shape), kept as the
+/// embedded sandbox of stack `x` beside `b/x.json`.
+fn untagged(w: &World, example_file: &str, region: &str, edit: impl Fn(&mut Json)) {
+    let ex = example(example_file);
+    let ex = ex.to_str().unwrap();
+    let mut apply = vec!["apply", ex, "--auto-approve", "--state", "a/x.json"];
+    apply.extend(["--sandbox", "--sandbox-speed", "200", "--region", region]);
+    w.run_bare(&apply, &[("SOCIAL_KEY", "k")]).expect(0);
+    fn untag(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                m.retain(|k, _| !k.starts_with("livestack:"));
+                m.values_mut().for_each(untag);
+            }
+            Json::Array(a) => {
+                // IAM keeps a role's tags as [key, value] pairs.
+                a.retain(|t| !t[0].as_str().is_some_and(|k| k.starts_with("livestack:")));
+                a.iter_mut().for_each(untag);
+            }
+            _ => {}
+        }
+    }
+    // The embedded sandbox's cloud is kept beside the state, named after the applied stack.
+    let stack = livestack_model::load(&example(example_file))
+        .expect("the example loads")
+        .name;
+    let text = std::fs::read_to_string(w.dir.join(format!("a/{stack}.sandbox.json"))).unwrap();
+    let mut cloud: Json = serde_json::from_str(&text).unwrap();
+    untag(&mut cloud);
+    edit(&mut cloud);
+    std::fs::create_dir_all(w.dir.join("b")).unwrap();
+    std::fs::write(w.dir.join("b/x.sandbox.json"), cloud.to_string()).unwrap();
+}
+
+/// A channel with an input setting the keys cannot say (`FilterStrength` 3) is not imported,
+/// and stderr says why: a stack file without it would make the channel's next update drop the
+/// setting. The rest is imported, and its apply never updates the channel.
+#[test]
+fn a_channel_with_input_settings_the_keys_cannot_say_is_not_imported() {
+    let w = World::new("import-unsaid");
+    untagged(&w, "s3-loop.toml", "us-east-1", |cloud| {
+        for ch in cloud["medialive"]["channels"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            ch["input_attachments"][0]["inputSettings"]["filterStrength"] = json!(3);
+        }
+    });
+    let embedded = ["--sandbox", "--region", "us-east-1"];
+    let mut import = vec!["import", "--all", "-o", "b/x.toml", "--state", "b/x.json"];
+    import.extend(embedded);
+    let run = w.run_bare(&import, &[]).expect(0);
+    assert_shows(
+        &run.stderr,
+        &["not imported: input attachment `imday-hls`: the model's keys cannot say its InputSettings.FilterStrength as they are"],
+    );
+    let toml = std::fs::read_to_string(w.dir.join("b/x.toml")).unwrap();
+    assert!(!toml.contains("[medialive_channel."), "{toml}");
+    let state = std::fs::read_to_string(w.dir.join("b/x.json")).unwrap();
+    assert!(!state.contains("medialive_channel."), "{state}");
+    let mut apply = vec!["apply", "b/x.toml", "--auto-approve", "--state", "b/x.json"];
+    apply.extend(embedded);
+    w.run_bare(&apply, &[]).expect(0);
+    let data = std::fs::read_to_string(w.dir.join("b/x.sandbox.json")).unwrap();
+    let cloud: Json = serde_json::from_str(&data).unwrap();
+    let channels = cloud["medialive"]["channels"].as_object().unwrap();
+    assert_eq!(channels.len(), 1);
+    for ch in channels.values() {
+        assert_eq!(
+            ch["input_attachments"][0]["inputSettings"]["filterStrength"],
+            3
+        );
+        assert_eq!(ch["state"], "RUNNING");
+    }
 }
