@@ -751,7 +751,10 @@ fn a_channel_with_input_settings_the_keys_cannot_say_is_not_imported() {
     let toml = std::fs::read_to_string(w.dir.join("b/x.toml")).unwrap();
     assert!(!toml.contains("[medialive_channel."), "{toml}");
     let state = std::fs::read_to_string(w.dir.join("b/x.json")).unwrap();
-    assert!(!state.contains("medialive_channel."), "{state}");
+    assert!(
+        !state.contains("medialive_channel.") && !state.contains("medialive_input."),
+        "{state}"
+    );
     let mut apply = vec!["apply", "b/x.toml", "--auto-approve", "--state", "b/x.json"];
     apply.extend(embedded);
     w.run_bare(&apply, &[]).expect(0);

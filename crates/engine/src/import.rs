@@ -870,9 +870,35 @@ fn render(
         tags_line(o, &mut t);
         record(&mut f, Kind::MedialiveInputSecurityGroup, o, vec![], None);
     }
+    // An input serves one channel: the inputs of a channel not imported stay with it (an
+    // edit of one would reach a running channel livestack does not manage).
+    let held_by_left_out = |input: &str| {
+        account.of(Kind::MedialiveChannel).find(|c| {
+            choice
+                .left_out
+                .contains_key(&(Kind::MedialiveChannel, c.id.clone()))
+                && c.spec["InputAttachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["InputId"] == input)
+        })
+    };
     for o in account.of(Kind::MedialiveInput) {
         let l = &labels[&(Kind::MedialiveInput, o.id.clone())];
         let s = &o.spec;
+        if let Some(ch) = held_by_left_out(&o.id) {
+            let _ = writeln!(
+                t,
+                "\n# Input {} is not imported: channel {}, which is not imported, uses it.",
+                o.id, ch.id
+            );
+            f.notes.push(format!(
+                "medialive_input {}: not imported: channel {} uses it",
+                o.id, ch.id
+            ));
+            continue;
+        }
         let _ = writeln!(t, "\n# Input {}.\n[medialive_input.{l}]", o.id);
         if let Some(n) = s["Name"].as_str() {
             let _ = writeln!(t, "name = {}", q(n));

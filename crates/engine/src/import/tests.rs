@@ -282,9 +282,11 @@ fn a_channel_whose_attachment_settings_the_keys_cannot_say_is_not_imported() {
         assert!(
             !f.entries
                 .iter()
-                .any(|(a, _)| a.kind == Kind::MedialiveChannel),
+                .any(|(a, _)| [Kind::MedialiveChannel, Kind::MedialiveInput].contains(&a.kind)),
             "{value}"
         );
+        // Nor its input, which serves it alone.
+        assert!(f.toml.contains("is not imported: channel"), "{}", f.toml);
         assert!(
             f.notes.iter().any(|n| n.contains("not imported")),
             "{:?}",
