@@ -358,6 +358,26 @@ fn a_console_destination_id_is_written_as_destination_id() {
             "ladder = \"1080p\"",
         ],
     );
+    // With the settings file the group is named after its destination (the file gives its
+    // name), and the file lowers.
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    ch.spec["EncoderSettings"]["TimecodeConfig"]["Source"] = json!("EMBEDDED");
+    let f = stack_file(&account, "imday", None, "imday");
+    shows(
+        &f.toml,
+        &[
+            "name = \"destination1\"\ntype = \"hls\"",
+            "encoder_settings = { file",
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("livestack-import-dest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &f.files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let lowered = livestack_model::parse(&dir.join("imday.toml"), &f.toml);
+    std::fs::remove_dir_all(&dir).unwrap();
+    lowered.unwrap_or_else(|e| panic!("{e}\n{}", f.toml));
 }
 
 #[test]
