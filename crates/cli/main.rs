@@ -101,7 +101,7 @@ enum Command {
         #[arg(long)]
         plan: bool,
         /// With --plan: the steps of the destroy plan.
-        #[arg(long, requires = "plan")]
+        #[arg(long)]
         destroy: bool,
         #[command(flatten)]
         only: Only,
@@ -631,6 +631,9 @@ async fn run(cli: Cli) -> Result<u8> {
             };
             if !only.targets.is_empty() && !plan {
                 bail!("graph: -target draws a plan's steps: add --plan");
+            }
+            if destroy && !plan {
+                bail!("graph: --destroy draws the destroy plan's steps: add --plan");
             }
             if plan {
                 let mut session = Session::open(&target, "plan").await?;

@@ -305,15 +305,14 @@ fn import_keeps_the_console_s_own_password_parameters() {
         &toml,
         &[
             "password_parameters = [\"/console/imday/password-1\", \"/console/imday/password-2\"]",
-            // Destination `destination1` is not what livestack names group TN2224's: the ladder
-            // cannot say it, the settings file does.
-            "name = \"destination1\"",
-            "encoder_settings = { file = \"imday-imday.encoder.json\" }",
+            // The console's destination id is kept as the group's `destination_id`, and the
+            // ladder says the rest: no settings file.
+            "name = \"TN2224\"\ndestination_id = \"destination1\"\ntype = \"hls\"",
+            "ladder = \"1080p\"",
         ],
     );
-    assert!(!toml.contains("ladder ="), "{toml}");
-    let file = std::fs::read_to_string(w.dir.join("imday-imday.encoder.json")).unwrap();
-    assert!(file.contains("\"destination1\""), "{file}");
+    assert!(!toml.contains("encoder_settings"), "{toml}");
+    assert!(!w.dir.join("imday-imday.encoder.json").exists(), "{toml}");
     let adopted: Vec<&str> = SECTION_1_ADOPTED
         .iter()
         .copied()
@@ -472,25 +471,8 @@ fn import_section_2_rtmp_push_and_leaves_what_another_stack_owns() {
     other["Tags"] = owned;
     let other = mk(Kind::MedialiveChannel, other);
 
-    let url = w.sandbox.endpoint_url();
     let state = w.state_path().display().to_string();
-    let before = w.requests().len();
-    let run = w
-        .run_bare(
-            &[
-                "import",
-                "--sandbox-url",
-                &url,
-                "--all",
-                "-o",
-                "live.toml",
-                "--state",
-                &state,
-            ],
-            &[],
-        )
-        .expect(0);
-    assert!(w.mutations_since(before).is_empty());
+    let run = import_all(&w, &["-o", "live.toml", "--state", &state], 0);
     assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
     assert_shows(
         &run.stderr,
@@ -572,55 +554,8 @@ fn import_section_3_rtmp_output_stream_key_from_the_environment() {
 #[test]
 fn import_reads_the_embedded_sandbox() {
     let w = World::new("import-embedded");
-    let s1 = example("s3-loop.toml");
-    let s1 = s1.to_str().unwrap();
-    let embedded = [
-        "--sandbox",
-        "--sandbox-speed",
-        "200",
-        "--region",
-        "us-east-1",
-    ];
-    let mut apply = vec!["apply", s1, "--auto-approve", "--state", "a/imday.json"];
-    apply.extend(embedded);
-    w.run_bare(&apply, &[]).expect(0);
-    fn untag(v: &mut Json) {
-        match v {
-            Json::Object(m) => {
-                m.retain(|k, _| !k.starts_with("livestack:"));
-                m.values_mut().for_each(untag);
-            }
-            Json::Array(a) => a.iter_mut().for_each(untag),
-            _ => {}
-        }
-    }
-    let text = std::fs::read_to_string(w.dir.join("a/imday.sandbox.json")).unwrap();
-    let mut cloud: Json = serde_json::from_str(&text).unwrap();
-    untag(&mut cloud);
-    std::fs::create_dir_all(w.dir.join("b")).unwrap();
-    std::fs::write(w.dir.join("b/imday.sandbox.json"), cloud.to_string()).unwrap();
-
-    let run = w
-        .run_bare(
-            &[
-                "import",
-                "--sandbox",
-                "--region",
-                "us-east-1",
-                "--channel",
-                "imday",
-                "-o",
-                "b/imday.toml",
-                "--state",
-                "b/imday.json",
-            ],
-            &[],
-        )
-        .expect(0);
     // The channel reads parameters named after the applied stack's label: named, not owned.
-    assert_shows(&run.stderr, &["imported 5 resources into b/imday.toml"]);
-    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
-    let toml = std::fs::read_to_string(w.dir.join("b/imday.toml")).unwrap();
+    let toml = import_untagged(&w, "s3-loop.toml", "us-east-1", "imday", 5);
     assert_shows(
         &toml,
         &[
@@ -629,17 +564,209 @@ fn import_reads_the_embedded_sandbox() {
             "source_end_behavior = \"loop\"",
         ],
     );
+}
+
+/// The European example (teletext subtitles as WebVTT, SCTE-35 passed through, failover,
+/// selectors) built by hand: its captions and SCTE-35 come back as the group's keys, no
+/// settings file, and its first plan only adopts.
+#[test]
+fn import_reads_captions_and_scte35_back_as_keys() {
+    let w = World::new("import-captions");
+    let toml = import_untagged(&w, "european-broadcast.toml", "eu-west-1", "euro-news", 7);
+    assert_shows(
+        &toml,
+        &[
+            "captions = [{ selector = \"teletext\", format = \"webvtt\", language = \"deu\", label = \"Deutsch\" }]",
+            "scte35 = \"passthrough\"",
+            "caption_selectors = [{ name = \"teletext\", source = \"teletext\", page = \"888\", language = \"deu\" }]",
+            "failover = { secondary = ",
+        ],
+    );
+}
+
+/// `example` applied in the embedded sandbox of `region`, its livestack tags stripped, then
+/// channel `channel` imported (`count` resources, no settings file) and planned: adopt-only,
+/// tags-only. The file written.
+#[track_caller]
+fn import_untagged(
+    w: &World,
+    example_file: &str,
+    region: &str,
+    channel: &str,
+    count: usize,
+) -> String {
+    untagged(w, example_file, region, |_| {});
+    let embedded = ["--sandbox", "--sandbox-speed", "200", "--region", region];
+    let mut import = vec![
+        "import",
+        "--channel",
+        channel,
+        "-o",
+        "b/x.toml",
+        "--state",
+        "b/x.json",
+    ];
+    import.extend(["--sandbox", "--region", region]);
+    let run = w.run_bare(&import, &[]).expect(0);
+    assert_shows(
+        &run.stderr,
+        &[&format!("imported {count} resources into b/x.toml")],
+    );
+    assert!(!run.stderr.contains("bug of import"), "{}", run.stderr);
+    let toml = std::fs::read_to_string(w.dir.join("b/x.toml")).unwrap();
     assert!(!toml.contains("encoder_settings"), "{toml}");
-    let mut plan = vec!["plan", "b/imday.toml", "--json", "--state", "b/imday.json"];
+    let mut plan = vec!["plan", "b/x.toml", "--json", "--state", "b/x.json"];
     plan.extend(embedded);
     let out = w.run_bare(&plan, &[]).expect(0);
     let plan: Json = serde_json::from_str(&out.stdout).expect("plan --json");
     assert_eq!(
         plan["adopted"].as_array().unwrap().len(),
-        5,
+        count,
         "{plan:#}\n{toml}"
     );
     for s in plan["steps"].as_array().unwrap() {
         assert_eq!(s["op"], "update_tags", "only tags change: {plan:#}\n{toml}");
+    }
+    toml
+}
+
+/// Import into the name of a stack livestack already manages in the account is refused: the
+/// file would be planned as that stack, whose plan deletes what carries its tags and the file
+/// does not declare (its derived SSM parameters, under the labels of the stack's own file).
+/// Under another name, that stack's resources are listed as its own and not imported.
+#[test]
+fn import_into_a_stack_name_already_in_the_account_is_refused() {
+    let w = World::new("import-managed");
+    let s1 = example("s3-loop.toml");
+    w.run(&["apply", s1.to_str().unwrap(), "--auto-approve"])
+        .expect(0);
+    let import = |stack: &str, code: i32| {
+        let (toml, state) = (
+            format!("{stack}-import.toml"),
+            format!("{stack}-import.json"),
+        );
+        import_all(
+            &w,
+            &["--stack", stack, "-o", &toml, "--state", &state],
+            code,
+        )
+    };
+    let refused = import("imday", 1);
+    assert_shows(
+        &refused.stderr,
+        &[
+            "import: stack `imday` already has resources in this account (",
+            "import into another stack name (--stack NAME)",
+        ],
+    );
+    assert_eq!(
+        refused.stderr.trim().lines().count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+    assert!(!w.dir.join("imday-import.toml").exists());
+    assert!(!w.dir.join("imday-import.json").exists());
+
+    let other = import("elsewhere", 0);
+    assert_shows(
+        &other.stderr,
+        &["is owned by stack `imday` (its livestack tags); not imported"],
+    );
+}
+
+/// `livestack import --all` with `args` against the world's sandbox, which exits with `code`
+/// and writes nothing to the cloud.
+fn import_all(w: &World, args: &[&str], code: i32) -> crate::harness::Run {
+    let url = w.sandbox.endpoint_url();
+    let mut all = vec!["import", "--sandbox-url", &url, "--all"];
+    all.extend_from_slice(args);
+    let before = w.requests().len();
+    let run = w.run_bare(&all, &[]).expect(code);
+    assert!(
+        w.mutations_since(before).is_empty(),
+        "import wrote to the cloud"
+    );
+    run
+}
+
+/// `example` applied in the embedded sandbox of `region` (state `a/x.json`), its cloud then
+/// stripped of livestack's tags and changed by `edit` (the sandbox's stored shape), kept as the
+/// embedded sandbox of stack `x` beside `b/x.json`.
+fn untagged(w: &World, example_file: &str, region: &str, edit: impl Fn(&mut Json)) {
+    let ex = example(example_file);
+    let ex = ex.to_str().unwrap();
+    let mut apply = vec!["apply", ex, "--auto-approve", "--state", "a/x.json"];
+    apply.extend(["--sandbox", "--sandbox-speed", "200", "--region", region]);
+    w.run_bare(&apply, &[("SOCIAL_KEY", "k")]).expect(0);
+    fn untag(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                m.retain(|k, _| !k.starts_with("livestack:"));
+                m.values_mut().for_each(untag);
+            }
+            Json::Array(a) => {
+                // IAM keeps a role's tags as [key, value] pairs.
+                a.retain(|t| !t[0].as_str().is_some_and(|k| k.starts_with("livestack:")));
+                a.iter_mut().for_each(untag);
+            }
+            _ => {}
+        }
+    }
+    // The embedded sandbox's cloud is kept beside the state, named after the applied stack.
+    let stack = livestack_model::load(&example(example_file))
+        .expect("the example loads")
+        .name;
+    let text = std::fs::read_to_string(w.dir.join(format!("a/{stack}.sandbox.json"))).unwrap();
+    let mut cloud: Json = serde_json::from_str(&text).unwrap();
+    untag(&mut cloud);
+    edit(&mut cloud);
+    std::fs::create_dir_all(w.dir.join("b")).unwrap();
+    std::fs::write(w.dir.join("b/x.sandbox.json"), cloud.to_string()).unwrap();
+}
+
+/// A channel with an input setting the keys cannot say (`FilterStrength` 3) is not imported,
+/// and stderr says why: a stack file without it would make the channel's next update drop the
+/// setting. The rest is imported, and its apply never updates the channel.
+#[test]
+fn a_channel_with_input_settings_the_keys_cannot_say_is_not_imported() {
+    let w = World::new("import-unsaid");
+    untagged(&w, "s3-loop.toml", "us-east-1", |cloud| {
+        for ch in cloud["medialive"]["channels"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            ch["input_attachments"][0]["inputSettings"]["filterStrength"] = json!(3);
+        }
+    });
+    let embedded = ["--sandbox", "--region", "us-east-1"];
+    let mut import = vec!["import", "--all", "-o", "b/x.toml", "--state", "b/x.json"];
+    import.extend(embedded);
+    let run = w.run_bare(&import, &[]).expect(0);
+    assert_shows(
+        &run.stderr,
+        &["not imported: input attachment `imday-hls`: the model's keys cannot say its InputSettings.FilterStrength as they are"],
+    );
+    let toml = std::fs::read_to_string(w.dir.join("b/x.toml")).unwrap();
+    assert!(!toml.contains("[medialive_channel."), "{toml}");
+    let state = std::fs::read_to_string(w.dir.join("b/x.json")).unwrap();
+    assert!(
+        !state.contains("medialive_channel.") && !state.contains("medialive_input."),
+        "{state}"
+    );
+    let mut apply = vec!["apply", "b/x.toml", "--auto-approve", "--state", "b/x.json"];
+    apply.extend(embedded);
+    w.run_bare(&apply, &[]).expect(0);
+    let data = std::fs::read_to_string(w.dir.join("b/x.sandbox.json")).unwrap();
+    let cloud: Json = serde_json::from_str(&data).unwrap();
+    let channels = cloud["medialive"]["channels"].as_object().unwrap();
+    assert_eq!(channels.len(), 1);
+    for ch in channels.values() {
+        assert_eq!(
+            ch["input_attachments"][0]["inputSettings"]["filterStrength"],
+            3
+        );
+        assert_eq!(ch["state"], "RUNNING");
     }
 }

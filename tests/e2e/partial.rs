@@ -242,6 +242,14 @@ fn destroy_target_destroys_the_target_and_what_depends_on_it() {
         &refused.stderr,
         &["graph: -target draws a plan's steps: add --plan"],
     );
+    // One line, as -target's: not clap's usage.
+    let refused = w.run_bare(&["graph", &s1, "--destroy"], &[]).expect(1);
+    assert_eq!(
+        refused.stderr.trim(),
+        "error: graph: --destroy draws the destroy plan's steps: add --plan",
+        "{}",
+        refused.stderr
+    );
 
     let run = w
         .run(&[

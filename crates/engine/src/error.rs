@@ -64,6 +64,10 @@ pub enum Error {
     Missing(String),
     #[error("{exists}: it is not livestack's ({hint})")]
     NotOursToTake { exists: String, hint: String },
+    /// `import` into the name of a stack that already has resources in the account: its plan
+    /// would take them as its own and delete those its file does not declare.
+    #[error("import: stack `{stack}` already has resources in this account ({found}): import into another stack name (--stack NAME); a stack's plan deletes what carries its tags and its file does not declare")]
+    StackInUse { stack: String, found: String },
     #[error("step {id} ({op} {address}) failed")]
     Step {
         id: usize,

@@ -70,6 +70,29 @@ pub async fn read_account<C: Cloud>(
             })
             .map(Option::unwrap_or_default)
     };
+    // A stack of this name already in the account (its ownership tags): the imported file
+    // would be planned as that stack, and the plan would delete what the file does not
+    // declare (its derived SSM parameters under other labels, say). Refused.
+    let managed = cloud
+        .discover(stack, &BTreeSet::new())
+        .await
+        .map_err(|e| Error::Discover {
+            source: Box::new(e),
+        })?;
+    if !managed.is_empty() {
+        let mut found: Vec<String> = managed
+            .iter()
+            .take(3)
+            .map(|(a, id)| format!("{a} is {id}"))
+            .collect();
+        if managed.len() > 3 {
+            found.push(format!("and {} more", managed.len() - 3));
+        }
+        return Err(Error::StackInUse {
+            stack: stack.to_string(),
+            found: found.join(", "),
+        });
+    }
     let mut account = Account::default();
     let channels = list(Kind::MedialiveChannel).await?;
     let mut chosen = Vec::new();
@@ -367,9 +390,6 @@ pub fn stack_file(
         }
         if let Some(k) = keys::encoder_keys(&s["EncoderSettings"]) {
             let fits = k.groups.len() == destinations.len()
-                && k.groups
-                    .iter()
-                    .all(|(id, g)| destination_id(&g.name) == *id)
                 && destinations
                     .iter()
                     .all(|d| d["Id"].as_str().is_some_and(|id| k.groups.contains_key(id)));
@@ -387,10 +407,21 @@ pub fn stack_file(
                 .find(|a| a["InputId"] == input)
                 .and_then(|a| a["InputAttachmentName"].as_str().map(String::from))
         };
+        // An attachment is written whole or the channel is not imported: the next update
+        // sends the attachments as the file says them, and a setting left out would be lost.
+        let mut unsaid = Vec::new();
         for (i, a) in attachments.iter().enumerate() {
-            if let Some(k) = keys::attachment_keys(a, name_of).filter(|k| !k.is_empty()) {
-                choice.attachments.insert((o.id.clone(), i), k);
+            match keys::attachment_keys(a, name_of) {
+                Some(k) => {
+                    choice.attachments.insert((o.id.clone(), i), k);
+                }
+                None => unsaid.push(attachment_unsaid(a)),
             }
+        }
+        if !unsaid.is_empty() {
+            choice
+                .left_out
+                .insert((Kind::MedialiveChannel, o.id.clone()), unsaid.join("; "));
         }
     }
     let path = Path::new(file_stem).with_extension("toml");
@@ -408,12 +439,14 @@ pub fn stack_file(
         );
         let lowered = match livestack_model::parse(&path, &probe.toml) {
             Ok(l) => l,
-            Err(_) if !choice.attachments.is_empty() => {
-                choice.attachments.clear();
-                continue;
-            }
+            // A file that does not lower: the encoder settings keys (captions naming what the
+            // attachments do not say, say) go to the settings file first; then the
+            // attachments' keys are suspected, the preset last.
             Err(_) if !choice.modelled.is_empty() => {
                 choice.modelled.clear();
+                continue;
+            }
+            Err(_) if refuse_attachments(account, stack, region, file_stem, &mut choice) => {
                 continue;
             }
             Err(_) if !choice.preset.is_empty() => {
@@ -450,23 +483,27 @@ pub fn stack_file(
                     if !modelled {
                         diffs.retain(|p| !p.starts_with("EncoderSettings"));
                     }
-                    // Settings of an attachment the file leaves out (with a comment saying so).
-                    diffs.retain(|p| {
-                        !(p.starts_with("InputAttachments[")
-                            && (p.contains("].InputSettings")
-                                || p.contains("].AutomaticInputFailoverSettings")))
-                    });
-                    for p in &diffs {
-                        let Some(i) = p
-                            .strip_prefix("InputAttachments[")
-                            .and_then(|r| r.split(']').next())
-                            .and_then(|i| i.parse::<usize>().ok())
-                        else {
-                            continue;
-                        };
-                        if choice.attachments.remove(&(id.clone(), i)).is_some() {
-                            changed = true;
-                        }
+                    // An attachment the file does not give back exactly: the channel is not
+                    // imported (its next update would send the attachment as the file says).
+                    let attachments: Vec<&String> = diffs
+                        .iter()
+                        .filter(|p| p.starts_with("InputAttachments["))
+                        .collect();
+                    if !attachments.is_empty() {
+                        choice.left_out.insert(
+                            (address.kind, id.clone()),
+                            format!(
+                                "the model's keys cannot say its input attachments as they are ({})",
+                                attachments
+                                    .iter()
+                                    .map(|p| p.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                        choice.attachments.retain(|(c, _), _| c != id);
+                        changed = true;
+                        continue;
                     }
                 }
                 Kind::MediapackageEndpoint
@@ -498,6 +535,79 @@ pub fn stack_file(
     let mut f = render(account, stack, region, file_stem, &choice);
     f.notes.extend(leftover);
     f
+}
+
+/// When the file does not lower because of the input attachments' keys (failover the model
+/// cannot pair, say): leaves out each channel whose keys alone make it fail (rather than write
+/// its attachments without them) and says whether it left out any.
+fn refuse_attachments(
+    account: &Account,
+    stack: &str,
+    region: Option<&str>,
+    file_stem: &str,
+    choice: &mut Choice,
+) -> bool {
+    let path = Path::new(file_stem).with_extension("toml");
+    let lowers = |choice: &Choice, keep: Option<&str>| {
+        let mut c = Choice {
+            probe: true,
+            ..choice.clone()
+        };
+        for ((id, _), k) in c.attachments.iter_mut() {
+            if keep != Some(id.as_str()) {
+                k.clear();
+            }
+        }
+        livestack_model::parse(&path, &render(account, stack, region, file_stem, &c).toml).is_ok()
+    };
+    // Not the attachments' doing.
+    if !lowers(choice, None) {
+        return false;
+    }
+    let with_keys: BTreeSet<String> = choice
+        .attachments
+        .iter()
+        .filter(|(_, k)| !k.is_empty())
+        .map(|((id, _), _)| id.clone())
+        .collect();
+    let mut refused = false;
+    for id in with_keys {
+        if !lowers(choice, Some(&id)) {
+            choice.attachments.retain(|(c, _), _| *c != id);
+            choice.left_out.insert(
+                (Kind::MedialiveChannel, id),
+                "its input attachments' settings do not validate as the model's keys".into(),
+            );
+            refused = true;
+        }
+    }
+    refused
+}
+
+/// Why an input attachment cannot be written as the model's keys: the members they do not say.
+fn attachment_unsaid(a: &Json) -> String {
+    let mut members: Vec<String> = a["InputSettings"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| *k != "SourceEndBehavior" && !keys::input_default(k, v))
+        .map(|(k, _)| format!("InputSettings.{k}"))
+        .collect();
+    if a["AutomaticInputFailoverSettings"].is_object() {
+        members.push("AutomaticInputFailoverSettings".into());
+    }
+    format!(
+        "input attachment `{}`: the model's keys cannot say its {} as they are (an update of the channel would send the attachment without them)",
+        a["InputAttachmentName"]
+            .as_str()
+            .or(a["InputId"].as_str())
+            .unwrap_or_default(),
+        if members.is_empty() {
+            "settings".to_string()
+        } else {
+            members.join(", ")
+        }
+    )
 }
 
 /// The stack file of `account` as `choice` says.
@@ -760,9 +870,35 @@ fn render(
         tags_line(o, &mut t);
         record(&mut f, Kind::MedialiveInputSecurityGroup, o, vec![], None);
     }
+    // An input serves one channel: the inputs of a channel not imported stay with it (an
+    // edit of one would reach a running channel livestack does not manage).
+    let held_by_left_out = |input: &str| {
+        account.of(Kind::MedialiveChannel).find(|c| {
+            choice
+                .left_out
+                .contains_key(&(Kind::MedialiveChannel, c.id.clone()))
+                && c.spec["InputAttachments"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["InputId"] == input)
+        })
+    };
     for o in account.of(Kind::MedialiveInput) {
         let l = &labels[&(Kind::MedialiveInput, o.id.clone())];
         let s = &o.spec;
+        if let Some(ch) = held_by_left_out(&o.id) {
+            let _ = writeln!(
+                t,
+                "\n# Input {} is not imported: channel {}, which is not imported, uses it.",
+                o.id, ch.id
+            );
+            f.notes.push(format!(
+                "medialive_input {}: not imported: channel {} uses it",
+                o.id, ch.id
+            ));
+            continue;
+        }
         let _ = writeln!(t, "\n# Input {}.\n[medialive_input.{l}]", o.id);
         if let Some(n) = s["Name"].as_str() {
             let _ = writeln!(t, "name = {}", q(n));
@@ -881,7 +1017,6 @@ fn render(
         }
         // Input attachments.
         let mut inputs = Vec::new();
-        let mut comments = Vec::new();
         for (i, a) in s["InputAttachments"]
             .as_array()
             .into_iter()
@@ -909,35 +1044,10 @@ fn render(
                     q(&b.to_ascii_lowercase())
                 ));
             }
-            match choice.attachments.get(&(o.id.clone(), i)) {
-                Some(k) => e.extend(k.iter().cloned()),
-                None => {
-                    let mut others: Vec<String> = a["InputSettings"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, _)| format!("InputSettings.{k}"))
-                        .filter(|k| k != "InputSettings.SourceEndBehavior")
-                        .collect();
-                    if a["AutomaticInputFailoverSettings"].is_object() {
-                        others.push("AutomaticInputFailoverSettings".into());
-                    }
-                    if !others.is_empty() {
-                        let what = others.join(", ");
-                        comments.push(format!(
-                            "# Input attachment {}: its {what} are not written: the model's keys cannot say them as\n# they are. Plans do not compare them, but an update of this channel sends its attachments\n# as this file says them, without these: set them again in the console after one.",
-                            a["InputAttachmentName"].as_str().unwrap_or(id)
-                        ));
-                        f.notes.push(format!(
-                            "medialive_channel.{l}: input attachment {id}: its {what} are not expressible in the model: not written (an update of the channel would send the attachment without them)"
-                        ));
-                    }
-                }
+            if let Some(k) = choice.attachments.get(&(o.id.clone(), i)) {
+                e.extend(k.iter().cloned());
             }
             inputs.push(format!("{{ {} }}", e.join(", ")));
-        }
-        for c in &comments {
-            let _ = writeln!(t, "{c}");
         }
         let _ = writeln!(t, "inputs = [{}]", inputs.join(", "));
         let encoder_file = format!("{file_stem}-{l}.encoder.json");
@@ -962,7 +1072,12 @@ fn render(
             let id = d["Id"].as_str().unwrap_or_default();
             let group = modelled.and_then(|m| m.groups.get(id));
             let _ = writeln!(t, "\n[[medialive_channel.{l}.output_groups]]");
-            let _ = writeln!(t, "name = {}", q(group.map_or(id, |g| g.name.as_str())));
+            let name = group.map_or(id, |g| g.name.as_str());
+            let _ = writeln!(t, "name = {}", q(name));
+            // The console's destination ids (`destination1`) are kept as they are.
+            if destination_id(name) != id {
+                let _ = writeln!(t, "destination_id = {}", q(id));
+            }
             // The encoder keys go after the destination's, before `continue`s below.
             let mut group_lines = String::new();
             for line in group.map(|g| g.lines.as_slice()).unwrap_or_default() {
@@ -980,9 +1095,6 @@ fn render(
                     _ => line.clone(),
                 };
                 let _ = writeln!(group_lines, "{line}");
-            }
-            if destination_id(id) != id {
-                f.notes.push(format!("medialive_channel.{l}: destination `{id}` is not a name livestack gives a destination (lower case letters, digits and `-`): the plan renames it"));
             }
             if let Some(mps) = d["MediaPackageSettings"]
                 .as_array()

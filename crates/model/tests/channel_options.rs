@@ -9,7 +9,15 @@ use serde_json::{json, Value};
 /// with `channel` and `group` added to the channel and its group, `attachment` to the first
 /// attachment.
 fn channel(channel: &str, attachment: &str, group: &str) -> Value {
-    let text = format!(
+    let text = text(channel, attachment, group);
+    let stack = parse(Path::new("opts.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let ch = Address::parse("medialive_channel.ch").unwrap();
+    stack.get(&ch).unwrap().spec.clone()
+}
+
+/// The text of the stack of [`channel`].
+fn text(channel: &str, attachment: &str, group: &str) -> String {
+    format!(
         r#"
 [stack]
 name = "opts"
@@ -40,10 +48,7 @@ role = "iam_role.r"
 inputs = [{{ input = "medialive_input.a", {attachment} }}, {{ input = "medialive_input.b" }}]
 output_groups = [{{ name = "hls", type = "hls", destination = "mediapackage_channel.mp", {group} }}]
 "#
-    );
-    let stack = parse(Path::new("opts.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
-    let ch = Address::parse("medialive_channel.ch").unwrap();
-    stack.get(&ch).unwrap().spec.clone()
+    )
 }
 
 #[test]
@@ -128,4 +133,45 @@ fn embedded_captions_go_into_each_video_output_and_are_named_in_the_manifest() {
         hls["CaptionLanguageMappings"],
         json!([{ "CaptionChannel": 2, "LanguageCode": "spa", "LanguageDescription": "spa" }])
     );
+}
+
+#[test]
+fn a_group_s_destination_id_is_its_own_when_given_and_unique_in_the_channel() {
+    let spec = channel("", "name = \"a\"", "destination_id = \"destination1\"");
+    assert_eq!(spec["Destinations"][0]["Id"], "destination1");
+    assert_eq!(
+        spec["EncoderSettings"]["OutputGroups"][0]["OutputGroupSettings"]["HlsGroupSettings"]
+            ["Destination"]["DestinationRefId"],
+        "destination1"
+    );
+    // Without it: the group's name.
+    let spec = channel("", "name = \"a\"", "ladder = \"720p\"");
+    assert_eq!(spec["Destinations"][0]["Id"], "hls");
+
+    // Beside a group `two` sending to destination `two`.
+    let text = |hls: &str| {
+        text("", "name = \"a\"", hls).replace(
+            "output_groups = [",
+            "output_groups = [{ name = \"two\", type = \"mediapackage\", destination = \"mediapackage_channel.mp\" }, ",
+        )
+    };
+    let e = parse(Path::new("opts.toml"), &text("destination_id = \"two\""))
+        .expect_err("two groups on one destination");
+    let e = e.to_string();
+    assert!(
+        e.contains(
+            "two output groups send to destination `two`: a destination id is unique in a channel"
+        ),
+        "{e}"
+    );
+    let e = parse(Path::new("opts.toml"), &text("destination_id = \"\"")).expect_err("empty");
+    assert!(
+        e.to_string().contains("a destination id must not be empty"),
+        "{e}"
+    );
+    parse(
+        Path::new("opts.toml"),
+        &text("destination_id = \"MediaLive-for-RTMP\""),
+    )
+    .expect("AWS's ids are free text");
 }

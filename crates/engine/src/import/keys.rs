@@ -1,6 +1,6 @@
 //! A channel's AWS members read back into the stack file's keys: its encoder settings as output
-//! group keys (`ladder`, the video choices, `audio`, HLS options) and `input_loss`, and its
-//! input attachments' settings (selectors, filters, failover). Each is a guess that
+//! group keys (`ladder`, the video choices, `audio`, HLS options, `captions`, `scte35`) and
+//! `input_loss`, and its input attachments' settings (selectors, filters, failover). Each is a guess that
 //! [`super::stack_file`] checks by lowering the file written and comparing with what was read;
 //! what does not come back exactly is written another way (the encoder settings file) or left
 //! out with a comment.
@@ -145,15 +145,12 @@ fn group_destination(g: &Json) -> Option<String> {
 }
 
 /// The group keys of EncoderSettings `es`, or `None` when some part is beyond what this reads
-/// (captions, SCTE-35, a description shared by groups...).
+/// (a description shared by groups, SCTE-35 avails no group passes through...).
 pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
-    if es["CaptionDescriptions"]
-        .as_array()
-        .is_some_and(|c| !c.is_empty())
-        || es.get("AvailConfiguration").is_some()
-    {
-        return None;
-    }
+    // SCTE-35 passed through: AvailConfiguration (checked against the model's by lowering),
+    // said by the groups that carry the markers.
+    let avails = es.get("AvailConfiguration").is_some();
+    let mut scte35_said = false;
     let videos = es["VideoDescriptions"].as_array()?;
     let audios = es["AudioDescriptions"].as_array()?;
     let by_name = |list: &'_ [Json], name: &str| -> Option<Json> {
@@ -166,7 +163,20 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
         let mut renditions: Vec<Rendition> = Vec::new();
         let mut tracks: Option<Vec<String>> = None;
         let mut track_descs: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+        // Captions-only outputs (WebVTT) by name, and the first video output's captions.
+        let mut webvtt = Vec::new();
+        let mut first_video: Option<String> = None;
         for o in g["Outputs"].as_array()? {
+            if o.get("VideoDescriptionName").is_none() {
+                let out = o["OutputName"].as_str()?;
+                out.strip_prefix(&format!("{name}_captions_"))?;
+                if o["CaptionDescriptionNames"] != serde_json::json!([out]) {
+                    return None;
+                }
+                webvtt.push(out.to_string());
+                continue;
+            }
+            first_video.get_or_insert_with(|| o["OutputName"].as_str().unwrap_or_default().into());
             let r = o["OutputName"]
                 .as_str()?
                 .strip_prefix(&format!("{name}_"))?
@@ -269,6 +279,17 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
                 }
             }
         }
+        if let Some(c) = captions(es, &name, &webvtt, first_video.as_deref())? {
+            lines.push(c);
+        }
+        let passes = hls["AdMarkers"] == serde_json::json!(["ELEMENTAL_SCTE35"])
+            || g["OutputGroupSettings"]
+                .get("MediaPackageGroupSettings")
+                .is_some();
+        if avails && passes {
+            lines.push("scte35 = \"passthrough\"".into());
+            scte35_said = true;
+        }
         let key = group_destination(g)?;
         if out
             .groups
@@ -285,10 +306,63 @@ pub(super) fn encoder_keys(es: &Json) -> Option<EncoderKeys> {
             return None;
         }
     }
+    if avails && !scte35_said {
+        return None;
+    }
     if let Some(b) = es.get("GlobalConfiguration") {
         out.input_loss = Some(input_loss(b)?);
     }
     Some(out)
+}
+
+/// A group's `captions = [...]`, in the order of the channel's CaptionDescriptions (as the
+/// model writes them): each WebVTT output of `webvtt` (`<group>_captions_<name>`), and the
+/// captions in the video (`<output>_captions_<name>` of `first_video`, each video output having
+/// its own). `Some(None)`: the group has none; `None`: a description this does not read.
+fn captions(
+    es: &Json,
+    group: &str,
+    webvtt: &[String],
+    first_video: Option<&str>,
+) -> Option<Option<String>> {
+    let mut items = Vec::new();
+    for d in es["CaptionDescriptions"].as_array().into_iter().flatten() {
+        let n = d["Name"].as_str()?;
+        let cname = if webvtt.iter().any(|w| w == n) {
+            n.strip_prefix(&format!("{group}_captions_"))?
+        } else if let Some(c) = first_video.and_then(|v| n.strip_prefix(&format!("{v}_captions_")))
+        {
+            c
+        } else {
+            continue;
+        };
+        let ds = &d["DestinationSettings"];
+        let format = if ds.get("WebvttDestinationSettings").is_some() {
+            "webvtt"
+        } else if ds.get("EmbeddedDestinationSettings").is_some() {
+            "embedded"
+        } else if ds.get("BurnInDestinationSettings").is_some() {
+            "burn_in"
+        } else {
+            return None;
+        };
+        let selector = d["CaptionSelectorName"].as_str()?;
+        let mut k = vec![
+            ("selector".to_string(), q(selector)),
+            ("format".into(), q(format)),
+        ];
+        if let Some(l) = d["LanguageCode"].as_str() {
+            k.push(("language".into(), q(l)));
+        }
+        if let Some(l) = d["LanguageDescription"].as_str() {
+            k.push(("label".into(), q(l)));
+        }
+        if cname != selector {
+            k.push(("name".into(), q(cname)));
+        }
+        items.push(inline(&k));
+    }
+    Some((!items.is_empty()).then(|| format!("captions = [{}]", items.join(", "))))
 }
 
 /// An `audio = [...]` track from its descriptions (one per rendition).
@@ -376,13 +450,28 @@ pub(super) fn attachment_keys(
 ) -> Option<Vec<String>> {
     let s = &a["InputSettings"];
     let mut out = Vec::new();
-    for (member, _) in s.as_object().into_iter().flatten() {
+    for (member, v) in s.as_object().into_iter().flatten() {
         if ![
             "SourceEndBehavior",
             "AudioSelectors",
             "CaptionSelectors",
             "DeblockFilter",
             "DenoiseFilter",
+        ]
+        .contains(&member.as_str())
+            && !input_default(member, v)
+        {
+            return None;
+        }
+    }
+    // Besides InputAttachmentName, InputId, InputSettings and the failover, an attachment
+    // member (LogicalInterfaceNames...) is one the keys cannot say.
+    for member in a.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if ![
+            "InputAttachmentName",
+            "InputId",
+            "InputSettings",
+            "AutomaticInputFailoverSettings",
         ]
         .contains(&member.as_str())
         {
@@ -495,12 +584,25 @@ pub(super) fn attachment_keys(
     Some(out)
 }
 
+/// Whether `value` of InputSettings member `member` is what MediaLive gives an attachment that
+/// leaves the member out (DescribeChannel reports them on a console channel): sending the
+/// attachment without it changes nothing.
+pub(super) fn input_default(member: &str, value: &Json) -> bool {
+    match member {
+        "InputFilter" => value == "AUTO",
+        "FilterStrength" => value.as_f64() == Some(1.0),
+        "Smpte2038DataPreference" => value == "IGNORE",
+        _ => false,
+    }
+}
+
 /// Where `desired` (a lowered spec) and `observed` differ, as paths; a placeholder (`$ref`,
 /// `$secret`) stands for anything, numbers compare by value. As the planner, a member the
 /// cloud reports and the file does not say is no difference (a server default, an output),
 /// except within what import writes more briefly than AWS does, EncoderSettings and
 /// InputAttachments: there a member the model would not send is lost by the next update, so
-/// both sides must hold the same members.
+/// both sides must hold the same members (but an input setting at MediaLive's default,
+/// [`input_default`]).
 pub(super) fn differences(desired: &Json, observed: &Json) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(d), Some(o)) = (desired.as_object(), observed.as_object()) {
@@ -530,8 +632,18 @@ fn diff(d: &Json, o: &Json, path: &str, strict: bool, out: &mut Vec<String>) {
                 diff(v, b.get(k).unwrap_or(&Json::Null), &at, strict, out);
             }
             if strict {
-                for k in b.keys().filter(|k| !a.contains_key(*k)) {
-                    out.push(format!("{path}.{k}"));
+                let settings = path.ends_with("].InputSettings");
+                let attachment = path.starts_with("InputAttachments[") && path.ends_with(']');
+                for (k, v) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                    let defaults = |v: &Json| {
+                        v.as_object()
+                            .is_some_and(|m| m.iter().all(|(k, v)| input_default(k, v)))
+                    };
+                    let unsent = (settings && input_default(k, v))
+                        || (attachment && k == "InputSettings" && defaults(v));
+                    if !unsent {
+                        out.push(format!("{path}.{k}"));
+                    }
                 }
             }
         }

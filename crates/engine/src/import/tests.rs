@@ -234,29 +234,150 @@ fn every_choice_the_model_expresses_comes_back_as_its_key() {
 }
 
 #[test]
-fn what_the_model_cannot_say_goes_to_the_settings_file_or_a_comment() {
+fn what_the_model_cannot_say_goes_to_the_settings_file() {
     let mut account = account_of(SECTION_1);
     let ch = first_mut(&mut account, Kind::MedialiveChannel);
-    // A timecode source the model never writes, and an input setting it has no key for.
+    // A timecode source the model never writes.
     ch.spec["EncoderSettings"]["TimecodeConfig"]["Source"] = json!("EMBEDDED");
-    ch.spec["InputAttachments"][0]["InputSettings"]["FilterStrength"] = json!(3);
     let f = stack_file(&account, "imday", None, "imday");
     shows(
         &f.toml,
         &[
             "encoder_settings = { file = \"imday-imday.encoder.json\" }",
-            "# Input attachment imday-hls: its InputSettings.FilterStrength are not written",
             "inputs = [{ input = \"medialive_input.imday-hls-input\", name = \"imday-hls\", source_end_behavior = \"loop\" }]",
         ],
     );
     assert!(!f.toml.contains("ladder ="), "{}", f.toml);
     assert_eq!(f.files.len(), 1);
     assert!(f.files[0].1.contains("\"EMBEDDED\""));
-    assert!(
-        f.notes.iter().any(|n| n.contains("FilterStrength")),
-        "{:?}",
-        f.notes
+}
+
+/// An input setting the keys cannot say would be dropped by the channel's next update (it
+/// sends the attachments as the file says them): such a channel is not imported, and says why.
+#[test]
+fn a_channel_whose_attachment_settings_the_keys_cannot_say_is_not_imported() {
+    for (member, value) in [
+        (
+            "InputSettings",
+            json!({ "SourceEndBehavior": "LOOP", "FilterStrength": 3 }),
+        ),
+        (
+            "InputSettings",
+            json!({ "SourceEndBehavior": "LOOP", "NetworkInputSettings": { "ServerValidation": "CHECK_CRYPTOGRAPHY_ONLY" } }),
+        ),
+        ("LogicalInterfaceNames", json!(["eth1"])),
+    ] {
+        let mut account = account_of(SECTION_1);
+        let ch = first_mut(&mut account, Kind::MedialiveChannel);
+        let id = ch.id.clone();
+        ch.spec["InputAttachments"][0][member] = value.clone();
+        let f = stack_file(&account, "imday", None, "imday");
+        shows(
+            &f.toml,
+            &[&format!(
+                "# Channel {id} (imday) is not imported: input attachment `imday-hls`"
+            )],
+        );
+        assert!(!f.toml.contains("[medialive_channel."), "{}", f.toml);
+        assert!(
+            !f.entries
+                .iter()
+                .any(|(a, _)| [Kind::MedialiveChannel, Kind::MedialiveInput].contains(&a.kind)),
+            "{value}"
+        );
+        // Nor its input, which serves it alone.
+        assert!(f.toml.contains("is not imported: channel"), "{}", f.toml);
+        assert!(
+            f.notes.iter().any(|n| n.contains("not imported")),
+            "{:?}",
+            f.notes
+        );
+        livestack_model::parse(Path::new("imday.toml"), &f.toml).expect("the rest lowers");
+    }
+    // Failover the model refuses (it pairs push inputs only): not imported either, never a
+    // file without it.
+    let mut account = account_of(SECTION_1);
+    let input = account
+        .resources
+        .iter()
+        .find(|(k, _)| *k == Kind::MedialiveInput)
+        .unwrap()
+        .1
+        .id
+        .clone();
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    let mut second = ch.spec["InputAttachments"][0].clone();
+    second["InputAttachmentName"] = json!("second");
+    ch.spec["InputAttachments"][0]["AutomaticInputFailoverSettings"] = json!({
+        "SecondaryInputId": input, "InputPreference": "EQUAL_INPUT_PREFERENCE",
+        "FailoverConditions": [{ "FailoverConditionSettings": { "InputLossSettings": { "InputLossThresholdMsec": 1000 } } }],
+    });
+    ch.spec["InputAttachments"]
+        .as_array_mut()
+        .unwrap()
+        .push(second);
+    let f = stack_file(&account, "imday", None, "imday");
+    assert!(!f.toml.contains("[medialive_channel."), "{}", f.toml);
+    assert!(f.toml.contains("is not imported"), "{}", f.toml);
+}
+
+/// What MediaLive reports for an attachment that left an input setting out (its default) is
+/// no setting the file loses.
+#[test]
+fn input_settings_at_medialive_s_defaults_are_not_in_the_way() {
+    let mut account = account_of(SECTION_1);
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    let s = &mut ch.spec["InputAttachments"][0]["InputSettings"];
+    s["InputFilter"] = json!("AUTO");
+    s["FilterStrength"] = json!(1);
+    s["Smpte2038DataPreference"] = json!("IGNORE");
+    s["DeblockFilter"] = json!("DISABLED");
+    let f = exact(&account);
+    shows(
+        &f.toml,
+        &["inputs = [{ input = \"medialive_input.imday-hls-input\", name = \"imday-hls\", source_end_behavior = \"loop\", deblock = false }]"],
     );
+}
+
+/// A console channel's destination ids (`destination1`) are kept: `destination_id`, not the
+/// settings file.
+#[test]
+fn a_console_destination_id_is_written_as_destination_id() {
+    let mut account = account_of(SECTION_1);
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    let text = ch
+        .spec
+        .to_string()
+        .replace("\"tn2224\"", "\"destination1\"");
+    ch.spec = serde_json::from_str(&text).unwrap();
+    let f = exact(&account);
+    shows(
+        &f.toml,
+        &[
+            "name = \"TN2224\"\ndestination_id = \"destination1\"\ntype = \"hls\"",
+            "ladder = \"1080p\"",
+        ],
+    );
+    // With the settings file the group is named after its destination (the file gives its
+    // name), and the file lowers.
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    ch.spec["EncoderSettings"]["TimecodeConfig"]["Source"] = json!("EMBEDDED");
+    let f = stack_file(&account, "imday", None, "imday");
+    shows(
+        &f.toml,
+        &[
+            "name = \"destination1\"\ntype = \"hls\"",
+            "encoder_settings = { file",
+        ],
+    );
+    let dir = std::env::temp_dir().join(format!("livestack-import-dest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &f.files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let lowered = livestack_model::parse(&dir.join("imday.toml"), &f.toml);
+    std::fs::remove_dir_all(&dir).unwrap();
+    lowered.unwrap_or_else(|e| panic!("{e}\n{}", f.toml));
 }
 
 #[test]
@@ -403,4 +524,50 @@ output_groups = [{{ name = "out", type = "mediapackage", destination = "mediapac
         "{}",
         f.toml
     );
+}
+
+/// Captions (WebVTT, embedded, burnt in) and SCTE-35 passed through come back as the groups'
+/// `captions` and `scte35`, not the settings file: the European example and the golden case
+/// of every caption format.
+#[test]
+fn captions_and_scte35_come_back_as_their_keys() {
+    let f = exact(&account_of(include_str!(
+        "../../../../examples/european-broadcast.toml"
+    )));
+    shows(
+        &f.toml,
+        &[
+            "captions = [{ selector = \"teletext\", format = \"webvtt\", language = \"deu\", label = \"Deutsch\" }]",
+            "scte35 = \"passthrough\"",
+            "ladder = \"euro-news-hls\"",
+        ],
+    );
+    assert!(!f.toml.contains("encoder_settings"), "{}", f.toml);
+
+    let broadcast = include_str!(
+        "../../../../crates/plan/tests/cases/create-broadcast-inputs-captions/stack.toml"
+    );
+    let f = exact(&account_of(broadcast));
+    shows(
+        &f.toml,
+        &[
+            "format = \"embedded\"",
+            "captions = [{ selector = \"teletext-deu\", format = \"webvtt\", language = \"deu\", name = \"de\" }]",
+            "format = \"burn_in\"",
+        ],
+    );
+    assert_eq!(
+        f.toml.matches("scte35 = \"passthrough\"").count(),
+        2,
+        "{}",
+        f.toml
+    );
+    assert!(!f.toml.contains("encoder_settings"), "{}", f.toml);
+
+    // Avails no group passes through (an RTMP group only): the settings file says them.
+    let mut account = account_of(SECTION_1);
+    let ch = first_mut(&mut account, Kind::MedialiveChannel);
+    ch.spec["EncoderSettings"]["AvailConfiguration"] = json!({ "AvailSettings": { "Scte35SpliceInsert": { "NoRegionalBlackoutFlag": "FOLLOW", "WebDeliveryAllowedFlag": "FOLLOW" } } });
+    let f = stack_file(&account, "imday", None, "imday");
+    assert!(f.toml.contains("encoder_settings = { file"), "{}", f.toml);
 }

@@ -98,6 +98,7 @@ const GROUP_KEYS: &[&str] = &[
     "backup_url",
     "stream_key",
     "password_parameters",
+    "destination_id",
     "ladder",
     "renditions",
     "video",
@@ -122,7 +123,7 @@ const GROUP_KEYS: &[&str] = &[
 ];
 /// The group keys that `encoder_settings` would silently override: those after the
 /// destination's in [`GROUP_KEYS`].
-const ENCODER_GROUP_KEYS: &[&str] = GROUP_KEYS.split_at(7).1;
+const ENCODER_GROUP_KEYS: &[&str] = GROUP_KEYS.split_at(8).1;
 const RENDITION_KEYS: &[&str] = &[
     "name",
     "width",
@@ -337,6 +338,7 @@ pub(super) fn lower(
     let mut destinations = Vec::new();
     let (mut videos, mut audios, mut groups) = (Vec::new(), Vec::new(), Vec::new());
     let mut group_names = BTreeSet::new();
+    let mut dest_seen = BTreeSet::new();
     let groups_node = t.req("output_groups", diags, array);
     let escape = t.get("encoder_settings");
     for n in groups_node.into_iter().flatten() {
@@ -402,6 +404,24 @@ pub(super) fn lower(
                 n.span,
                 format!("{}: two output groups are named `{}`", d.address, out.name),
             ));
+        }
+        // MediaLive matches each group's DestinationRefId to one destination of the channel.
+        let dest = out.destination["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !dest_seen.insert(dest.clone()) {
+            let at = g.get("destination_id").map_or(n.span, |x| x.span);
+            diags.push(
+                Diagnostic::new(
+                    at,
+                    format!(
+                        "{}: two output groups send to destination `{dest}`: a destination id is unique in a channel",
+                        d.address
+                    ),
+                )
+                .hint("give one of them another `destination_id` (or name)"),
+            );
         }
         destinations.push(out.destination);
         videos.extend(out.videos);
@@ -497,8 +517,25 @@ fn output_group(
     let base = encoding::video(g, &Video::default(), rtmp, diags);
     let audio = g.opt("audio", diags, |n, d| encoding::audio_tracks(n, rtmp, d));
     let renditions = renditions(ctx, g, Some(ty.as_str()), &base, diags);
+    // The destination's id: the one a console channel was given (`destination1`), else one
+    // derived from the group's name.
+    let given_id = g.opt("destination_id", diags, |n, diags| {
+        let (s, span) = spanned_string(n, diags)?;
+        // MediaLive's API gives the id no pattern (`__string`); the console's are words such
+        // as `destination1`.
+        if s.is_empty() {
+            diags.push(
+                Diagnostic::new(span, "a destination id must not be empty")
+                    .hint("for example destination_id = \"destination1\""),
+            );
+            return None;
+        }
+        Some((s, span))
+    });
     let name = name?;
-    let dest_id = destination_id(&name);
+    let dest_id = given_id
+        .as_ref()
+        .map_or_else(|| destination_id(&name), |(s, _)| s.clone());
     let mut deps = Vec::new();
     let pipelines = if standard { 2 } else { 1 };
     let (kind, destination) = match ty.as_str() {
@@ -1155,8 +1192,8 @@ fn secret_ref(n: &Node, diags: &mut Diags) -> Option<Json> {
     }
 }
 
-/// The destination id of an output group: its name, lower-cased, other characters as `-`.
-/// The destination id of an output group named `group`: lower case, other characters as `-`.
+/// The destination id livestack gives an output group named `group` that has no
+/// `destination_id`: its name lower-cased, other characters as `-`.
 pub fn destination_id(group: &str) -> String {
     group
         .chars()
