@@ -264,7 +264,7 @@ fn show_refuses_what_is_not_a_saved_plan_in_one_line() {
         errors.push(run.stderr);
     }
     expect![[r#"
-        error: truncated.plan: corrupt saved plan (EOF while parsing a value at line 1495 column 4); make it again with `livestack plan STACK --out FILE`
+        error: truncated.plan: corrupt saved plan (EOF while parsing a value at line 1496 column 4); make it again with `livestack plan STACK --out FILE`
         error: other.json: not a saved livestack plan (make one with `livestack plan STACK --out FILE`)
         error: junk.plan: neither a saved plan (`livestack plan STACK --out FILE`) nor a stack file: junk.plan:1:6: error: invalid TOML: key with no value, expected `=`
         error: edited.plan: corrupt saved plan (its plan: missing field `changes`); make it again with `livestack plan STACK --out FILE`
