@@ -113,9 +113,8 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
-        /// The state file of a stack (default state/<stack>.json).
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Print the JSON Schema of stack files, for editors (taplo, Even Better TOML).
     Schema,
@@ -132,8 +131,8 @@ enum Command {
     ForceUnlock {
         stack: PathBuf,
         id: String,
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// The local MediaLive / MediaPackage / SSM / IAM endpoint.
     Sandbox {
@@ -147,15 +146,15 @@ enum StateCommand {
     /// Every resource in the state.
     List {
         stack: PathBuf,
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// One resource in the state.
     Show {
         stack: PathBuf,
         address: String,
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Rename a resource in the state (a label renamed in the stack file); no AWS call. A
     /// `[[moved]]` entry in the stack file does the same at the next apply.
@@ -163,16 +162,15 @@ enum StateCommand {
         stack: PathBuf,
         from: String,
         to: String,
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Print the state as it stands (a journal left by an apply folded in), or write it to a
     /// file: to move a state from S3 to a file.
     Pull {
         stack: PathBuf,
-        /// The state to read (default `[stack] state`, else state/<stack>.json).
-        #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
         /// Write it to FILE (mode 0600) instead of printing it.
         #[arg(short = 'o', long = "out", value_name = "FILE")]
         out: Option<PathBuf>,
@@ -183,9 +181,8 @@ enum StateCommand {
         stack: PathBuf,
         /// The state file to push.
         file: PathBuf,
-        /// The state to write (default `[stack] state`, else state/<stack>.json).
-        #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
         /// Replace a state of another lineage or a newer serial.
         #[arg(long)]
         force: bool,
@@ -195,8 +192,8 @@ enum StateCommand {
     Rm {
         stack: PathBuf,
         address: String,
-        #[arg(long, value_name = "PATH")]
-        state: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
 
@@ -213,6 +210,63 @@ enum SandboxCommand {
         #[arg(long, default_value_t = 20.0)]
         speed: f64,
     },
+}
+
+/// Where a state is and, for one kept in S3, how its bucket is reached (the commands that make
+/// no other AWS call: `state`, `show`, `force-unlock`).
+#[derive(Args, Clone, Default)]
+struct StateArgs {
+    /// Where the state is kept: a file, or s3://BUCKET/KEY (default `[stack] state`, else
+    /// state/<stack>.json).
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    state: Option<PathBuf>,
+    /// A state in S3 kept by the embedded sandbox (its cloud in state/<stack>.sandbox.json).
+    #[arg(long)]
+    sandbox: bool,
+    /// A state in S3 kept by a sandbox serving at URL, with dummy credentials.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sandbox", "endpoint_url"])]
+    sandbox_url: Option<String>,
+    /// Send the S3 calls to this endpoint (also AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL", conflicts_with = "sandbox")]
+    endpoint_url: Option<String>,
+    /// The bucket's region (default: the stack file's, then the AWS configuration's).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+impl StateArgs {
+    /// The options that reach the bucket, as a command line gives them.
+    fn reach_words(&self) -> Vec<String> {
+        reach_words(
+            self.sandbox,
+            self.sandbox_url.as_deref(),
+            self.endpoint_url.as_deref(),
+            self.region.as_deref(),
+        )
+    }
+}
+
+/// `--sandbox`, `--sandbox-url URL`, `--endpoint-url URL`, `--region R` as given.
+fn reach_words(
+    sandbox: bool,
+    sandbox_url: Option<&str>,
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+) -> Vec<String> {
+    let mut words = Vec::new();
+    if sandbox {
+        words.push("--sandbox".to_string());
+    }
+    for (flag, value) in [
+        ("--sandbox-url", sandbox_url),
+        ("--endpoint-url", endpoint_url),
+        ("--region", region),
+    ] {
+        if let Some(v) = value {
+            words.extend([flag.to_string(), v.to_string()]);
+        }
+    }
+    words
 }
 
 /// `-target`: a partial plan.
@@ -407,6 +461,7 @@ fn lock_error(
     stack: &Path,
     state_path: &Path,
     default_state: &Path,
+    reach: &[String],
 ) -> anyhow::Error {
     let Some(id) = e.lock_id() else {
         return e.into();
@@ -419,6 +474,10 @@ fn lock_error(
     ];
     if state_path != default_state {
         words.extend(["--state".into(), state_path.display().to_string()]);
+    }
+    // A bucket is reached as this run reached it.
+    if store::s3_url(state_path).is_some() {
+        words.extend(reach.iter().cloned());
     }
     let command = shell_line(&words);
     match e {
@@ -655,7 +714,7 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Show { file, json, state } => {
-            saved::show(&file, json, state, color).await?;
+            saved::show(&file, json, &state, color).await?;
             Ok(0)
         }
         Command::Schema => {
@@ -749,8 +808,8 @@ async fn run(cli: Cli) -> Result<u8> {
                 }
             };
             let desired = livestack_model::load(&stack)?;
-            let path = store::location(state.as_deref(), &desired);
-            let at = store::open_plain(&path, &desired).await?;
+            let opened = store::open_plain(&state, &desired, false).await?;
+            let at = &opened.store;
             let st = at
                 .load(&desired.name)?
                 .with_context(|| format!("{at}: no state yet"))?;
@@ -774,8 +833,8 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::ForceUnlock { stack, id, state } => {
             let desired = livestack_model::load(&stack)?;
-            let path = store::location(state.as_deref(), &desired);
-            let at = store::open_plain(&path, &desired).await?;
+            let opened = store::open_plain(&state, &desired, true).await?;
+            let at = &opened.store;
             match at.force_unlock(&id)? {
                 livestack_state::Released::Lock(info) => println!(
                     "released the lock {} held by {}@{} (pid {}) for {}",
@@ -810,17 +869,21 @@ fn parse_address(a: &str) -> Result<livestack_model::Address> {
 /// Edits the state by hand under its lock: `edit` changes it and says what it did.
 async fn state_edit(
     stack: &Path,
-    state: Option<PathBuf>,
+    state: StateArgs,
     operation: &str,
     edit: impl FnOnce(&mut State) -> Result<String>,
 ) -> Result<u8> {
+    // Signals are taken over for the few calls the edit makes, so that none ends the process
+    // between taking the lock and releasing it.
+    let _signals = signals::Signals::install().context("installing signal handlers")?;
     let desired = livestack_model::load(stack)?;
     let default_state = store::configured(&desired);
-    let path = store::location(state.as_deref(), &desired);
-    let at = store::open_plain(&path, &desired).await?;
-    let lock = at
-        .lock(operation)
-        .map_err(|e| lock_error(e, stack, &path, &default_state))?;
+    let opened = store::open_plain(&state, &desired, true).await?;
+    let (at, path) = (&opened.store, &opened.at);
+    let lock = opened.lock(operation).map_err(|e| match e.downcast() {
+        Ok(e) => lock_error(e, stack, path, &default_state, &state.reach_words()),
+        Err(e) => e,
+    })?;
     let mut st = lock
         .load(&desired.name)?
         .with_context(|| format!("{at}: no state yet"))?;
@@ -831,10 +894,10 @@ async fn state_edit(
 }
 
 /// `state pull`: the state as it stands (a journal folded in), to stdout or a file (0600).
-async fn state_pull(stack: &Path, state: Option<PathBuf>, out: Option<PathBuf>) -> Result<u8> {
+async fn state_pull(stack: &Path, state: StateArgs, out: Option<PathBuf>) -> Result<u8> {
     let desired = livestack_model::load(stack)?;
-    let path = store::location(state.as_deref(), &desired);
-    let at = store::open_plain(&path, &desired).await?;
+    let opened = store::open_plain(&state, &desired, false).await?;
+    let at = &opened.store;
     let st = at
         .load(&desired.name)?
         .with_context(|| format!("{at}: no state yet"))?;
@@ -855,10 +918,10 @@ async fn state_pull(stack: &Path, state: Option<PathBuf>, out: Option<PathBuf>) 
 
 /// `state push`: a state file becomes the stack's state, under its lock, unless it would
 /// replace a state of another lineage or a newer one (`--force` says so knowingly).
-async fn state_push(stack: &Path, file: &Path, state: Option<PathBuf>, force: bool) -> Result<u8> {
+async fn state_push(stack: &Path, file: &Path, state: StateArgs, force: bool) -> Result<u8> {
+    let _signals = signals::Signals::install().context("installing signal handlers")?;
     let desired = livestack_model::load(stack)?;
     let default_state = store::configured(&desired);
-    let path = store::location(state.as_deref(), &desired);
     let mut pushed = livestack_state::load(file, &desired.name)?
         .with_context(|| format!("{}: no such state file", file.display()))?;
     if pushed.hash_key.is_some() {
@@ -869,14 +932,16 @@ async fn state_push(stack: &Path, file: &Path, state: Option<PathBuf>, force: bo
             file.display()
         );
     }
-    let at = store::open_plain(&path, &desired).await?;
-    let lock = at
-        .lock("state push")
-        .map_err(|e| lock_error(e, stack, &path, &default_state))?;
+    let opened = store::open_plain(&state, &desired, true).await?;
+    let (at, path) = (&opened.store, &opened.at);
+    let lock = opened.lock("state push").map_err(|e| match e.downcast() {
+        Ok(e) => lock_error(e, stack, path, &default_state, &state.reach_words()),
+        Err(e) => e,
+    })?;
     if let Some(there) = lock.load(&desired.name)? {
         if there.lineage != pushed.lineage && !force {
             bail!(
-                "{at} holds another state (lineage {}, serial {}) than {} (lineage {}, serial {});                  nothing was written: pull it first, or push with --force to replace it",
+                "{at} holds another state (lineage {}, serial {}) than {} (lineage {}, serial {}); nothing was written: pull it first, or push with --force to replace it",
                 there.lineage,
                 there.serial,
                 file.display(),
@@ -886,7 +951,7 @@ async fn state_push(stack: &Path, file: &Path, state: Option<PathBuf>, force: bo
         }
         if there.serial > pushed.serial && !force {
             bail!(
-                "{at} is newer (serial {}) than {} (serial {}); nothing was written: pull it                  first, or push with --force to replace it",
+                "{at} is newer (serial {}) than {} (serial {}); nothing was written: pull it first, or push with --force to replace it",
                 there.serial,
                 file.display(),
                 pushed.serial
@@ -1394,10 +1459,15 @@ impl Session {
         let state_path = store::location(t.state.as_deref(), &desired);
         let take_lock = |at: &livestack_state::Store| -> Result<Option<livestack_state::Lock>> {
             Ok(match operation {
-                "apply" | "destroy" => Some(
-                    at.lock(operation)
-                        .map_err(|e| lock_error(e, &t.stack, &state_path, &default_state))?,
-                ),
+                "apply" | "destroy" => Some(at.lock(operation).map_err(|e| {
+                    let reach = reach_words(
+                        t.sandbox,
+                        t.sandbox_url.as_deref(),
+                        t.endpoint_url.as_deref(),
+                        t.region.as_deref(),
+                    );
+                    lock_error(e, &t.stack, &state_path, &default_state, &reach)
+                })?),
                 _ => None,
             })
         };
@@ -1416,8 +1486,12 @@ impl Session {
         // The embedded sandbox keeping a bucket's state in its data file: two runs would each
         // hold a copy of the bucket, so the data file is locked as a state file would be.
         let mut data_lock = None;
-        if let (Some(data), Some(_)) = (&sandbox_data, store::s3_url(&state_path)) {
-            data_lock = take_lock(&livestack_state::Store::File(data.clone()))?;
+        if let (Some(data), Some(_), "apply" | "destroy") =
+            (&sandbox_data, store::s3_url(&state_path), operation)
+        {
+            let lock = livestack_state::Lock::acquire(data, operation)
+                .map_err(|e| lock_error(e, &t.stack, data, &default_state, &[]))?;
+            data_lock = Some(lock);
         }
         let (target, sandbox) = if let Some(data) = &sandbox_data {
             let running = livestack_sandbox::start(livestack_sandbox::Config {
@@ -1473,9 +1547,12 @@ impl Session {
         .connect(&target, t.call_timeout, hasher.clone())
         .await?;
         let at = store::open(&state_path, &desired, &target, sandbox.as_ref()).await?;
-        let lock = match file_lock {
-            Some(l) => Some(l),
-            None => take_lock(&at)?,
+        let lock = match (file_lock, &data_lock) {
+            (Some(l), _) => Some(l),
+            // Under the data file's lock, nobody else reaches this sandbox's bucket: a lock
+            // object found there is a killed run's.
+            (None, Some(_)) => Some(store::lock_within(&at, operation)?),
+            (None, None) => take_lock(&at)?,
         };
         // Under the lock, a journal an apply cut short left is folded in for good.
         let loaded = match &lock {

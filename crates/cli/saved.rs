@@ -264,9 +264,9 @@ pub async fn outputs(s: &Session, as_json: bool) -> Result<()> {
 
 /// `livestack show FILE`: a saved plan as `plan` printed it, or what the state holds for a
 /// stack file (no AWS call either way). Which one is decided by the file's content.
-pub async fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: bool) -> Result<()> {
+pub async fn show(file: &Path, as_json: bool, state: &crate::StateArgs, color: bool) -> Result<()> {
     if let Some(saved) = read_saved_plan(file)? {
-        if state.is_some() {
+        if state.state.is_some() {
             bail!(
                 "{}: a saved plan is shown as it was made; --state is for a stack file",
                 file.display()
@@ -298,11 +298,8 @@ pub async fn show(file: &Path, as_json: bool, state: Option<PathBuf>, color: boo
         ),
         Err(e) => return Err(e.into()),
     };
-    let at = crate::store::open_plain(
-        &crate::store::location(state.as_deref(), &desired),
-        &desired,
-    )
-    .await?;
+    let opened = crate::store::open_plain(state, &desired, false).await?;
+    let at = &opened.store;
     let path = at.path();
     let Some(st) = at.load(&desired.name)? else {
         if as_json {

@@ -449,3 +449,83 @@ fn sigterm_mid_apply_releases_the_s3_lock_and_keeps_every_finished_step() {
     .expect(0);
     assert_eq!(w.inventory(), section_1_inventory());
 }
+
+#[test]
+fn a_killed_embedded_sandbox_run_on_an_s3_state_is_unlocked_with_the_command_it_names() {
+    let w = World::new("remote-embedded-kill");
+    let m = machine(&w, "laptop");
+    let text = std::fs::read_to_string(example("s3-loop.toml"))
+        .unwrap()
+        .replace(
+            "[stack]\n",
+            "[stack]\nstate = \"s3://demo-state/imday.json\"\n",
+        );
+    std::fs::write(m.join("stack.toml"), text).unwrap();
+    let embedded = |args: &[&str]| {
+        let mut c = w.bare_command(args);
+        c.current_dir(&m);
+        Live::start(c, args)
+    };
+    embedded(&["apply", "stack.toml", "--sandbox", "--auto-approve"])
+        .finish()
+        .expect(0);
+    let listed = embedded(&["state", "list", "stack.toml", "--sandbox"])
+        .finish()
+        .expect(0);
+    assert!(
+        listed.stdout.contains("medialive_channel.imday"),
+        "{listed:?}"
+    );
+    // A destroy killed while the channel stops (the sandbox at AWS's own pace).
+    let mut destroy = embedded(&[
+        "destroy",
+        "stack.toml",
+        "--sandbox",
+        "--sandbox-speed",
+        "1",
+        "--auto-approve",
+    ]);
+    destroy.wait_line("the channel's stop starting", |l| l.contains("stop..."));
+    // Its lock object is in the sandbox's bucket (the data file) before it is killed.
+    let data = m.join("state/imday.sandbox.json");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&data)
+        .unwrap_or_default()
+        .contains("imday.json.lock")
+    {
+        assert!(
+            t0.elapsed().as_secs() < 60,
+            "the lock object never reached the data file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    destroy.child.kill().unwrap();
+    let _ = destroy.child.wait();
+    let refused = embedded(&["apply", "stack.toml", "--sandbox", "--auto-approve"])
+        .finish()
+        .expect(1);
+    let said = refused.stderr.trim();
+    let command = said
+        .split('`')
+        .nth(1)
+        .expect("the refusal names the command that removes the lock");
+    assert!(
+        command.starts_with("livestack force-unlock stack.toml "),
+        "{said}"
+    );
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    embedded(&words).finish().expect(0);
+    let applied = embedded(&["apply", "stack.toml", "--sandbox", "--auto-approve"])
+        .finish()
+        .expect(0);
+    assert!(
+        applied
+            .stderr
+            .contains("a killed run left in the embedded sandbox's bucket"),
+        "{}",
+        applied.stderr
+    );
+    embedded(&["plan", "stack.toml", "--sandbox", "--detailed-exitcode"])
+        .finish()
+        .expect(0);
+}

@@ -298,9 +298,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Leftover, Error> {
 
 impl Leftover {
     /// `state` with the journal's lines folded in, its serial bumped when they change it, as
-    /// saving it will. A journal one serial behind whose every line the state already holds
-    /// is the leftover of a close cut short between saving and removing it: the state is
-    /// returned as it is. A journal of another lineage or serial is an error.
+    /// saving it will. A journal one serial behind the state is the leftover of a close cut short
+    /// between saving and removing it: the state is returned as it is. A journal of another
+    /// lineage or serial is an error.
     pub(crate) fn fold(&self, state: &State) -> Result<State, Error> {
         let Some(h) = &self.header else {
             return Ok(state.clone());
@@ -316,8 +316,11 @@ impl Leftover {
                 }
                 return Ok(folded);
             }
-            if h.serial + 1 == state.serial && folded.prior == state.prior {
-                return Ok(folded);
+            // Saved once since the journal began: only the close of its own run saves the state
+            // while its journal is there, with every step the journal records (and those whose
+            // lines a failed write lost), so what is left of the journal is out of date.
+            if h.serial + 1 == state.serial {
+                return Ok(state.clone());
             }
         }
         Err(Error::OtherJournal {
