@@ -150,6 +150,14 @@ fn a_saved_plan_applies_only_to_its_target_and_needs_no_flags_repeated() {
             w.mutations_since(before).is_empty(),
             "{args:?} changed nothing"
         );
+        // Nor in the embedded sandbox a `--sandbox` run would have reached.
+        if let Ok(text) = std::fs::read_to_string(&embedded_data) {
+            let cloud: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for (service, kind) in [("medialive", "channels"), ("iam", "roles")] {
+                let made = cloud[service][kind].as_object().map_or(0, |m| m.len());
+                assert_eq!(made, 0, "{args:?} made {service} {kind}: {text}");
+            }
+        }
         assert!(!w.state_path().exists(), "{args:?} wrote no state");
     }
 
