@@ -3,7 +3,8 @@
 //! apply: it succeeded, a second plan is empty, no two cloud resources carry one address,
 //! nothing undeclared is left, no channel was stopped that the plan did not say it
 //! interrupts, channels are in the run state the stack asks for, no secret is in any output,
-//! the state or its backup; after the destroy nothing of the stack is left.
+//! the state or its backup; after the destroy nothing of the stack is left. Each history
+//! draws where its state lives: a file, or the sandbox's S3 (see `run::StateAt`).
 //!
 //! Seeded: `LIVESTACK_SEED` (printed; a fixed default) draws the sequences;
 //! `LIVESTACK_SOAK=N` runs N of them (default 40); `LIVESTACK_ONLY=I` runs only the I-th;
@@ -29,7 +30,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::oob::Oob;
-use crate::run::{Sequence, Step};
+use crate::run::{Sequence, StateAt, Step};
 use crate::stack::Edit;
 
 const DEFAULT_SEED: u64 = 0x1157_5ac4;
@@ -44,8 +45,8 @@ fn add_edit() -> impl Strategy<Value = Edit> {
             .prop_map(|(channel, packaging, tuned)| Edit::AddEndpoint { channel, packaging, tuned }),
         1 => any::<u8>().prop_map(|cidr| Edit::AddSecurityGroup { cidr }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(push, two)| Edit::AddInput { push, two }),
-        3 => (any::<bool>(), any::<bool>(), any::<u8>(), any::<u8>()).prop_map(
-            |(standard, running, group, ladder)| Edit::AddChannel { standard, running, group, ladder }
+        3 => (any::<bool>(), any::<bool>(), any::<u8>(), any::<u8>(), proptest::option::of(any::<u8>())).prop_map(
+            |(standard, running, group, ladder, dest)| Edit::AddChannel { standard, running, group, ladder, dest }
         ),
     ]
 }
@@ -62,6 +63,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         1 => (any::<u8>(), any::<u8>()).prop_map(|(which, to)| Edit::SwapChannelInput { which, to }),
         2 => any::<u8>().prop_map(|which| Edit::ToggleClass { which }),
         2 => any::<u8>().prop_map(|which| Edit::ToggleRunning { which }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(which, group, value)| Edit::DestinationId { which, group, value }),
     ]
 }
 
@@ -82,16 +85,29 @@ fn out_of_band() -> impl Strategy<Value = Oob> {
     ]
 }
 
+/// Where the history keeps its state: a file, or the sandbox's S3 (shrinks to the file).
+fn state_at() -> impl Strategy<Value = StateAt> {
+    prop_oneof![
+        1 => Just(StateAt::File),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(versioned, in_stack_file)| StateAt::S3 {
+            versioned,
+            in_stack_file,
+        }),
+    ]
+}
+
 /// Sequences of 1 to `max_steps` steps after the first apply.
 fn sequence(max_steps: usize) -> impl Strategy<Value = Sequence> {
     let step = (vec(out_of_band(), 0..=2), vec(edit(), 0..=2))
         .prop_map(|(oob, edits)| Step { oob, edits });
     (
+        state_at(),
         vec(add_edit(), 1..=6),
         vec(step, 1..=max_steps),
         vec(out_of_band(), 0..=1),
     )
-        .prop_map(|(initial, steps, before_destroy)| Sequence {
+        .prop_map(|(state, initial, steps, before_destroy)| Sequence {
+            state,
             initial,
             steps,
             before_destroy,

@@ -1,16 +1,21 @@
 //! Out-of-band changes: what another tool (the console, the AWS CLI, a colleague's script)
-//! does to the cloud or to the state file between two applies. Cloud changes go through the
+//! does to the cloud or to the state between two applies. Cloud changes go through the
 //! sandbox's AWS API: livestack's own `Clients` where it has the call, a plain HTTP request in
-//! the service's wire protocol where it does not (as the AWS CLI would send it).
+//! the service's wire protocol where it does not (as the AWS CLI would send it); so do the
+//! changes to a state kept in S3 (DeleteObject, PutObject of a truncated body or of an earlier
+//! version, as `aws s3api` would).
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use livestack_aws::ChannelWait;
 use livestack_model::{Address, Kind, ADDRESS_TAG, STACK_TAG};
+use livestack_sandbox::s3::Version;
 use serde_json::Value as Json;
 
 use crate::harness::World;
+use crate::run::{StateAt, BUCKET, KEY};
 use crate::stack::STACK;
 
 /// One change made behind livestack's back; the numbers pick among what exists.
@@ -46,10 +51,13 @@ pub enum Oob {
     DeleteSsmParameter {
         which: u8,
     },
+    /// Deletes the state file, or the S3 object (a delete marker in a versioned bucket).
     DeleteState,
-    /// Garbles the state file; the user then follows livestack's advice (restore the `.bak`).
+    /// Truncates the state (the file, or a PutObject of half the object); the user then
+    /// follows livestack's advice (restore the backup).
     CorruptState,
-    /// Copies the state's `.bak` over it (a stale state).
+    /// Puts the state's backup back (a stale state): the `.bak` file or object, or in a
+    /// versioned bucket the latest earlier version.
     RestoreBackup,
 }
 
@@ -141,9 +149,33 @@ fn pick(v: &[Owned], n: u8) -> Option<&Owned> {
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Makes the change; returns what was done, for the failure report.
-pub fn apply(w: &World, oob: &Oob) -> String {
+/// Makes the change to the cloud, or to the state where `at` says it is; returns what was
+/// done, for the failure report.
+pub fn apply(w: &World, at: StateAt, oob: &Oob) -> String {
     let cloud = w.cloud();
+    if let StateAt::S3 { versioned, .. } = at {
+        match oob {
+            Oob::DeleteState => {
+                return match s3_current(w, KEY) {
+                    Some(_) => {
+                        s3_call(w, "DELETE", KEY, "");
+                        "deleted the state object".into()
+                    }
+                    None => "no state object to delete".into(),
+                };
+            }
+            Oob::CorruptState => {
+                let Some(bytes) = s3_current(w, KEY) else {
+                    return "no state object to corrupt".into();
+                };
+                let text = String::from_utf8(bytes).expect("a UTF-8 state");
+                s3_call(w, "PUT", KEY, &text[..text.len() / 2]);
+                return "truncated the state object".into();
+            }
+            Oob::RestoreBackup => return s3_restore(w, versioned, false),
+            _ => {}
+        }
+    }
     let state = w.state_path();
     let bak = state.with_extension("json.bak");
     match *oob {
@@ -444,4 +476,83 @@ fn http(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// An S3 request to the sandbox, as the AWS CLI would send it (signed for `s3`; the
+/// sandbox checks no signature): `path` is a key of the state's bucket, or empty for the
+/// bucket itself. Panics unless S3 answers 2xx.
+fn s3_call(w: &World, method: &str, key: &str, body: &str) {
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDCONV/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+    let path = match key {
+        "" => format!("/{BUCKET}"),
+        k => format!("/{BUCKET}/{k}"),
+    };
+    let (status, answer) = http(w, method, &path, &[("authorization", auth)], body);
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {answer}"
+    );
+}
+
+/// CreateBucket of the state's bucket, without versioning.
+pub fn s3_create_bucket(w: &World) {
+    s3_call(w, "PUT", "", "");
+}
+
+/// The objects of the state's bucket: each key's versions, oldest first (the last is the
+/// current one; it may be a delete marker).
+pub fn s3_objects(w: &World) -> BTreeMap<String, Vec<Version>> {
+    let mut cloud = w.sandbox.cloud();
+    cloud
+        .s3
+        .buckets
+        .remove(BUCKET)
+        .map(|b| b.objects)
+        .unwrap_or_default()
+}
+
+/// The current version of `key`'s body; `None` when there is none or it is a delete marker.
+pub fn s3_current(w: &World, key: &str) -> Option<Vec<u8>> {
+    let last = s3_objects(w).remove(key)?.pop()?;
+    (!last.delete_marker).then_some(last.body)
+}
+
+/// Puts the state's backup back over it: in a versioned bucket the latest version before
+/// the last one written that is JSON and differs from the current one, else the `KEY.bak`
+/// object. `or_delete`: without a backup, delete the state (what a user does with a corrupt
+/// state and nothing to restore).
+pub fn s3_restore(w: &World, versioned: bool, or_delete: bool) -> String {
+    let current = s3_current(w, KEY);
+    let backup = if versioned {
+        let mut bodies: Vec<Vec<u8>> = s3_objects(w)
+            .remove(KEY)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !v.delete_marker)
+            .map(|v| v.body)
+            .collect();
+        bodies.pop();
+        bodies
+            .into_iter()
+            .rev()
+            .find(|b| Some(b) != current.as_ref() && serde_json::from_slice::<Json>(b).is_ok())
+    } else {
+        s3_current(w, &format!("{KEY}.bak"))
+    };
+    let what = if versioned {
+        "an earlier version of the state object"
+    } else {
+        "the state's .bak object"
+    };
+    match backup {
+        Some(b) => {
+            s3_call(w, "PUT", KEY, &String::from_utf8(b).expect("a UTF-8 state"));
+            format!("put back {what}")
+        }
+        None if or_delete => {
+            s3_call(w, "DELETE", KEY, "");
+            format!("deleted the state object (no {what})")
+        }
+        None => format!("no {what} to restore"),
+    }
 }

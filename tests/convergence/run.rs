@@ -8,13 +8,34 @@ use std::fmt::Write as _;
 use livestack_model::{Address, Kind, ValidatedStack};
 use serde_json::Value as Json;
 
-use crate::harness::{Run, World};
+use crate::harness::{Live, Run, World};
 use crate::oob::{self, owned, Oob};
 use crate::stack::{Edit, Stack, KEY_ENVS};
+
+/// Where a history keeps its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StateAt {
+    /// `state.json` in the scratch directory (`--state`).
+    #[default]
+    File,
+    /// [`STATE_URL`] in the sandbox's S3, named by `--state` or by the stack file's
+    /// `[stack] state`; in a bucket with versioning (S3 keeps every version) or without
+    /// (livestack keeps the previous state in `KEY.bak`).
+    S3 {
+        versioned: bool,
+        in_stack_file: bool,
+    },
+}
+
+/// The bucket, key and URL of an S3 history's state.
+pub const BUCKET: &str = "conv-state";
+pub const KEY: &str = "live/conv.json";
+pub const STATE_URL: &str = "s3://conv-state/live/conv.json";
 
 /// A generated history.
 #[derive(Clone, Debug)]
 pub struct Sequence {
+    pub state: StateAt,
     /// Edits from the empty stack to the first one applied.
     pub initial: Vec<Edit>,
     pub steps: Vec<Step>,
@@ -42,6 +63,7 @@ pub struct Figures {
 /// stack file applied. Regression tests are written in this form.
 #[derive(Clone, Debug, Default)]
 pub struct Script {
+    pub state: StateAt,
     pub applies: Vec<(Vec<Oob>, String)>,
     /// Out-of-band changes between the last apply and the destroy.
     pub before_destroy: Vec<Oob>,
@@ -60,6 +82,7 @@ pub fn script(seq: &Sequence) -> Script {
         applies.push((step.oob.clone(), s.render()));
     }
     Script {
+        state: seq.state,
         applies,
         before_destroy: seq.before_destroy.clone(),
     }
@@ -67,6 +90,7 @@ pub fn script(seq: &Sequence) -> Script {
 
 struct Ctx<'w> {
     w: &'w World,
+    at: StateAt,
     /// What happened so far, for the report.
     history: String,
     /// Every secret value the run has seen: stream keys, ingest passwords.
@@ -85,8 +109,20 @@ pub fn run(script: &Script, name: &str) -> Result<Figures, String> {
         secrets.insert(v.clone());
         w.env.push((k.to_string(), v));
     }
+    match script.state {
+        StateAt::File => {}
+        StateAt::S3 {
+            versioned: true, ..
+        } => w
+            .block_on(w.sandbox.ensure_bucket(BUCKET))
+            .expect("the state's bucket is created"),
+        StateAt::S3 {
+            versioned: false, ..
+        } => oob::s3_create_bucket(&w),
+    }
     let mut cx = Ctx {
         w: &w,
+        at: script.state,
         history: String::new(),
         secrets,
         figures: Figures::default(),
@@ -113,7 +149,7 @@ impl Ctx<'_> {
 
     fn out_of_band(&mut self, changes: &[Oob]) -> Result<(), String> {
         for o in changes {
-            let done = oob::apply(self.w, o);
+            let done = oob::apply(self.w, self.at, o);
             let _ = writeln!(self.history, "--- out of band: {done}");
             if !done.starts_with("no ") && !done.starts_with("nothing") {
                 self.figures.oob += 1;
@@ -147,7 +183,7 @@ impl Ctx<'_> {
             };
             self.w.sandbox.set_faults(faults).expect("faults");
         }
-        let r = self.w.run(args);
+        let r = Live::start(self.command(args), args).finish();
         if rate > 0.0 {
             self.w
                 .sandbox
@@ -156,6 +192,62 @@ impl Ctx<'_> {
         }
         self.note_secrets();
         r
+    }
+
+    /// `livestack ARGS` with the history's state: a file as [`World::command`] gives it, or
+    /// the S3 object (`--state s3://...` unless the stack file names it) with the sandbox
+    /// as the target (`--sandbox-url`) of plan, apply and destroy; `state` subcommands reach
+    /// the bucket with the AWS configuration a user of the sandbox has (`AWS_ENDPOINT_URL`,
+    /// dummy credentials).
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let StateAt::S3 { in_stack_file, .. } = self.at else {
+            return self.w.command(args);
+        };
+        let mut c = self.w.bare_command(args);
+        if !matches!(
+            args.first(),
+            Some(&("plan" | "apply" | "destroy" | "outputs" | "state"))
+        ) {
+            return c;
+        }
+        if !in_stack_file {
+            c.arg("--state").arg(STATE_URL);
+        }
+        if args.first() == Some(&"state") {
+            c.env("AWS_ENDPOINT_URL", self.w.sandbox.endpoint_url())
+                .env("AWS_ACCESS_KEY_ID", "AKIDCONV")
+                .env("AWS_SECRET_ACCESS_KEY", "conv-secret")
+                .env("AWS_REGION", "us-east-1");
+        } else {
+            c.arg("--sandbox-url").arg(self.w.sandbox.endpoint_url());
+        }
+        c
+    }
+
+    /// The stack file as written: an S3 history that names its state in the stack file gets
+    /// `state = "s3://..."` in its `[stack]` table.
+    fn stack_text(&self, text: &str) -> String {
+        match self.at {
+            StateAt::S3 {
+                in_stack_file: true,
+                ..
+            } => {
+                let region = "region = \"us-east-1\"\n";
+                let line = format!("{region}state = \"{STATE_URL}\"\n");
+                text.replacen(region, &line, 1)
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    /// The state's text as stored now (the file, or the S3 object's current version).
+    fn state_text(&self) -> Option<String> {
+        match self.at {
+            StateAt::File => std::fs::read_to_string(self.w.state_path()).ok(),
+            StateAt::S3 { .. } => {
+                oob::s3_current(self.w, KEY).map(|b| String::from_utf8_lossy(&b).into_owned())
+            }
+        }
     }
 
     /// The ingest passwords in the cloud now, remembered for the secret checks.
@@ -192,20 +284,35 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// A truncated state is refused by plan with a pointer at the `.bak`, changing nothing;
-    /// the user then restores the backup (or, without one, removes the state).
+    /// A truncated state is refused by plan with a pointer at the backup (the `.bak`, or in
+    /// a versioned bucket the object's earlier versions), changing nothing; the user then
+    /// restores the backup (or, without one, removes the state).
     fn corrupt_state_is_refused(&mut self) -> Result<(), String> {
         let before = self.w.requests().len();
         let r = self.run(&["plan", "stack.toml"]);
         self.check_run("plan with a corrupt state", &r, 1)?;
-        if !r.stderr.contains(".bak") {
+        let advice = match self.at {
+            StateAt::S3 {
+                versioned: true, ..
+            } => "version",
+            _ => ".bak",
+        };
+        if !r.stderr.contains(advice) {
             return Err(format!(
-                "the corrupt-state error does not point at the backup:\n{}",
+                "the corrupt-state error does not point at the backup ({advice}):\n{}",
                 r.stderr
             ));
         }
         if !self.w.mutations_since(before).is_empty() {
             return Err("plan with a corrupt state changed the cloud".into());
+        }
+        if let StateAt::S3 { versioned, .. } = self.at {
+            let _ = writeln!(
+                self.history,
+                "--- the user {} as advised",
+                oob::s3_restore(self.w, versioned, true)
+            );
+            return Ok(());
         }
         let state = self.w.state_path();
         let bak = state.with_extension("json.bak");
@@ -217,6 +324,7 @@ impl Ctx<'_> {
     }
 
     fn apply_step(&mut self, n: usize, text: &str) -> Result<(), String> {
+        let text = &self.stack_text(text);
         let _ = writeln!(self.history, "=== stack {n}:\n{text}");
         let path = self.w.dir.join("stack.toml");
         std::fs::write(&path, text).expect("write the stack file");
@@ -241,7 +349,7 @@ impl Ctx<'_> {
 
         // Each running channel by id, with the address the plan knows it by: the state's
         // (a `[[moved]]` rename leaves the old address in the tag), else its tag's.
-        let in_state = state_addresses(&self.w.state_path());
+        let in_state = state_addresses(self.state_text().as_deref());
         let running_before: BTreeMap<String, String> = owned(&self.w.cloud())
             .into_iter()
             .filter(|o| o.kind == Kind::MedialiveChannel)
@@ -355,7 +463,38 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn check_state_files(&self) -> Result<(), String> {
+    /// No secret in the state or its backup: the file and its `.bak`; in S3, every version
+    /// of every object of the bucket (a secret written once stays in a versioned bucket's
+    /// history) and what `livestack state pull` prints, which must read a state that exists;
+    /// and no object left but the state and its `.bak` (no lock, no journal).
+    fn check_state_files(&mut self) -> Result<(), String> {
+        if let StateAt::S3 { .. } = self.at {
+            let objects = oob::s3_objects(self.w);
+            for (key, versions) in &objects {
+                for (n, v) in versions.iter().enumerate() {
+                    let text = String::from_utf8_lossy(&v.body);
+                    self.check_no_secret(&format!("s3://{BUCKET}/{key} (version {n})"), &text)?;
+                }
+            }
+            // A run that ended well leaves no lock and no journal object behind.
+            let left: Vec<&String> = objects
+                .iter()
+                .filter(|(_, v)| v.last().is_some_and(|v| !v.delete_marker))
+                .map(|(k, _)| k)
+                .filter(|k| **k != KEY && **k != format!("{KEY}.bak"))
+                .collect();
+            if !left.is_empty() {
+                return Err(format!("left in the state's bucket: {left:?}"));
+            }
+            let exists = oob::s3_current(self.w, KEY).is_some();
+            let pulled = self.run(&["state", "pull", "stack.toml"]);
+            self.check_run("state pull", &pulled, if exists { 0 } else { 1 })?;
+            if exists {
+                serde_json::from_str::<Json>(&pulled.stdout)
+                    .map_err(|e| format!("state pull printed no JSON ({e}):\n{}", pulled.stdout))?;
+            }
+            return Ok(());
+        }
         let state = self.w.state_path();
         for p in [state.clone(), state.with_extension("json.bak")] {
             if let Ok(text) = std::fs::read_to_string(&p) {
@@ -396,11 +535,10 @@ impl Ctx<'_> {
     }
 }
 
-/// id -> address of every resource a readable state file holds (empty without one).
-fn state_addresses(path: &std::path::Path) -> BTreeMap<String, String> {
-    let state: Json = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+/// id -> address of every resource a readable state holds (empty without one).
+fn state_addresses(text: Option<&str>) -> BTreeMap<String, String> {
+    let state: Json = text
+        .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
     state["resources"]
         .as_object()

@@ -110,6 +110,8 @@ pub const ENCODINGS: &[&str] = &[
     "\ncodec = \"h265\"\nframerate = \"29.97\"\nrate_control = \"qvbr\"\nprofile = \"main_10bit\"",
 ];
 
+/// An output group; `dest` is its `destination_id` (`destination{dest}`), none for the id
+/// livestack derives from the group's name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Group {
     /// HLS over WebDAV to a MediaPackage channel's ingest endpoints (label), with a ladder
@@ -118,15 +120,49 @@ pub enum Group {
         mp: String,
         ladder: String,
         encoding: usize,
+        dest: Option<u8>,
     },
     /// A MediaPackage output group (by channel id), with a ladder and one of [`ENCODINGS`].
     MediaPackage {
         mp: String,
         ladder: String,
         encoding: usize,
+        dest: Option<u8>,
     },
     /// RTMP to a URL with the stream key of an environment variable.
-    Rtmp { key_env: String, width: u32 },
+    Rtmp {
+        key_env: String,
+        width: u32,
+        dest: Option<u8>,
+    },
+}
+
+/// How many `destination_id`s the generator draws from (`destination1`...).
+const DESTINATION_IDS: u8 = 3;
+
+impl Group {
+    fn dest_mut(&mut self) -> &mut Option<u8> {
+        match self {
+            Group::Hls { dest, .. }
+            | Group::MediaPackage { dest, .. }
+            | Group::Rtmp { dest, .. } => dest,
+        }
+    }
+
+    fn dest(&self) -> Option<u8> {
+        match self {
+            Group::Hls { dest, .. }
+            | Group::MediaPackage { dest, .. }
+            | Group::Rtmp { dest, .. } => *dest,
+        }
+    }
+
+    /// The group's `destination_id = "..."` line, if it has one.
+    fn destination_id_line(&self) -> String {
+        self.dest()
+            .map(|d| format!("\ndestination_id = \"destination{}\"", d + 1))
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,6 +213,8 @@ pub enum EditKind {
     SwapChannelInput,
     ToggleClass,
     ToggleRunning,
+    /// Gives an output group a `destination_id`, changes or drops it.
+    DestinationId,
 }
 
 /// Edit kinds the bounded run does not make yet, each waiting on an engine fix (see
@@ -216,6 +254,8 @@ pub enum Edit {
         running: bool,
         group: u8,
         ladder: u8,
+        /// The first group's `destination_id`, if any.
+        dest: Option<u8>,
     },
     Remove {
         kind: u8,
@@ -246,6 +286,12 @@ pub enum Edit {
     ToggleRunning {
         which: u8,
     },
+    /// A channel's group's `destination_id` given, changed or dropped.
+    DestinationId {
+        which: u8,
+        group: u8,
+        value: u8,
+    },
 }
 
 impl Edit {
@@ -275,6 +321,7 @@ impl Edit {
             Edit::SwapChannelInput { .. } => EditKind::SwapChannelInput,
             Edit::ToggleClass { .. } => EditKind::ToggleClass,
             Edit::ToggleRunning { .. } => EditKind::ToggleRunning,
+            Edit::DestinationId { .. } => EditKind::DestinationId,
         }
     }
 }
@@ -389,6 +436,7 @@ impl Stack {
                 running,
                 group,
                 ladder,
+                dest,
             } => {
                 let Some(label) = free_label(
                     &CHANNEL_LABELS,
@@ -397,7 +445,7 @@ impl Stack {
                     return;
                 };
                 let name = self.fresh(&label);
-                let g = self.new_group(group, ladder);
+                let g = self.new_group(group, ladder, dest);
                 self.channels.push(Channel {
                     label,
                     name,
@@ -488,11 +536,31 @@ impl Stack {
                     self.channels[c].running = !self.channels[c].running;
                 }
             }
+            Edit::DestinationId {
+                which,
+                group,
+                value,
+            } => {
+                // An UpdateChannel, inside a stop and start of a running channel.
+                let Some(i) = pick(&self.channels, which) else {
+                    return;
+                };
+                let Some(g) = pick(&self.channels[i].groups, group) else {
+                    return;
+                };
+                let d = self.channels[i].groups[g].dest_mut();
+                *d = match *d {
+                    Some(_) if value.is_multiple_of(3) => None,
+                    Some(old) => Some((old + 1 + value % (DESTINATION_IDS - 1)) % DESTINATION_IDS),
+                    None => Some(value % DESTINATION_IDS),
+                };
+            }
         }
         self.repair();
     }
 
-    fn new_group(&mut self, kind: u8, ladder: u8) -> Group {
+    fn new_group(&mut self, kind: u8, ladder: u8, dest: Option<u8>) -> Group {
+        let dest = dest.map(|d| d % DESTINATION_IDS);
         let ladders = livestack_model::ladder_names();
         let encoding = ladder as usize / ladders.len() % ENCODINGS.len();
         let ladder = ladders[ladder as usize % ladders.len()].to_string();
@@ -501,15 +569,18 @@ impl Stack {
                 mp: m.label.clone(),
                 ladder,
                 encoding,
+                dest,
             },
             (1, Some(m)) => Group::MediaPackage {
                 mp: m.label.clone(),
                 ladder,
                 encoding,
+                dest,
             },
             _ => Group::Rtmp {
                 key_env: KEY_ENVS[kind as usize % KEY_ENVS.len()].to_string(),
                 width: 1280,
+                dest,
             },
         }
     }
@@ -735,7 +806,8 @@ impl Stack {
                     _ => {
                         // Add a group, or drop the last one.
                         if self.channels[i].groups.len() < 2 {
-                            let g = self.new_group(value, value / 3);
+                            let dest = value.is_multiple_of(4).then_some(value / 4);
+                            let g = self.new_group(value, value / 3, dest);
                             self.channels[i].groups.push(g);
                         } else {
                             self.channels[i].groups.pop();
@@ -856,7 +928,17 @@ impl Stack {
                 ch.groups.push(Group::Rtmp {
                     key_env: KEY_ENVS[0].into(),
                     width: 1280,
+                    dest: None,
                 });
+            }
+            // A destination id is unique in a channel (the derived ones, `hls0`, `rtmp1`...,
+            // never meet a generated `destinationN`).
+            let mut ids = BTreeSet::new();
+            for g in &mut ch.groups {
+                let d = g.dest_mut();
+                if d.is_some_and(|d| !ids.insert(d)) {
+                    *d = None;
+                }
             }
             c += 1;
         }
@@ -993,21 +1075,24 @@ impl Stack {
                         mp,
                         ladder,
                         encoding,
+                        ..
                     } => {
-                        let _ = writeln!(s, "name = \"hls{n}\"\ntype = \"hls\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}", ENCODINGS[*encoding]);
+                        let _ = writeln!(s, "name = \"hls{n}\"\ntype = \"hls\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}{}", ENCODINGS[*encoding], g.destination_id_line());
                     }
                     Group::MediaPackage {
                         mp,
                         ladder,
                         encoding,
+                        ..
                     } => {
-                        let _ = writeln!(s, "name = \"mp{n}\"\ntype = \"mediapackage\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}", ENCODINGS[*encoding]);
+                        let _ = writeln!(s, "name = \"mp{n}\"\ntype = \"mediapackage\"\ndestination = \"mediapackage_channel.{mp}\"\nladder = \"{ladder}\"{}{}", ENCODINGS[*encoding], g.destination_id_line());
                     }
-                    Group::Rtmp { key_env, width } => {
+                    Group::Rtmp { key_env, width, .. } => {
                         let height = width * 9 / 16;
                         let _ = writeln!(
                             s,
-                            "name = \"rtmp{n}\"\ntype = \"rtmp\"\nurl = \"rtmp://live.example.com/app\"\nbackup_url = \"rtmp://backup.example.com/app\"\nstream_key = {{ env = \"{key_env}\" }}\nvideo = {{ width = {width}, height = {height}, codec = \"h264\", bitrate = 3000000 }}"
+                            "name = \"rtmp{n}\"\ntype = \"rtmp\"\nurl = \"rtmp://live.example.com/app\"\nbackup_url = \"rtmp://backup.example.com/app\"\nstream_key = {{ env = \"{key_env}\" }}\nvideo = {{ width = {width}, height = {height}, codec = \"h264\", bitrate = 3000000 }}{}",
+                            g.destination_id_line()
                         );
                     }
                 }

@@ -97,6 +97,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A state object that does not parse: restored from its earlier versions in a versioned
+    /// bucket (which has no `.bak` object), else from the `.bak` object.
+    #[error("{url}: the state is corrupt or truncated (line {line}, column {column}); it was left untouched: {}", if *versioned { "put back an earlier version of it (the bucket keeps every version of the state) or fix it" } else { "restore it from its .bak object or fix it" })]
+    RemoteCorrupt {
+        url: String,
+        line: usize,
+        column: usize,
+        /// Whether the bucket keeps earlier versions.
+        versioned: bool,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{}: the state file has format version {found}, newer than this livestack reads ({FORMAT_VERSION}); upgrade livestack", path.display())]
     TooNew { path: PathBuf, found: u64 },
     #[error("{}: the state file is for stack `{found}`, not `{expected}`", path.display())]

@@ -243,7 +243,7 @@ impl Remote {
 
     /// Whether the bucket keeps versions; a role not allowed to ask (`s3:GetBucketVersioning`
     /// is not in every state policy) gets the `.bak` copy instead.
-    fn versioned(&self) -> bool {
+    pub(crate) fn versioned(&self) -> bool {
         *self
             .versioned
             .get_or_init(|| self.objects.versioned().unwrap_or(false))

@@ -140,7 +140,24 @@ pub(crate) fn remote_folded(
             break (bytes, journal);
         }
     };
-    let saved = bytes.map(|b| parse(&path, &b, stack)).transpose()?;
+    let saved = match bytes.map(|b| parse(&path, &b, stack)).transpose() {
+        // The file's advice (its `.bak`) fits only a bucket without versioning.
+        Err(Error::Corrupt {
+            line,
+            column,
+            source,
+            ..
+        }) => {
+            return Err(Error::RemoteCorrupt {
+                url: r.url(),
+                line,
+                column,
+                versioned: r.versioned(),
+                source,
+            })
+        }
+        saved => saved?,
+    };
     let left = journal
         .map(|j| journal::parse(&PathBuf::from(format!("{}.journal/", r.url())), &j))
         .transpose()?;
@@ -193,6 +210,13 @@ mod tests {
         Store::Remote(Arc::new(r))
     }
 
+    fn bucket_versioned(versioned: bool) -> Arc<Bucket> {
+        Arc::new(Bucket {
+            versioned,
+            ..Default::default()
+        })
+    }
+
     fn names(bucket: &Bucket) -> Vec<String> {
         bucket.objects.lock().unwrap().keys().cloned().collect()
     }
@@ -206,12 +230,42 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_remote_state_points_at_the_backup_the_bucket_keeps() {
+        for versioned in [false, true] {
+            let bucket = bucket_versioned(versioned);
+            let at = store(&bucket);
+            at.save(&mut State::new("imday")).unwrap();
+            at.save(&mut State::new("imday")).unwrap();
+            let truncated = {
+                let objects = bucket.objects.lock().unwrap();
+                let (bytes, _) = &objects["team/imday.json"];
+                bytes[..bytes.len() / 2].to_vec()
+            };
+            bucket
+                .objects
+                .lock()
+                .unwrap()
+                .insert("team/imday.json".into(), (truncated, "\"garbled\"".into()));
+            let e = store(&bucket).load("imday").unwrap_err().to_string();
+            assert!(
+                e.starts_with("s3://test/team/imday.json: the state is corrupt"),
+                "{e}"
+            );
+            // A versioned bucket has no `.bak` object to restore from (convergence suite).
+            let advice = if versioned {
+                "earlier version"
+            } else {
+                ".bak object"
+            };
+            assert!(e.contains(advice), "versioned: {versioned}: {e}");
+            assert_eq!(e.contains(".bak"), !versioned, "{e}");
+        }
+    }
+
+    #[test]
     fn a_remote_state_round_trips_with_a_backup_only_without_versioning() {
         for versioned in [false, true] {
-            let bucket = Arc::new(Bucket {
-                versioned,
-                ..Default::default()
-            });
+            let bucket = bucket_versioned(versioned);
             let at = store(&bucket);
             assert!(at.load("imday").unwrap().is_none());
             let mut s = State::new("imday");
