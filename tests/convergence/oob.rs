@@ -112,6 +112,7 @@ pub fn owned(cloud: &Json) -> Vec<Owned> {
     ];
     let mut out = Vec::new();
     for (kind, map) in places {
+        let from = out.len();
         for (id, r) in map.as_object().into_iter().flatten() {
             let state = r["state"].as_str().map(String::from);
             if matches!(state.as_deref(), Some("DELETED" | "DELETING")) {
@@ -132,6 +133,9 @@ pub fn owned(cloud: &Json) -> Vec<Owned> {
                 raw: r.clone(),
             });
         }
+        // By address, not by the cloud's ids (random for MediaLive's): a seed picks the same
+        // resource on every run.
+        out[from..].sort_by(|a, b| (&a.address, &a.id).cmp(&(&b.address, &b.id)));
     }
     out
 }
