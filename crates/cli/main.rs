@@ -419,19 +419,18 @@ impl TargetArgs {
         if state_path != default_state {
             words.extend(["--state".into(), state_path.display().to_string()]);
         }
-        if self.sandbox {
-            words.push("--sandbox".into());
-        }
-        for (flag, value) in [
-            ("--sandbox-url", &self.sandbox_url),
-            ("--endpoint-url", &self.endpoint_url),
-            ("--region", &self.region),
-        ] {
-            if let Some(v) = value {
-                words.extend([flag.to_string(), v.clone()]);
-            }
-        }
+        words.extend(self.reach_words());
         shell_line(&words)
+    }
+
+    /// The options that reach the target, as a command line gives them.
+    fn reach_words(&self) -> Vec<String> {
+        reach_words(
+            self.sandbox,
+            self.sandbox_url.as_deref(),
+            self.endpoint_url.as_deref(),
+            self.region.as_deref(),
+        )
     }
 }
 
@@ -1460,13 +1459,7 @@ impl Session {
         let take_lock = |at: &livestack_state::Store| -> Result<Option<livestack_state::Lock>> {
             Ok(match operation {
                 "apply" | "destroy" => Some(at.lock(operation).map_err(|e| {
-                    let reach = reach_words(
-                        t.sandbox,
-                        t.sandbox_url.as_deref(),
-                        t.endpoint_url.as_deref(),
-                        t.region.as_deref(),
-                    );
-                    lock_error(e, &t.stack, &state_path, &default_state, &reach)
+                    lock_error(e, &t.stack, &state_path, &default_state, &t.reach_words())
                 })?),
                 _ => None,
             })

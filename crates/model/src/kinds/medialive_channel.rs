@@ -1218,4 +1218,18 @@ mod tests {
             assert!(RENDITION_KEYS.contains(key), "renditions lack `{key}`");
         }
     }
+
+    #[test]
+    fn the_keys_encoder_settings_override_start_after_the_destinations() {
+        // `split_at` counts the destination's keys: one added before `ladder` must move it.
+        assert_eq!(ENCODER_GROUP_KEYS.first(), Some(&"ladder"));
+        for key in [
+            "destination",
+            "stream_key",
+            "password_parameters",
+            "destination_id",
+        ] {
+            assert!(!ENCODER_GROUP_KEYS.contains(&key), "{key}");
+        }
+    }
 }
